@@ -1,0 +1,126 @@
+"""One error root for the package; the CLI maps these to an exit code and a one-line message."""
+
+from __future__ import annotations
+
+
+class IsolatorError(Exception):
+    """Root of every error isolator raises on purpose. ``str()`` is one line for a user."""
+
+
+class PluginLoadError(IsolatorError):
+    """A plugin directory cannot be loaded at all: missing directory or unusable manifest."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """Collapse *text* to one line of at most *limit* characters, for ``str()`` of an error."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+class SourceError(IsolatorError, ValueError):
+    """A plugin source (or one of its options) is malformed; raised at parse time."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(_one_line(f"invalid plugin source {source!r}: {reason}", 1000))
+        self.source = source
+        self.reason = reason
+
+
+class DistributionError(IsolatorError):
+    """An installed distribution's metadata is missing, unreadable, or does not say what we need."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(_one_line(f"{path}: {reason}"))
+        self.path = path
+        self.reason = reason
+
+
+class InterpreterNotFoundError(IsolatorError, LookupError):
+    """No usable Python interpreter matches a spec (a version, a path, or a command name)."""
+
+    def __init__(self, spec: str, reason: str, found: tuple[str, ...] = ()) -> None:
+        message = f"no Python interpreter for {spec!r}: {reason}"
+        if found:
+            message += f" (found: {', '.join(found)})"
+        super().__init__(_one_line(message, 1000))
+        self.spec = spec
+        self.reason = reason
+        self.found = found
+
+
+class BackendUnavailableError(IsolatorError):
+    """An installer backend cannot be used here: its tool is missing or too old."""
+
+    def __init__(self, backend: str, reason: str) -> None:
+        super().__init__(_one_line(f"backend {backend!r} is unavailable: {reason}"))
+        self.backend = backend
+        self.reason = reason
+
+
+class CommandError(IsolatorError):
+    """A subprocess (uv, pip, virtualenv, an interpreter probe) failed; carries its full output."""
+
+    def __init__(
+        self,
+        cmd: list[str],
+        returncode: int | None,
+        stdout: str,
+        stderr: str,
+        *,
+        summary: str | None = None,
+    ) -> None:
+        self.cmd = cmd
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.summary = summary if summary is not None else _error_summary(stderr or stdout)
+        super().__init__(self._message())
+
+    @property
+    def program(self) -> str:
+        """A short name for the command: ``uv pip install``, ``python -m pip``, ..."""
+        if not self.cmd:
+            return "<empty command>"
+        words = [self.cmd[0].rsplit("/", 1)[-1]]
+        # The subcommand words that say what was attempted, up to the first option.
+        for word in self.cmd[1:3]:
+            if word.startswith("-") or "/" in word:
+                break
+            words.append(word)
+        return " ".join(words)
+
+    def _message(self) -> str:
+        status = "was killed" if self.returncode is None else f"exited with {self.returncode}"
+        if self.returncode is not None and self.returncode < 0:
+            status = f"was killed by signal {-self.returncode}"
+        tail = f": {self.summary}" if self.summary else ""
+        return _one_line(f"`{self.program}` {status}{tail}", 400)
+
+
+class CommandTimeoutError(CommandError):
+    """A subprocess ran past its deadline and was killed with its whole process group."""
+
+    def __init__(self, cmd: list[str], timeout: float, stdout: str, stderr: str) -> None:
+        self.timeout = timeout
+        super().__init__(cmd, None, stdout, stderr, summary=f"timed out after {timeout:g} s")
+
+
+def _error_summary(output: str) -> str:
+    """The line of a tool's output that says what went wrong (uv and pip both print ``error:``)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    for index, line in enumerate(lines):
+        lowered = line.lower()
+        if lowered.startswith(("error:", "× ")):
+            # uv puts the cause on the following lines ("cause: ...", "╰─▶ ..."): keep one.
+            follow = lines[index + 1] if index + 1 < len(lines) else ""
+            if follow.startswith(("cause:", "╰─▶", "Caused by:")):
+                return f"{line} {follow}"
+            return line
+    return lines[-1]
