@@ -112,8 +112,9 @@ class _Loader:
     # ----------------------------------------------------------------------------- assembly
     def load(self) -> Plugin:
         agent_plugins = self._is_agent_plugins()
+        component_paths: dict[str, Any] = {}
         if agent_plugins:
-            manifest, component_paths = self._agent_plugins_manifest(), {}
+            manifest = self._agent_plugins_manifest()
             ext = _EXTENSION_DIR
         else:
             manifest, component_paths = self._claude_manifest()
@@ -202,7 +203,7 @@ class _Loader:
         author = self._author(rel, data.get("author"))
         known = {"name", "version", "description", "author", "entry_command"}
         extra = {k: v for k, v in data.items() if k not in known}
-        components = {k: extra[k] for k in ("skills", "commands", "agents", "hooks",
+        components: dict[str, Any] = {k: extra[k] for k in ("skills", "commands", "agents", "hooks",
                                             "mcpServers") if k in extra}
         manifest = Manifest(name=name, version=version, description=description,
                             author=author, entry_command=entry_command, extra=extra, path=rel)
@@ -270,10 +271,9 @@ class _Loader:
         if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
             raise PluginLoadError(path, "field 'keywords' must be a list of strings")
         author = data.get("author")
-        if author is not None:
-            if not isinstance(author, dict) or set(author) - {"name", "email", "url"} or not all(
-                    isinstance(v, str) for v in author.values()):
-                raise PluginLoadError(path, "field 'author' must be an object with string "
+        if author is not None and (not isinstance(author, dict) or set(author) - {
+                "name", "email", "url"} or not all(isinstance(v, str) for v in author.values())):
+            raise PluginLoadError(path, "field 'author' must be an object with string "
                                       "'name', 'email' and 'url' only")
         extensions = data.get("extensions", {})
         if not all(isinstance(v, dict) for v in extensions.values()):
@@ -844,8 +844,6 @@ class _Loader:
                     sources.append((rel, data))
         for rel, data in sources:
             more = self._hook_config(rel, data)
-            if more is None:
-                continue
             merged = dict(config or {})
             for event, matchers in more.items():
                 merged[event] = merged.get(event, ()) + matchers

@@ -1,0 +1,221 @@
+"""Bad input: each kind gets a clear error or diagnostic, never a crash, a hang or a blow-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+from typing import TYPE_CHECKING
+
+import pytest
+from plugin_fixtures import manifest, write_tree
+
+from isolator import PluginLoadError, load_plugin
+from isolator._cli import main as ohp
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def _reasons(plugin) -> str:  # type: ignore[no-untyped-def]
+    return "\n".join(f"{d.path}: {d.reason}" for d in plugin.diagnostics)
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(PluginLoadError, match="no such plugin directory"):
+        load_plugin(tmp_path / "nope")
+
+
+def test_a_file_is_not_a_plugin_directory(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(PluginLoadError, match="not a directory"):
+        load_plugin(tmp_path / "f")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "must be a JSON object, not a list"),
+    ('{"version": "1.0"}', "lacks the required field 'name'"),
+    ('{"name": 42}', "'name' must be a string, not a number"),
+    ("[" * 100000 + "]" * 100000, "nested too deeply|not valid JSON"),
+    (b"\xff\xfe{", "not valid UTF-8"),
+])
+def test_bad_manifest_is_fatal_with_one_line(tmp_path: Path, text: str | bytes,
+                                             message: str) -> None:
+    root = write_tree(tmp_path / "p", {".claude-plugin/plugin.json": text})
+    with pytest.raises(PluginLoadError, match=message) as info:
+        load_plugin(root)
+    assert "\n" not in str(info.value)
+    assert "plugin.json" in str(info.value)
+
+
+def test_bad_manifest_cli_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = write_tree(tmp_path / "p", {".claude-plugin/plugin.json": "{oops"})
+    assert ohp(["show", str(root)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ohp: error:") and "not valid JSON" in err and "\n" not in err
+    assert ohp(["show", str(tmp_path / "missing")]) == 1
+
+
+def test_wrongly_typed_manifest_fields_become_diagnostics(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "p", {".claude-plugin/plugin.json": json.dumps(
+        {"name": "p", "version": 3, "description": ["x"], "author": 5})})
+    plugin = load_plugin(root)
+    assert (plugin.version, plugin.description, plugin.manifest.author) == ("1.0.0", "", None)
+    reasons = _reasons(plugin)
+    assert "'version' must be a string" in reasons
+    assert "'description' must be a string" in reasons
+    assert "'author' must be an object or a string" in reasons
+
+
+def test_invalid_yaml_gets_a_lenient_reading(tmp_path: Path) -> None:
+    text = ("---\nname: hunter\ndescription: Use this agent when x. Examples:\\n<example>"
+            "Context: a: b</example>\nmodel: inherit\n---\nPrompt\n")
+    root = write_tree(tmp_path / "p", {"agents/hunter.md": text})
+    plugin = load_plugin(root)
+    agent = plugin.agents[0]
+    assert agent.name == "hunter" and agent.model == "inherit"
+    assert agent.description.startswith("Use this agent when x. Examples:\\n<example>")
+    assert agent.when_to_use_examples == ("Context: a: b",)
+    assert "not valid YAML" in _reasons(plugin)
+
+
+def test_yaml_alias_bomb_is_refused(tmp_path: Path) -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+    root = write_tree(tmp_path / "p", {"commands/bomb.md": f"---\n{bomb}description: d\n---\nB\n"})
+    plugin = load_plugin(root)
+    assert plugin.commands[0].metadata == {}  # metadata ignored, the body still loads
+    assert plugin.commands[0].content == "B"
+    assert "aliases" in _reasons(plugin)
+
+
+def test_deeply_nested_frontmatter_is_refused(tmp_path: Path) -> None:
+    deep = "a: " + "[" * 10_000 + "]" * 10_000
+    # block style grows quadratically with depth; 1,500 levels stay under the size cap
+    block = "".join("  " * i + f"k{i}:\n" for i in range(1_500)) + "  " * 1_500 + "v\n"
+    root = write_tree(tmp_path / "p", {
+        "commands/flow.md": f"---\n{deep}\n---\nFlow\n",
+        "commands/block.md": f"---\n{block}---\nBlock\n",
+    })
+    plugin = load_plugin(root)
+    assert {c.name: c.content for c in plugin.commands} == {"block": "Block", "flow": "Flow"}
+    assert _reasons(plugin).count("nested deeper") == 2
+
+
+def test_symlink_escaping_the_root_is_refused(tmp_path: Path) -> None:
+    outside = write_tree(tmp_path / "outside", {
+        "secret/SKILL.md": "---\nname: stolen\n---\nTOP-SECRET\n", "cmd.md": "TOP-SECRET\n"})
+    root = write_tree(tmp_path / "p", {"skills/ok/SKILL.md": "---\nname: ok\n---\nok\n",
+                                       "shared/linked/SKILL.md": "---\nname: l\n---\nl\n",
+                                       "commands/fine.md": "fine\n"})
+    (root / "skills" / "escape").symlink_to(outside / "secret")
+    (root / "commands" / "leak.md").symlink_to(outside / "cmd.md")
+    (root / "skills" / "inside").symlink_to(root / "shared" / "linked")
+    plugin = load_plugin(root)
+    assert sorted(s.source.rsplit("/", 2)[1] for s in plugin.skills) == ["inside", "ok"]
+    assert [c.name for c in plugin.commands] == ["fine"]
+    reasons = _reasons(plugin)
+    assert "skills/escape: resolves outside the plugin root" in reasons
+    assert "commands/leak.md: resolves outside the plugin root" in reasons
+    assert "TOP-SECRET" not in json.dumps(plugin.to_dict())
+
+
+def test_manifest_symlink_escaping_is_fatal(tmp_path: Path) -> None:
+    outside = write_tree(tmp_path / "o", {"plugin.json": manifest(name="evil")})
+    root = write_tree(tmp_path / "p", {"x.md": "x"})
+    (root / ".claude-plugin").mkdir()
+    (root / ".claude-plugin" / "plugin.json").symlink_to(outside / "plugin.json")
+    with pytest.raises(PluginLoadError, match="outside the plugin root"):
+        load_plugin(root)
+
+
+def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "p", {"commands/ok.md": "ok\n"})
+    os.mkfifo(root / "commands" / "pipe.md")
+    os.mkfifo(root / ".mcp.json")
+    plugin = load_plugin(root)  # a read of a FIFO would block forever
+    assert [c.name for c in plugin.commands] == ["ok"]
+    reasons = _reasons(plugin)
+    assert "commands/pipe.md: is not a regular file (a FIFO)" in reasons
+    assert ".mcp.json: is not a regular file (a FIFO)" in reasons
+
+
+def test_one_gibibyte_file_is_refused_unread(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "p", {"commands/ok.md": "ok\n"})
+    with open(root / "commands" / "huge.md", "wb") as f:
+        f.truncate(1 << 30)  # sparse: 1 GiB on paper, nothing on disk
+    # Load in a child process capped at 100 MiB of extra address space over its baseline:
+    # reading the file would fail there; refusing it by size costs nothing.
+    code = textwrap.dedent(f"""
+        import resource, sys
+        import isolator
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        p = isolator.load_plugin({str(root)!r})
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print([c.name for c in p.commands], (peak - base) // 1024)
+        print([d.reason for d in p.diagnostics])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout.splitlines()
+    names, grew_mib = out[0].rsplit(" ", 1)
+    assert names == "['ok']"
+    assert int(grew_mib) < 100
+    assert "over the" in out[1] and "refused unread" in out[1]
+    assert resource.getrlimit(resource.RLIMIT_AS)  # the host process itself read nothing
+
+
+def test_invalid_utf8_is_replaced_and_reported(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "p", {
+        "commands/bad.md": b"---\ndescription: caf\xe9\n---\nbody \xff end\n"})
+    plugin = load_plugin(root)
+    command = plugin.commands[0]
+    assert command.description == "caf\ufffd" and command.content == "body \ufffd end"
+    assert "not valid UTF-8" in _reasons(plugin)
+
+
+def test_crlf_line_endings(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "p", {
+        ".claude-plugin/plugin.json": manifest(name="p").replace(",", ",\r\n"),
+        "skills/s/SKILL.md": "---\r\nname: s\r\ndescription: d\r\n---\r\na\r\nb\r\n",
+        "hooks/hooks.json": '{\r\n"Stop": [{"hooks": [{"command": "x"}]}]\r\n}\r\n'})
+    plugin = load_plugin(root)
+    assert plugin.skills[0].content == "a\nb" and plugin.skills[0].description == "d"
+    assert plugin.hooks is not None and "stop" in plugin.hooks
+
+
+def test_bad_component_files_are_skipped_and_reported(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "p", {
+        "hooks/hooks.json": "{broken",
+        ".mcp.json": json.dumps({"mcpServers": {"x": {"type": "carrier-pigeon"},
+                                                "y": {"command": 5}, "z": {"command": "ok"}}}),
+        "skills/t/SKILL.md": "---\ntriggers: 5\n---\nT\n",
+        "skills/u/SKILL.md": "---\nname: u\n---\nU\n",
+        "agents/a.md": "---\nmax_iteration_per_run: -3\npermission_mode: sometimes\n---\nA\n",
+    })
+    plugin = load_plugin(root)
+    assert plugin.hooks is None
+    assert list(plugin.mcp_servers) == ["z"]
+    assert [s.name for s in plugin.skills] == ["u"]
+    agent = plugin.agents[0]
+    assert agent.max_iteration_per_run is None and agent.permission_mode is None
+    reasons = _reasons(plugin)
+    for expected in ("hooks/hooks.json: is not valid JSON", "unknown transport 'carrier-pigeon'",
+                     "wrongly typed command", "'triggers' must be a list", "must be positive",
+                     "'permission_mode' 'sometimes'"):
+        assert expected in reasons, expected
+
+
+def test_loader_never_imports_or_runs_plugin_code(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    root = write_tree(tmp_path / "p", {
+        "__init__.py": f"open({str(marker)!r}, 'w').close()\n",
+        "tools.py": f"open({str(marker)!r}, 'w').close()\n",
+        "commands/c.md": "c\n"})
+    load_plugin(root)
+    assert not marker.exists()
+    assert "p" not in sys.modules
