@@ -65,6 +65,7 @@ class PluginFS:
         self.diagnostics = diagnostics
         self._prefix = root.rstrip("/") + "/"
         self._reported: set[str] = set()
+        self._info: dict[str, tuple[str | None, str]] = {}
 
     def report(self, rel: str, reason: str, level: str = "warning") -> None:
         """Record a diagnostic, once per (path, reason)."""
@@ -78,36 +79,77 @@ class PluginFS:
         """The path as reached from the root, not resolved (what the model calls ``source``)."""
         return self._prefix + rel if rel else self.root
 
+    def _resolve(self, rel: str) -> tuple[str | None, str]:
+        """``(real path, kind)`` of ``rel``, cached for the load; kind is ``file``, ``dir``,
+        ``other``, ``missing``, ``escape`` (resolves outside the root) or ``loop``.
+
+        Resolved one component at a time on top of the cached parent, so a path costs one
+        ``lstat`` of its last component instead of ``realpath``'s one per component.
+        """
+        cached = self._info.get(rel)
+        if cached is not None:
+            return cached
+        if not rel:
+            return self.root, "dir"
+        parent, _, name = rel.rpartition("/")
+        preal, pkind = self._resolve(parent)
+        if preal is None or pkind in ("missing", "escape", "loop"):
+            info: tuple[str | None, str] = (None, pkind if pkind != "dir" else "missing")
+        elif pkind != "dir" or name in (".", ".."):
+            info = self._resolve_slow(rel)
+        else:
+            path = f"{preal}/{name}"
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                info = (path, "missing")
+            else:
+                info = self._resolve_slow(rel) if stat.S_ISLNK(mode) else (path, _kind(mode))
+        self._info[rel] = info
+        return info
+
+    def _resolve_slow(self, rel: str) -> tuple[str | None, str]:
+        try:
+            real = os.path.realpath(self.abspath(rel), strict=False)
+        except (OSError, RuntimeError, ValueError):
+            return None, "loop"
+        if not (real == self.root or real.startswith(self._prefix)):
+            return real, "escape"
+        try:
+            return real, _kind(os.stat(real).st_mode)
+        except OSError:
+            return real, "missing"
+
+    def _note(self, rel: str, kind: str, real: str | None) -> None:
+        if kind == "escape":
+            self.report(rel, f"resolves outside the plugin root (to {real}); refused")
+        elif kind == "loop":
+            self.report(rel, "cannot be resolved (symlink loop?); skipped")
+
     def real(self, rel: str, *, report: bool = True) -> str | None:
         """The resolved path of ``rel``, or None when it leaves the plugin root (reported)."""
-        path = self.abspath(rel)
-        try:
-            real = os.path.realpath(path, strict=False)
-        except (OSError, RuntimeError, ValueError):
+        real, kind = self._resolve(rel)
+        if kind in ("escape", "loop"):
             if report:
-                self.report(rel, "cannot be resolved (symlink loop?); skipped")
+                self._note(rel, kind, real)
             return None
-        if real == self.root or real.startswith(self._prefix):
-            return real
-        if report:
-            self.report(rel, f"resolves outside the plugin root (to {real}); refused")
-        return None
+        return real if real is not None else self.abspath(rel)
 
     def lexists(self, rel: str) -> bool:
         """Whether the name exists, a dangling symlink included."""
-        return os.path.lexists(self.abspath(rel))
+        real, kind = self._resolve(rel)
+        if kind != "missing":
+            return True
+        return real is not None and os.path.lexists(self.abspath(rel))
 
     def kind(self, rel: str, *, report: bool = True) -> str | None:
         """``file``/``dir``/``other``/``missing`` for a path inside the root; None if it escapes."""
-        if not self.lexists(rel):
-            return "missing"
-        real = self.real(rel, report=report)
-        if real is None:
+        real, kind = self._resolve(rel)
+        if kind in ("escape", "loop"):
+            if report:
+                self._note(rel, kind, real)
             return None
-        try:
-            return _kind(os.stat(real).st_mode)
-        except OSError:
-            return "missing"
+        return kind
 
     def listdir(self, rel: str) -> list[Entry]:
         """The folder's entries sorted by name, each classified after following symlinks.
@@ -117,22 +159,27 @@ class PluginFS:
         real = self.real(rel)
         if real is None:
             return []
+        found: list[tuple[str, str]] = []
         try:
             with os.scandir(real) as it:
-                names = []
                 for n, e in enumerate(it):
                     if n >= self.limits.max_dir_entries:
                         self.report(
                             rel, f"has more than {self.limits.max_dir_entries} entries; "
                             "the rest were not read")
                         break
-                    names.append(e.name)
+                    child = f"{rel}/{e.name}" if rel else e.name
+                    # d_type from the directory read: no syscall unless the entry is a link.
+                    if not e.is_symlink() and child not in self._info:
+                        kind = ("dir" if e.is_dir(follow_symlinks=False) else
+                                "file" if e.is_file(follow_symlinks=False) else "other")
+                        self._info[child] = (e.path, kind)
+                    found.append((e.name, child))
         except OSError as exc:
             self.report(rel, f"cannot be listed: {exc.strerror or exc}")
             return []
         entries = []
-        for name in sorted(names):
-            child = f"{rel}/{name}" if rel else name
+        for name, child in sorted(found):
             kind = self.kind(child)
             if kind is not None:
                 entries.append(Entry(name, child, kind))
