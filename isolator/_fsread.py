@@ -180,9 +180,9 @@ class PluginFS:
             return []
         entries = []
         for name, child in sorted(found):
-            kind = self.kind(child)
-            if kind is not None:
-                entries.append(Entry(name, child, kind))
+            child_kind = self.kind(child)
+            if child_kind is not None:
+                entries.append(Entry(name, child, child_kind))
         return entries
 
     def walk_files(self, rel: str, limit: int) -> Iterator[str]:
