@@ -117,7 +117,7 @@ def _error_summary(output: str) -> str:
         return ""
     for index, line in enumerate(lines):
         lowered = line.lower()
-        if lowered.startswith(("error:", "× ")):
+        if lowered.startswith(("error:", "\u00d7 ")):
             # uv puts the cause on the following lines ("cause: ...", "╰─▶ ..."): keep one.
             follow = lines[index + 1] if index + 1 < len(lines) else ""
             if follow.startswith(("cause:", "╰─▶", "Caused by:")):
