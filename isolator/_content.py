@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _frontmatter
 from ._errors import PluginLoadError
@@ -33,6 +33,9 @@ from ._model import (
     SkillResources,
     Trigger,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["load_plugin"]
 
@@ -65,6 +68,9 @@ _MCP_TRANSPORTS = frozenset({"stdio", "http", "streamable-http", "sse"})
 _BOOL_STRINGS = {"true": True, "false": False, "yes": True, "no": False, "on": True,
                  "off": False, "t": True, "f": False, "y": True, "n": False, "1": True,
                  "0": False}
+
+
+_Named = TypeVar("_Named", Command, Agent)
 
 
 class _SkipFile(Exception):
@@ -632,23 +638,25 @@ class _Loader:
 
     # ----------------------------------------------------------------------------- commands
     def _commands(self, folder: str, extra_paths: Any) -> list[Command]:
-        commands = []
-        for rel in self._component_files(folder):
-            command = self._load_command(rel)
-            if command:
-                commands.append(command)
+        return self._components(folder, "commands", extra_paths, self._load_command)
+
+    def _components(self, folder: str, key: str, extra_paths: Any,
+                    load: Callable[[str], _Named | None]) -> list[_Named]:
+        """The default folder's components, then those the manifest's ``key`` adds; a name
+        already taken is reported and skipped, never replaced."""
+        items = [item for rel in self._component_files(folder) if (item := load(rel))]
         if extra_paths:
-            names = {c.name for c in commands}
-            for rel in self._extra_component_files("commands", extra_paths):
-                command = self._load_command(rel)
-                if command is None:
+            names = {item.name for item in items}
+            for rel in self._extra_component_files(key, extra_paths):
+                item = load(rel)
+                if item is None:
                     continue
-                if command.name in names:
-                    self._report(rel, f"command name {command.name!r} is taken; skipped")
+                if item.name in names:
+                    self._report(rel, f"{key[:-1]} name {item.name!r} is taken; skipped")
                     continue
-                names.add(command.name)
-                commands.append(command)
-        return commands
+                names.add(item.name)
+                items.append(item)
+        return items
 
     def _extra_component_files(self, key: str, value: Any) -> list[str]:
         files = []
@@ -710,23 +718,7 @@ class _Loader:
 
     # ----------------------------------------------------------------------------- agents
     def _agents(self, folder: str, extra_paths: Any) -> list[Agent]:
-        agents = []
-        for rel in self._component_files(folder):
-            agent = self._load_agent(rel)
-            if agent:
-                agents.append(agent)
-        if extra_paths:
-            names = {a.name for a in agents}
-            for rel in self._extra_component_files("agents", extra_paths):
-                agent = self._load_agent(rel)
-                if agent is None:
-                    continue
-                if agent.name in names:
-                    self._report(rel, f"agent name {agent.name!r} is taken; skipped")
-                    continue
-                names.add(agent.name)
-                agents.append(agent)
-        return agents
+        return self._components(folder, "agents", extra_paths, self._load_agent)
 
     def _load_agent(self, rel: str) -> Agent | None:
         parsed = self._markdown(rel)
