@@ -7,7 +7,16 @@ data (:func:`load_plugin`), and plugin code runs only in the workers of :mod:`ho
 from __future__ import annotations
 
 from ._content import load_plugin
-from ._errors import IsolatorError, PluginLoadError
+from ._errors import (
+    HashMismatchError,
+    IsolatorError,
+    PluginCollisionError,
+    PluginLoadError,
+    PluginNotFoundError,
+    ResolutionError,
+    SourceError,
+    StoreError,
+)
 from ._fsread import LoadLimits
 from ._model import (
     Agent,
@@ -17,6 +26,7 @@ from ._model import (
     HookConfig,
     HookHandler,
     HookMatcher,
+    Installation,
     Manifest,
     McpServer,
     Plugin,
@@ -25,26 +35,49 @@ from ._model import (
     SkillResources,
     Trigger,
 )
+from ._sources import PluginSource
+from ._store import (
+    CleanReport,
+    InstalledPlugin,
+    PluginStore,
+    ResolvedDistribution,
+    default_store,
+    default_store_root,
+)
 from ._variables import expand_variables
 
 __all__ = [
     "Agent",
     "Author",
+    "CleanReport",
     "Command",
     "Diagnostic",
+    "HashMismatchError",
     "HookConfig",
     "HookHandler",
     "HookMatcher",
+    "Installation",
+    "InstalledPlugin",
     "IsolatorError",
     "LoadLimits",
     "Manifest",
     "McpServer",
     "Plugin",
+    "PluginCollisionError",
     "PluginLoadError",
+    "PluginNotFoundError",
+    "PluginSource",
+    "PluginStore",
+    "ResolutionError",
+    "ResolvedDistribution",
     "Skill",
     "SkillInput",
     "SkillResources",
+    "SourceError",
+    "StoreError",
     "Trigger",
+    "default_store",
+    "default_store_root",
     "expand_variables",
     "load_plugin",
 ]

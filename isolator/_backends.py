@@ -28,12 +28,14 @@ from uv import find_uv_bin
 
 from ._errors import BackendUnavailableError, CommandError, CommandTimeoutError
 from ._interpreters import Interpreter
+from ._resolve import Pin, parse_pip_report, parse_pylock
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-MIN_UV_VERSION = (0, 4, 20)
-"""The oldest uv whose flags (``--no-config``, ``--no-python-downloads``, ``uv build``) we use."""
+MIN_UV_VERSION = (0, 8, 0)
+"""The oldest uv we run: ``--no-config``, ``--no-python-downloads``, ``uv build`` and
+``uv pip compile --format pylock.toml`` (added in 0.6.15) are all there."""
 
 UV_BUILD_NO_BUILD = (0, 13, 0)
 """The first uv whose ``uv build --no-build`` builds the project and refuses only sdist deps."""
@@ -266,10 +268,15 @@ class Backend(abc.ABC):
         constraints: Sequence[Path] = (),
         requirement_files: Sequence[Path] = (),
         compile_bytecode: bool = True,
+        refresh: bool | None = None,
         progress: Callable[[str], None] | None = None,
         timeout: float | None = None,
     ) -> None:
         """Install *requirements* (PEP 508 strings, wheel/sdist paths, project directories).
+
+        *refresh* (default: as *require_hashes*) makes the installer read every file again
+        instead of trusting what its cache knows; a caller that has just verified the files
+        itself passes ``False``.
 
         With ``allow_build=False`` only wheels are installed from indexes and find-links; a
         local project directory among *requirements* is still built (it is the user's code).
@@ -292,6 +299,27 @@ class Backend(abc.ABC):
         """Build a local project into a wheel in *out_dir*; return the wheel's path.
 
         *allow_build* governs the project's build dependencies only.
+        """
+
+    @abc.abstractmethod
+    def resolve(
+        self,
+        requirements: Sequence[str],
+        interpreter: Interpreter | str | os.PathLike[str],
+        workdir: Path,
+        *,
+        index_url: str | None = None,
+        find_links: Sequence[str | os.PathLike[str]] = (),
+        no_index: bool = False,
+        allow_build: bool = False,
+        progress: Callable[[str], None] | None = None,
+        timeout: float | None = None,
+    ) -> list[Pin]:
+        """Pin *requirements* and everything they need, for *interpreter*, without installing.
+
+        Each :class:`Pin` names exact versions and the artifacts (with sha256) that may provide
+        them. With ``allow_build=False`` a distribution with no wheel fails the resolution.
+        *workdir* is an empty directory the backend may use.
         """
 
     @staticmethod
@@ -436,6 +464,7 @@ class UvBackend(Backend):
         constraints: Sequence[Path] = (),
         requirement_files: Sequence[Path] = (),
         compile_bytecode: bool = True,
+        refresh: bool | None = None,
         progress: Callable[[str], None] | None = None,
         timeout: float | None = None,
     ) -> None:
@@ -459,14 +488,44 @@ class UvBackend(Backend):
             if not allow_build:
                 cmd.append("--no-build")
             if require_hashes:
+                cmd.append("--require-hashes")
+            if require_hashes if refresh is None else refresh:
                 # uv serves a wheel whose hash it has cached without reading the file again, so
                 # a tampered wheelhouse would go unnoticed (checked with uv 0.13): --refresh
                 # makes it hash the files that are there now.
-                cmd += ["--require-hashes", "--refresh"]
+                cmd.append("--refresh")
             cmd += _index_args(index_url, find_links, no_index)
             cmd += _file_args(constraints, requirement_files)
             cmd += ["--", *requirements] if requirements else []
             run_command(cmd, env=self._env(), progress=progress, timeout=timeout)
+
+    def resolve(
+        self,
+        requirements: Sequence[str],
+        interpreter: Interpreter | str | os.PathLike[str],
+        workdir: Path,
+        *,
+        index_url: str | None = None,
+        find_links: Sequence[str | os.PathLike[str]] = (),
+        no_index: bool = False,
+        allow_build: bool = False,
+        progress: Callable[[str], None] | None = None,
+        timeout: float | None = None,
+    ) -> list[Pin]:
+        """``uv pip compile --format pylock.toml``: the wheels that fit, each with its sha256."""
+        self.version()
+        infile = workdir / "requirements.in"
+        outfile = workdir / "pylock.toml"
+        infile.write_text("".join(f"{line}\n" for line in requirements), encoding="utf-8")
+        cmd = [self.uv, "pip", "compile", *self._common(), "--format", "pylock.toml",
+               "--python", _python_path(interpreter), "--no-header", "--no-annotate",
+               "--output-file", os.fspath(outfile)]
+        if not allow_build:
+            cmd.append("--no-build")
+        cmd += _index_args(index_url, find_links, no_index)
+        cmd.append(os.fspath(infile))
+        run_command(cmd, env=self._env(), cwd=workdir, progress=progress, timeout=timeout)
+        return parse_pylock(outfile.read_text(encoding="utf-8"), " ".join(requirements))
 
     def build_wheel(
         self,
@@ -580,6 +639,7 @@ class VirtualenvPipBackend(Backend):
         constraints: Sequence[Path] = (),
         requirement_files: Sequence[Path] = (),
         compile_bytecode: bool = True,
+        refresh: bool | None = None,
         progress: Callable[[str], None] | None = None,
         timeout: float | None = None,
     ) -> None:
@@ -599,6 +659,35 @@ class VirtualenvPipBackend(Backend):
         cmd += _file_args(constraints, requirement_files)
         cmd += ["--", *requirements] if requirements else []
         run_command(cmd, env=self._env(), progress=progress, timeout=timeout)
+
+    def resolve(
+        self,
+        requirements: Sequence[str],
+        interpreter: Interpreter | str | os.PathLike[str],
+        workdir: Path,
+        *,
+        index_url: str | None = None,
+        find_links: Sequence[str | os.PathLike[str]] = (),
+        no_index: bool = False,
+        allow_build: bool = False,
+        progress: Callable[[str], None] | None = None,
+        timeout: float | None = None,
+    ) -> list[Pin]:
+        """``pip install --dry-run --report`` from a scratch venv of *interpreter*.
+
+        pip chooses the one artifact per distribution itself (by the interpreter's tags).
+        """
+        scratch = workdir / "resolver-venv"
+        self.create_venv(scratch, interpreter, progress=progress, timeout=timeout)
+        report = workdir / "report.json"
+        cmd = self._pip(scratch, "install", "--dry-run", "--ignore-installed", "--quiet",
+                        "--report", os.fspath(report))
+        if not allow_build:
+            cmd += ["--only-binary", ":all:"]
+        cmd += _index_args(index_url, find_links, no_index)
+        cmd += ["--", *requirements]
+        run_command(cmd, env=self._env(), cwd=workdir, progress=progress, timeout=timeout)
+        return parse_pip_report(report.read_text(encoding="utf-8"), " ".join(requirements))
 
     def build_wheel(
         self,

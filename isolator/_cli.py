@@ -8,6 +8,7 @@ does). ``-v`` shows the traceback too.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -16,34 +17,295 @@ from typing import TYPE_CHECKING, TextIO
 
 from ._content import load_plugin
 from ._errors import IsolatorError
+from ._store import PluginStore, default_store_root
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from ._model import Plugin
+    from ._store import InstalledPlugin
+
+
+def _add_root(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
+    p.add_argument("--root", metavar="DIR", default=None,
+                   help="the plugin store (default: $OH_PERSISTENCE_DIR/plugins, else "
+                   "~/.openhands/plugins)")
+    if json_flag:
+        p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _store(args: argparse.Namespace) -> PluginStore:
+    return PluginStore(args.root if args.root is not None else default_store_root())
+
+
+def _emit(data: object) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+class _Progress:
+    """One status line on a terminal's stderr, rewritten in place; silent when not a terminal."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.width = 0
+
+    def __call__(self, message: str) -> None:
+        if not self.enabled:
+            return
+        line = _one_line(message, 78)
+        self.stream.write("\r" + line.ljust(self.width))
+        self.stream.flush()
+        self.width = len(line)
+
+    @contextlib.contextmanager
+    def shown(self) -> Iterator[_Progress]:
+        try:
+            yield self
+        finally:
+            if self.enabled and self.width:
+                self.stream.write("\r" + " " * self.width + "\r")
+                self.stream.flush()
+
+
+def _progress(args: argparse.Namespace) -> _Progress:
+    quiet = getattr(args, "json", False) or args.quiet
+    return _Progress(sys.stderr, sys.stderr.isatty() and not quiet)
+
+
+# ---- show ------------------------------------------------------------------------------------
 
 
 def _add_show(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("show", help="show a plugin's content (skills, commands, agents, hooks, "
                        "MCP servers) read as data",
-                       description="Show a plugin directory's content. Nothing in the plugin is "
-                       "imported or run.")
-    p.add_argument("target", metavar="DIR", help="a plugin directory")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+                       description="Show an installed plugin (by name) or a plugin directory "
+                       "(by path). Nothing in the plugin is imported or run.")
+    p.add_argument("target", metavar="NAME|DIR", help="an installed plugin's name, or a "
+                   "plugin directory (a path: contains '/' or exists)")
+    _add_root(p)
     p.set_defaults(run=_run_show)
+
+
+def _is_path(target: str) -> bool:
+    return os.sep in target or target.startswith(".") or os.path.exists(target)
 
 
 def _run_show(args: argparse.Namespace) -> int:
     target = args.target
-    if not os.path.exists(target):
-        raise IsolatorError(f"{target}: no such plugin directory")
-    plugin = load_plugin(target)
+    installed: InstalledPlugin | None = None
+    if _is_path(target):
+        if not os.path.exists(target):
+            raise IsolatorError(f"{target}: no such plugin directory")
+        plugin = load_plugin(target)
+    else:
+        store = _store(args)
+        installed = store.get(target)
+        plugin = store.load(target)
     if args.json:
-        json.dump(plugin.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
+        data = plugin.to_dict()
+        if installed is not None:
+            data["installed"] = installed.to_dict()
+        _emit(data)
     else:
         _print_summary(plugin, sys.stdout)
+        if installed is not None:
+            _print_installed(installed, sys.stdout)
     return 0
+
+
+def _print_installed(installed: InstalledPlugin, out: TextIO) -> None:
+    out.write(f"\ninstalled ({installed.kind})\n")
+    rows = [("source", installed.source.source), ("package", installed.package or "-"),
+            ("python", f"{installed.python_version} ({(installed.python or {}).get('path')})"
+             if installed.python else "-"),
+            ("generation", installed.generation), ("installed at", installed.installed_at)]
+    if installed.brought_by:
+        rows.append(("brought by", installed.brought_by))
+    if installed.git_commit:
+        rows.append(("git commit", installed.git_commit))
+    for key, value in rows:
+        out.write(f"  {key.ljust(12)}  {value}\n")
+    if installed.distributions:
+        out.write(f"\nresolved distributions ({len(installed.distributions)})\n")
+        width = max(len(d.name) for d in installed.distributions)
+        for d in installed.distributions:
+            out.write(f"  {d.name.ljust(width)}  {d.version}  sha256:{d.sha256[:16]}…\n")
+
+
+# ---- install, upgrade, reinstall, uninstall ----------------------------------------------------
+
+
+def _add_install(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("install", help="install a plugin into its own venv",
+                       description="Install a plugin into its own venv (a content-only "
+                       "directory is copied). SOURCE: pypi:NAME, github:OWNER/REPO, a git URL, "
+                       "a directory, a .whl or an sdist.")
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("--version", metavar="SPEC", help="PEP 440 constraint for a pypi: source "
+                   "(1.0.0 or '>=1,<2')")
+    p.add_argument("--ref", help="git branch, tag or commit")
+    p.add_argument("--repo-path", metavar="PATH", help="the plugin's directory in a git repo")
+    p.add_argument("--python", metavar="PY", help="the venv's Python: a version (3.12) or a "
+                   "path (default: the Python running ohp)")
+    p.add_argument("--find-links", metavar="DIR", action="append", default=[],
+                   help="a local wheelhouse (repeatable)")
+    p.add_argument("--index-url", metavar="URL", help="an index instead of PyPI")
+    p.add_argument("--no-index", action="store_true", help="only --find-links: offline")
+    p.add_argument("--allow-build", action="store_true", help="allow running build code of "
+                   "git sources and sdists (off by default: wheels only)")
+    p.add_argument("--upgrade", action="store_true", help="resolve again even when installed")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    _add_root(p)
+    p.set_defaults(run=_run_install)
+
+
+def _run_install(args: argparse.Namespace) -> int:
+    from ._sources import PluginSource  # noqa: PLC0415
+
+    store = _store(args)
+    source = PluginSource.parse(args.source, version=args.version, ref=args.ref,
+                                repo_path=args.repo_path, index_url=args.index_url,
+                                find_links=args.find_links, no_index=args.no_index)
+    with _progress(args).shown() as progress:
+        installed = store.install(source, python=args.python, allow_build=args.allow_build,
+                                  upgrade=args.upgrade, progress=progress)
+    _report(args, "installed", installed)
+    return 0
+
+
+def _report(args: argparse.Namespace, verb: str, installed: InstalledPlugin) -> None:
+    if args.json:
+        _emit(installed.to_dict())
+        return
+    where = f"Python {installed.python_version}" if installed.python else "content only"
+    print(f"{verb} {installed.name} {installed.version} ({where}) from {installed.source.source}")
+
+
+def _add_named(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+               help_text: str, run: Callable[[argparse.Namespace], int],
+               version: bool = False) -> None:
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    p.add_argument("name", metavar="NAME", help="the installed plugin's name")
+    if version:
+        p.add_argument("--version", metavar="SPEC", help="a new constraint (pypi: sources)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    _add_root(p)
+    p.set_defaults(run=run)
+
+
+def _run_upgrade(args: argparse.Namespace) -> int:
+    with _progress(args).shown() as progress:
+        installed = _store(args).upgrade(args.name, version=args.version, progress=progress)
+    _report(args, "upgraded", installed)
+    return 0
+
+
+def _run_reinstall(args: argparse.Namespace) -> int:
+    with _progress(args).shown() as progress:
+        installed = _store(args).reinstall(args.name, progress=progress)
+    _report(args, "reinstalled", installed)
+    return 0
+
+
+def _run_uninstall(args: argparse.Namespace) -> int:
+    removed = _store(args).uninstall(args.name)
+    if args.json:
+        _emit(removed.to_dict())
+    else:
+        print(f"uninstalled {removed.name} {removed.version}")
+    return 0
+
+
+# ---- list, clean, doctor ---------------------------------------------------------------------
+
+
+def _add_list(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("list", help="list installed plugins",
+                       description="List installed plugins (and the plugins they bring).")
+    _add_root(p)
+    p.set_defaults(run=_run_list)
+
+
+def _run_list(args: argparse.Namespace) -> int:
+    plugins = _store(args).list_installed()
+    if args.json:
+        _emit([p.to_dict() for p in plugins])
+        return 0
+    if not plugins:
+        print("no plugins installed")
+        return 0
+    rows = [(p.name, p.version, p.package or "(content only)", p.python_version or "-",
+             f"brought by {p.brought_by}" if p.brought_by else p.source.source) for p in plugins]
+    header = ("NAME", "VERSION", "PACKAGE", "PYTHON", "SOURCE")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
+    return 0
+
+
+def _add_clean(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("clean", help="remove old generations, interrupted installs' debris "
+                       "and unused wheels",
+                       description="Remove what no installed plugin needs. Waits for running "
+                       "installs; keeps generations a worker still uses.")
+    _add_root(p)
+    p.set_defaults(run=_run_clean)
+
+
+def _run_clean(args: argparse.Namespace) -> int:
+    report = _store(args).clean()
+    if args.json:
+        _emit(report.to_dict())
+    else:
+        print(f"removed {len(report.generations)} generations, {report.scratch} scratch "
+              f"directories, {report.wheels} wheels ({report.bytes_freed / 1e6:.1f} MB)")
+        if report.kept_leased:
+            print(f"kept {len(report.kept_leased)} generations still in use")
+    return 0
+
+
+def _add_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("doctor", help="show the backend, uv, interpreters and store root",
+                       description="Check what installs would use.")
+    _add_root(p)
+    p.set_defaults(run=_run_doctor)
+
+
+def _run_doctor(args: argparse.Namespace) -> int:
+    from ._backends import UvBackend  # noqa: PLC0415
+    from ._interpreters import list_interpreters  # noqa: PLC0415
+
+    store = _store(args)
+    problems: list[str] = []
+    uv: dict[str, str | None] = {"path": None, "version": None}
+    try:
+        backend = UvBackend()
+        uv = {"path": backend.uv, "version": backend.version()}
+    except IsolatorError as exc:
+        problems.append(str(exc))
+    interpreters = [i.to_dict() for i in list_interpreters()]
+    try:
+        plugins = len(store.list_installed())
+    except IsolatorError as exc:
+        problems.append(str(exc))
+        plugins = 0
+    data = {"backend": store.backend.name, "uv": uv, "store_root": str(store.root),
+            "store_exists": store.root.exists(), "plugins_installed": plugins,
+            "interpreters": interpreters, "problems": problems}
+    if args.json:
+        _emit(data)
+    else:
+        print(f"backend      {store.backend.name}")
+        print(f"uv           {uv['version'] or 'unavailable'} ({uv['path'] or '-'})")
+        print(f"store root   {store.root} ({plugins} plugins)")
+        print("interpreters")
+        for i in interpreters:
+            print(f"  {i['version']:<10} {i['implementation']:<8} {i['path']}")
+        for problem in problems:
+            print(f"problem: {problem}")
+    return 1 if problems else 0
 
 
 def _one_line(text: str | None, width: int = 90) -> str:
@@ -92,8 +354,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more output; a traceback on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_show,):
-        add(sub)
+    _add_install(sub)
+    _add_named(sub, "uninstall", "remove an installed plugin", _run_uninstall)
+    _add_list(sub)
+    _add_show(sub)
+    _add_named(sub, "upgrade", "resolve an installed plugin's source again", _run_upgrade,
+               version=True)
+    _add_named(sub, "reinstall", "rebuild a plugin from its record (same files, hashes "
+               "checked, offline)", _run_reinstall)
+    _add_clean(sub)
+    _add_doctor(sub)
     return parser
 
 
@@ -110,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ohp: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("ohp: interrupted", file=sys.stderr)
+        print("ohp: interrupted; installed plugins are as they were", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # `ohp show --json | head`: the reader left; that is not an error of ours.

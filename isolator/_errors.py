@@ -124,3 +124,40 @@ def _error_summary(output: str) -> str:
                 return f"{line} {follow}"
             return line
     return lines[-1]
+
+
+class StoreError(IsolatorError):
+    """The plugin store refused or failed an operation; installed state is left as it was."""
+
+    def __init__(self, subject: str, reason: str) -> None:
+        super().__init__(_one_line(f"{subject}: {reason}", 1000))
+        self.subject = subject
+        self.reason = reason
+
+
+class PluginNotFoundError(StoreError, LookupError):
+    """No installed plugin has this name (the proposal's ``PluginNotFoundError``)."""
+
+    def __init__(self, name: str, reason: str = "no plugin of that name is installed") -> None:
+        super().__init__(f"plugin {name!r}", reason)
+        self.name = name
+
+
+class PluginCollisionError(StoreError):
+    """A plugin name is taken by another package already installed in the store."""
+
+
+class ResolutionError(StoreError):
+    """A source's distributions cannot be resolved or fetched (no fitting wheel, no build, ...)."""
+
+
+class HashMismatchError(StoreError):
+    """A file's sha256 differs from the one recorded or announced: it is refused, never used."""
+
+    def __init__(self, path: str, expected: str, actual: str) -> None:
+        super().__init__(
+            path, f"sha256 is {actual}, expected {expected}: refusing a file that was changed"
+        )
+        self.path = path
+        self.expected = expected
+        self.actual = actual

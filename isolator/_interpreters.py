@@ -185,6 +185,37 @@ def find_python(spec: str | os.PathLike[str] | None = None) -> Interpreter:
     return _probe_for(text, Path(located))
 
 
+def base_interpreter(interpreter: Interpreter) -> Interpreter:
+    """The interpreter a venv's *interpreter* was made from (``home`` in ``pyvenv.cfg``).
+
+    A plugin venv must not depend on the host's venv, which may be deleted or rebuilt: the store
+    builds from the base. Returns *interpreter* itself when it is no venv or no base is found.
+    """
+    if not interpreter.is_venv:
+        return interpreter
+    cfg = interpreter.path.parent.parent / "pyvenv.cfg"
+    try:
+        lines = cfg.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return interpreter
+    home = next((line.split("=", 1)[1].strip() for line in lines
+                 if line.split("=", 1)[0].strip() == "home" and "=" in line), None)
+    if not home:
+        return interpreter
+    major, minor = interpreter.version[0], interpreter.version[1]
+    for name in (f"python{major}.{minor}", f"python{major}", "python"):
+        candidate = Path(home) / name
+        if not candidate.exists():
+            continue
+        try:
+            base = probe_interpreter(candidate)
+        except CommandError:
+            continue
+        if base.version == interpreter.version and not base.is_venv:
+            return base
+    return interpreter
+
+
 def list_interpreters() -> list[Interpreter]:
     """Every working interpreter found (host first, then newest version first), deduplicated."""
     found = list(_iter_candidates())

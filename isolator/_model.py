@@ -7,8 +7,14 @@ host uses a value. Paths (``source``, ``root``) are absolute POSIX strings under
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ._sources import PluginSource
 
 JSON = Any  # a value made of dict, list, str, int, float, bool and None
 
@@ -300,8 +306,32 @@ def hooks_to_dict(hooks: HookConfig | None) -> dict[str, JSON] | None:
 
 
 @dataclass(frozen=True)
+class Installation:
+    """Where an installed plugin was loaded from (set by the store; ``None`` for a directory)."""
+
+    name: str
+    version: str
+    kind: Literal["package", "content-only"]
+    package: str | None
+    generation: str
+    source: str
+    python: str | None
+    brought_by: str | None = None
+    """The installed plugin that depends on this one and whose venv holds it."""
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {"name": self.name, "version": self.version, "kind": self.kind,
+                "package": self.package, "generation": self.generation, "source": self.source,
+                "python": self.python, "brought_by": self.brought_by}
+
+
+@dataclass(frozen=True)
 class Plugin:
-    """A loaded plugin directory. Loading never imports or runs anything from it."""
+    """A loaded plugin directory. Loading never imports or runs anything from it.
+
+    The classmethods are the proposal's API over the default store (``~/.openhands/plugins``,
+    moved by ``OH_PERSISTENCE_DIR``); :class:`isolator.PluginStore` is the full one.
+    """
 
     root: str
     manifest: Manifest
@@ -312,6 +342,8 @@ class Plugin:
     """None when the plugin has no hooks file; an empty dict when it has one with no hooks."""
     mcp_servers: dict[str, McpServer] = field(default_factory=dict)
     diagnostics: tuple[Diagnostic, ...] = ()
+    installation: Installation | None = None
+    """For a plugin loaded from the store: which install (and, if any, which plugin brought it)."""
 
     @property
     def name(self) -> str:
@@ -339,4 +371,54 @@ class Plugin:
             "hooks": hooks_to_dict(self.hooks) or {},
             "mcp_servers": {name: s.to_dict() for name, s in self.mcp_servers.items()},
             "diagnostics": [d.to_dict() for d in self.diagnostics],
+            "installation": None if self.installation is None else self.installation.to_dict(),
         }
+
+    # ---- the proposal's API: a thin wrapper over the default store -----------------------
+
+    @classmethod
+    def install(cls, package: str, version: str | None = None, upgrade: bool = False) -> Path:
+        """Install ``pypi:``-style *package* (a name, or any source) into its own venv; return
+        the plugin's directory in that venv's site-packages."""
+        from ._store import default_store  # noqa: PLC0415 - the store builds on this module
+
+        return default_store().install(_as_source(package), version=version,
+                                       upgrade=upgrade).content_dir
+
+    @classmethod
+    def list_installed(cls) -> list[tuple[str, str]]:
+        """``[(name, version)]`` of the plugins in the default store (and those they bring)."""
+        from ._store import default_store  # noqa: PLC0415
+
+        return [(p.name, p.version) for p in default_store().list_installed()]
+
+    @classmethod
+    def load_installed(cls, name: str) -> Plugin:
+        """Load installed plugin *name*; :class:`PluginNotFoundError` when there is none."""
+        from ._store import default_store  # noqa: PLC0415
+
+        return default_store().load(name)
+
+    @classmethod
+    def fetch(cls, source: str | PluginSource, version: str | None = None) -> Path:
+        """The directory of the plugin *source* names, installing it first when needed."""
+        from ._sources import PluginSource  # noqa: PLC0415
+        from ._store import default_store  # noqa: PLC0415
+
+        if isinstance(source, PluginSource):
+            return default_store().install(source).content_dir
+        return default_store().install(_as_source(source), version=version).content_dir
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Plugin:
+        """Load the plugin directory at *path* (as :func:`isolator.load_plugin`)."""
+        from ._content import load_plugin  # noqa: PLC0415
+
+        return load_plugin(path)
+
+
+def _as_source(text: str) -> str:
+    """A bare package name means ``pypi:NAME``, as in the proposal's ``Plugin.install``."""
+    if ":" in text or os.sep in text or text.startswith(".") or text.endswith((".whl", ".gz")):
+        return text
+    return f"pypi:{text}"

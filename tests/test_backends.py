@@ -367,8 +367,8 @@ def test_failed_install_error_carries_the_process_data(tmp_path: Path) -> None:
 def test_uv_version_is_checked(tmp_path: Path) -> None:
     assert parse_uv_version("uv 0.4.20 (abc123 2024-10-08)") == (0, 4, 20)
     assert check_uv_version("uv 0.13.9 (x86_64-unknown-linux-gnu)") == "0.13.9"
-    with pytest.raises(BackendUnavailableError, match=r"0\.4\.19 is older than.*0\.4\.20"):
-        check_uv_version("uv 0.4.19")
+    with pytest.raises(BackendUnavailableError, match=r"0\.7\.9 is older than.*0\.8\.0"):
+        check_uv_version("uv 0.7.9")
     with pytest.raises(BackendUnavailableError, match="not a uv version"):
         check_uv_version("ruff 0.6.0")
     old = tmp_path / "uv"

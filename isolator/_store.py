@@ -1,0 +1,1181 @@
+"""The plugin store: one venv per plugin, built as an immutable generation, switched atomically.
+
+Layout of a store root (a tenant)::
+
+    .isolator-store.json        marker and format version
+    .lock                       shared by installs, exclusive for clean
+    plugins/<name>/current      the pointer: the name of the current generation
+    plugins/<name>/gen-<id>/    venv/ (a package) or content/ (content-only), metadata.json,
+                                .lease (held shared by whoever uses the generation)
+    locks/<name>.lock           serialises changes to one plugin across processes
+    wheelhouse/<sha256>/<file>  every file ever installed, by content
+    cache/uv/                   uv's cache (on the store's filesystem, so venvs hardlink it)
+    tmp/op-<id>/                one operation's scratch space (clones, builds, resolution)
+
+Every install goes the same way, whatever the source: resolve to pins with hashes, fetch the
+chosen files into the wheelhouse (verified), build a new generation from exactly those files
+with ``--require-hashes``, write its metadata, then ``os.replace`` the pointer. Until that last
+step nothing a reader sees has changed; a failure or a kill leaves the previous generation
+current, and the new generation's remains are removed on the spot or by :meth:`clean`.
+Readers take no lock: the pointer names a finished generation, and generations never change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from ._acquire import copy_content, git_checkout
+from ._backends import Backend, UvBackend, get_backend
+from ._content import load_plugin
+from ._distinfo import find_distribution, find_module_dir, find_site_packages, iter_distributions
+from ._errors import (
+    CommandError,
+    DistributionError,
+    IsolatorError,
+    PluginCollisionError,
+    PluginNotFoundError,
+    ResolutionError,
+    SourceError,
+    StoreError,
+)
+from ._interpreters import Interpreter, base_interpreter, find_python
+from ._model import Diagnostic, Installation, Plugin
+from ._resolve import (
+    Artifact,
+    Pin,
+    check_wheel,
+    interpreter_tags,
+    select_wheel,
+    sha256_file,
+    wheel_distribution,
+    wheel_entry_points,
+)
+from ._sources import PluginSource, classify_directory, resolve_repo_path
+from ._wheelhouse import Wheelhouse
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+STORE_FORMAT = 1
+METADATA_FORMAT = 1
+PLUGINS_GROUP = "openhands.plugins"
+_MARKER = ".isolator-store.json"
+_METADATA = "metadata.json"
+_POINTER = "current"
+_LEASE = ".lease"
+_NAME_MAX = 100
+_DEFAULT_LOCK_TIMEOUT = 900.0
+
+def default_store_root() -> Path:
+    """``~/.openhands/plugins``; ``OH_PERSISTENCE_DIR`` replaces ``~/.openhands`` (as the SDK)."""
+    base = os.environ.get("OH_PERSISTENCE_DIR")
+    return (Path(base).expanduser() if base else Path.home() / ".openhands") / "plugins"
+
+
+_default_stores: dict[Path, PluginStore] = {}
+
+
+def default_store() -> PluginStore:
+    """The store at :func:`default_store_root` (one object per root, made on first use)."""
+    root = default_store_root()
+    store = _default_stores.get(root)
+    if store is None:
+        store = _default_stores[root] = PluginStore(root)
+    return store
+
+
+@dataclass(frozen=True)
+class ResolvedDistribution:
+    """One distribution a generation was built from: exact version and the file's sha256."""
+
+    name: str
+    version: str
+    filename: str
+    sha256: str
+    url: str
+    """Where the file came from (an index URL or a ``file:`` URL)."""
+    built_from: dict[str, str] | None = None
+    """For a wheel the store built from an sdist: that sdist's url, filename and sha256."""
+
+    def artifact(self) -> Artifact:
+        return Artifact(url=self.url, sha256=self.sha256, filename=self.filename)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "version": self.version,
+                                "filename": self.filename, "sha256": self.sha256,
+                                "url": self.url}
+        if self.built_from is not None:
+            data["built_from"] = dict(self.built_from)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResolvedDistribution:
+        return cls(name=data["name"], version=data["version"], filename=data["filename"],
+                   sha256=data["sha256"], url=data["url"], built_from=data.get("built_from"))
+
+
+@dataclass(frozen=True)
+class InstalledPlugin:
+    """What the store knows of one installed plugin (its current generation)."""
+
+    name: str
+    version: str
+    kind: Literal["package", "content-only"]
+    source: PluginSource
+    generation: str
+    path: Path
+    """The generation directory."""
+    content_dir: Path
+    """The plugin directory: the module in site-packages, or the copied content."""
+    installed_at: str
+    package: str | None = None
+    """The distribution that declares the plugin (``None`` for content-only)."""
+    module: str | None = None
+    venv: Path | None = None
+    python: dict[str, Any] | None = None
+    backend: dict[str, str] | None = None
+    constraint: str | None = None
+    distributions: tuple[ResolvedDistribution, ...] = ()
+    allow_build: bool = False
+    git_commit: str | None = None
+    content_sha256: str | None = None
+    brought_by: str | None = None
+    """For a plugin another plugin depends on: the plugin whose venv it is loaded from."""
+    metadata: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def python_version(self) -> str | None:
+        return None if self.python is None else str(self.python.get("version"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data (``ohp list --json`` and ``ohp show NAME --json``)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "kind": self.kind,
+            "package": self.package,
+            "module": self.module,
+            "python": self.python_version,
+            "python_path": None if self.python is None else self.python.get("path"),
+            "source": self.source.source,
+            "source_detail": self.source.to_dict(),
+            "constraint": self.constraint,
+            "generation": self.generation,
+            "path": str(self.path),
+            "content_dir": str(self.content_dir),
+            "venv": None if self.venv is None else str(self.venv),
+            "backend": self.backend,
+            "installed_at": self.installed_at,
+            "allow_build": self.allow_build,
+            "git_commit": self.git_commit,
+            "brought_by": self.brought_by,
+            "distributions": [d.to_dict() for d in self.distributions],
+        }
+
+    def installation(self) -> Installation:
+        """The summary a loaded :class:`Plugin` carries."""
+        return Installation(
+            name=self.name, version=self.version, kind=self.kind, package=self.package,
+            generation=self.generation, source=self.source.source,
+            python=self.python_version, brought_by=self.brought_by,
+        )
+
+
+@dataclass(frozen=True)
+class CleanReport:
+    """What :meth:`PluginStore.clean` removed."""
+
+    generations: tuple[str, ...] = ()
+    plugins: tuple[str, ...] = ()
+    scratch: int = 0
+    wheels: int = 0
+    bytes_freed: int = 0
+    kept_leased: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"generations": list(self.generations), "plugins": list(self.plugins),
+                "scratch": self.scratch, "wheels": self.wheels, "bytes_freed": self.bytes_freed,
+                "kept_leased": list(self.kept_leased)}
+
+
+@dataclass
+class _Prepared:
+    """A source made ready to resolve: a root requirement, or content to copy."""
+
+    requirement: str | None = None
+    root_name: str | None = None
+    content_dir: Path | None = None
+    git_commit: str | None = None
+    find_links: tuple[str, ...] = ()
+
+
+class PluginStore:
+    """A store of plugins under one root directory; a tenant is a root.
+
+    *backend* is ``"uv"`` (default), ``"virtualenv"``, or a :class:`Backend`. *python* is the
+    default interpreter spec for plugin venvs (a version like ``3.12`` or a path; default: the
+    interpreter running isolator). *cache_dir* is uv's cache (default ``ROOT/cache/uv``, on the
+    same filesystem as the venvs so files are hardlinked, not copied).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        backend: Backend | str = "uv",
+        python: str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        lock_timeout: float = _DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
+        self.root = Path(root).expanduser().absolute()
+        self.python = python
+        self.lock_timeout = lock_timeout
+        cache = Path(cache_dir).absolute() if cache_dir is not None else self.root / "cache" / "uv"
+        if isinstance(backend, str):
+            self.backend = UvBackend(cache_dir=cache) if backend == "uv" else get_backend(backend)
+        else:
+            self.backend = backend
+        self.wheelhouse = Wheelhouse(self.root / "wheelhouse")
+
+    def __repr__(self) -> str:
+        return f"PluginStore({str(self.root)!r}, backend={self.backend.name!r})"
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def list_installed(self) -> list[InstalledPlugin]:
+        """Installed plugins sorted by name: each installed one, then the plugins they bring.
+
+        A plugin brought by several is listed once (by the first in name order); one installed
+        itself is never listed as brought.
+        """
+        top = [plugin for name in self._plugin_names() if (plugin := self._current(name))]
+        names = {plugin.name for plugin in top}
+        brought: dict[str, InstalledPlugin] = {}
+        for plugin in top:
+            for dep in self._brought_plugins(plugin):
+                if dep.name not in names and dep.name not in brought:
+                    brought[dep.name] = dep
+        return sorted([*top, *brought.values()], key=lambda p: p.name)
+
+    def get(self, name: str) -> InstalledPlugin:
+        """The installed plugin *name* (or one an installed plugin brought); else
+        :class:`PluginNotFoundError`."""
+        _check_name(name)
+        current = self._current(name)
+        if current is not None:
+            return current
+        for other in self._plugin_names():
+            plugin = self._current(other)
+            if plugin is None:
+                continue
+            for dep in self._brought_plugins(plugin):
+                if dep.name == name:
+                    return dep
+        raise PluginNotFoundError(name, f"not installed in the store at {self.root}")
+
+    def load(self, name: str) -> Plugin:
+        """Load the content of installed plugin *name* (from site-packages; nothing imported).
+
+        The plugin's name is its entry point name and its version the package's; a manifest
+        that says otherwise gets a warning diagnostic. ``plugin.installation`` says where it
+        came from, and ``brought_by`` which installed plugin brought it.
+        """
+        with self.lease(name) as installed:
+            return _loaded(installed)
+
+    @contextlib.contextmanager
+    def lease(self, name: str) -> Iterator[InstalledPlugin]:
+        """Hold plugin *name*'s current generation: it is not removed until the lease ends.
+
+        A worker runs under a lease; an upgrade meanwhile installs a new generation and the
+        leased one stays until it is released (then :meth:`clean`, or the next change of the
+        plugin, removes it).
+        """
+        for _attempt in range(5):
+            installed = self.get(name)
+            try:
+                fd = os.open(installed.path / _LEASE, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # removed between reading the pointer and opening: read it again
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+                if not (installed.path / _METADATA).exists():
+                    continue
+                yield installed
+                return
+            finally:
+                os.close(fd)
+        raise StoreError(f"plugin {name!r}", "its generation kept changing while leasing it")
+
+    # ---- changing --------------------------------------------------------------------------
+
+    def install(
+        self,
+        source: PluginSource | str,
+        *,
+        version: str | None = None,
+        python: str | os.PathLike[str] | None = None,
+        index_url: str | None = None,
+        find_links: Sequence[str | os.PathLike[str]] = (),
+        no_index: bool = False,
+        allow_build: bool = False,
+        upgrade: bool = False,
+        progress: Callable[[str], None] | None = None,
+        timeout: float | None = None,
+    ) -> InstalledPlugin:
+        """Install a plugin from *source* into its own venv (or copy a content-only one).
+
+        Already installed from the same package and satisfying *version*: returned as is,
+        unless *upgrade*. Another package with the same plugin name: :class:`PluginCollisionError`.
+        """
+        if isinstance(source, PluginSource):
+            if version is not None or index_url is not None or find_links or no_index:
+                raise SourceError(source.source, "pass version and index options inside the "
+                                  "PluginSource, not beside it")
+            src = source
+            src.check_local_paths()
+        else:
+            src = PluginSource.parse(source, version=version, index_url=index_url,
+                                     find_links=list(find_links), no_index=no_index)
+        if src.kind == "sdist" and not allow_build:
+            raise SourceError(src.source, "an sdist is built by running code it ships; pass "
+                              "allow_build=True (--allow-build) to allow that")
+        interpreter = base_interpreter(find_python(python if python is not None else self.python))
+        return self._install(src, interpreter, allow_build=allow_build, upgrade=upgrade,
+                             progress=progress, timeout=timeout)
+
+    def upgrade(
+        self,
+        name: str,
+        *,
+        version: str | None = None,
+        progress: Callable[[str], None] | None = None,
+        timeout: float | None = None,
+    ) -> InstalledPlugin:
+        """Resolve plugin *name*'s recorded source again (optionally with a new *version*)."""
+        current = self._top_level(name)
+        src = current.source
+        if version is not None:
+            data = src.to_dict()
+            data["version"] = version
+            src = PluginSource.from_dict(data)
+        src.check_local_paths()
+        interpreter = self._recorded_python(current)
+        return self._install(src, interpreter, allow_build=current.allow_build, upgrade=True,
+                             progress=progress, timeout=timeout)
+
+    def reinstall(
+        self,
+        name: str,
+        *,
+        progress: Callable[[str], None] | None = None,
+        timeout: float | None = None,
+    ) -> InstalledPlugin:
+        """Build a fresh generation of plugin *name* from its record: the same files, verified.
+
+        A package is installed offline from the store's wheelhouse with ``--require-hashes``;
+        a file that changed there is refused (:class:`HashMismatchError`). A content-only
+        plugin is copied again from its source.
+        """
+        current = self._top_level(name)
+        interpreter = self._recorded_python(current) if current.kind == "package" else None
+        with self._operation(progress) as op:
+            if current.kind == "content-only":
+                prepared = self._prepare(current.source, None, op, allow_build=False,
+                                         progress=progress, timeout=timeout,
+                                         ref=current.git_commit)
+                assert prepared.content_dir is not None
+                return self._install_content(current.source, prepared, op, force=True,
+                                             progress=progress)
+            assert interpreter is not None and current.package is not None
+            chosen = [(d, self.wheelhouse.path(d.artifact())) for d in current.distributions]
+            _say(progress, f"verifying {len(chosen)} files in the wheelhouse")
+            for dist, _ in chosen:
+                self._refetch(dist.artifact(), progress)
+            return self._install_package(
+                current.source, interpreter, list(current.distributions), current.package,
+                op, allow_build=current.allow_build, git_commit=current.git_commit,
+                force=True, progress=progress, timeout=timeout,
+            )
+
+    def uninstall(self, name: str) -> InstalledPlugin:
+        """Remove plugin *name*. Its venv stays until no worker leases it."""
+        self._check_store()
+        with self._store_lock(shared=True), self._plugin_lock(name):
+            current = self._current(name)
+            if current is None:
+                if self._brought_by_any(name) is not None:
+                    raise PluginNotFoundError(
+                        name, f"it is not installed itself but brought by plugin "
+                        f"{self._brought_by_any(name)!r}; uninstall that one")
+                raise PluginNotFoundError(name, f"not installed in the store at {self.root}")
+            plugin_dir = self._plugin_dir(name)
+            os.unlink(plugin_dir / _POINTER)
+            _fsync_dir(plugin_dir)
+            self._drop_generations(name, keep=None)
+            with contextlib.suppress(OSError):
+                plugin_dir.rmdir()  # only when no leased generation is left in it
+            return current
+
+    def clean(self, progress: Callable[[str], None] | None = None) -> CleanReport:
+        """Remove what no current generation needs: old and half-built generations that no
+        worker leases, scratch space of interrupted operations, and wheels no generation uses.
+
+        Waits for running installs to finish (they hold the store lock shared).
+        """
+        if not (self.root / _MARKER).exists():
+            return CleanReport()
+        self._check_store()
+        removed_gens: list[str] = []
+        removed_plugins: list[str] = []
+        kept: list[str] = []
+        freed = 0
+        with self._store_lock(shared=False):
+            scratch = 0
+            tmp = self.root / "tmp"
+            if tmp.is_dir():
+                for entry in list(tmp.iterdir()):
+                    freed += _tree_size(entry)
+                    _remove(entry)
+                    scratch += 1
+            keep_hashes: set[str] = set()
+            plugins = self.root / "plugins"
+            for plugin_dir in sorted(plugins.iterdir()) if plugins.is_dir() else []:
+                name = plugin_dir.name
+                current_gen = _read_pointer(plugin_dir)
+                for entry in sorted(plugin_dir.iterdir()):
+                    if entry.name == _POINTER:
+                        continue
+                    if entry.name == current_gen:
+                        keep_hashes.update(_metadata_hashes(entry))
+                        continue
+                    if entry.name.startswith("gen-") and entry.is_dir():
+                        size = _tree_size(entry)
+                        if _remove_unless_leased(entry):
+                            removed_gens.append(f"{name}/{entry.name}")
+                            freed += size
+                        else:
+                            kept.append(f"{name}/{entry.name}")
+                            keep_hashes.update(_metadata_hashes(entry))
+                    else:  # a pointer's temporary file, or anything else left behind
+                        freed += _tree_size(entry)
+                        _remove(entry)
+                if current_gen is None and not any(plugin_dir.iterdir()):
+                    plugin_dir.rmdir()
+                    removed_plugins.append(name)
+            wheels = 0
+            wheelhouse = self.wheelhouse.root
+            if wheelhouse.is_dir():
+                for entry in list(wheelhouse.iterdir()):
+                    if entry.name not in keep_hashes:
+                        freed += _tree_size(entry)
+                        _remove(entry)
+                        wheels += 1
+            locks = self.root / "locks"
+            for lock in sorted(locks.iterdir()) if locks.is_dir() else []:
+                if not (plugins / lock.stem).exists():
+                    lock.unlink()
+        _say(progress, f"removed {len(removed_gens)} generations, {wheels} wheels")
+        return CleanReport(tuple(removed_gens), tuple(removed_plugins), scratch, wheels, freed,
+                           tuple(kept))
+
+    # ---- install internals -----------------------------------------------------------------
+
+    def _install(
+        self,
+        src: PluginSource,
+        interpreter: Interpreter,
+        *,
+        allow_build: bool,
+        upgrade: bool,
+        progress: Callable[[str], None] | None,
+        timeout: float | None,
+    ) -> InstalledPlugin:
+        if not upgrade and src.kind == "pypi":
+            existing = self._satisfying(src, interpreter)
+            if existing is not None:
+                _say(progress, f"{existing.name} {existing.version} is already installed")
+                return existing
+        with self._operation(progress) as op:
+            prepared = self._prepare(src, interpreter, op, allow_build=allow_build,
+                                     progress=progress, timeout=timeout)
+            if prepared.content_dir is not None:
+                return self._install_content(src, prepared, op, force=False, progress=progress)
+            assert prepared.requirement is not None and prepared.root_name is not None
+            what = prepared.requirement if src.kind == "pypi" else prepared.root_name
+            _say(progress, f"resolving {what}")
+            workdir = op / "resolve"
+            workdir.mkdir()
+            try:
+                pins = self.backend.resolve(
+                    [prepared.requirement], interpreter, workdir, index_url=src.index_url,
+                    find_links=[*src.find_links, *prepared.find_links], no_index=src.no_index,
+                    allow_build=allow_build, timeout=timeout,
+                )
+            except CommandError as exc:
+                raise ResolutionError(src.source, f"cannot be resolved: {exc.summary}") \
+                    from exc
+            _checkpoint("resolved")
+            dists = self._fetch_pins(pins, interpreter, op, allow_build=allow_build,
+                                     progress=progress, timeout=timeout)
+            _checkpoint("fetched")
+            return self._install_package(
+                src, interpreter, dists, prepared.root_name, op, allow_build=allow_build,
+                git_commit=prepared.git_commit, force=False, progress=progress, timeout=timeout,
+            )
+
+    def _prepare(
+        self,
+        src: PluginSource,
+        interpreter: Interpreter | None,
+        op: Path,
+        *,
+        allow_build: bool,
+        progress: Callable[[str], None] | None,
+        timeout: float | None,
+        ref: str | None = None,
+    ) -> _Prepared:
+        """Turn a source into a requirement to resolve, or a directory of content to copy."""
+        if src.kind == "pypi":
+            assert src.canonical_name is not None
+            return _Prepared(requirement=src.requirement(), root_name=src.canonical_name)
+        if src.kind == "wheel":
+            path = src.path
+            assert path is not None
+            check_wheel(path)
+            return _Prepared(requirement=str(path), root_name=wheel_distribution(path)[0])
+        git_commit = None
+        if src.kind == "git":
+            assert src.url is not None
+            _say(progress, f"cloning {src.url}")
+            checkout = op / "checkout"
+            git_commit = git_checkout(src.url, ref or src.ref, checkout, progress=None,
+                                      timeout=timeout)
+            _checkpoint("cloned")
+            directory = resolve_repo_path(checkout, src.repo_path)
+        else:
+            path = src.path
+            assert path is not None
+            directory = path
+        if src.kind in {"directory", "git"}:
+            if classify_directory(directory) == "content-only":
+                return _Prepared(content_dir=directory, git_commit=git_commit)
+            if src.kind == "git" and not allow_build:
+                raise SourceError(src.source, "this repository is a package (it has "
+                                  "pyproject.toml); building it runs code it ships: pass "
+                                  "allow_build=True (--allow-build) to allow that")
+        if interpreter is None:
+            raise StoreError(src.source, "a package source needs an interpreter")
+        # A local project (or a checkout, or an sdist) is built into a wheel first; from then
+        # on it is a wheel like any other, resolved together with its dependencies.
+        _say(progress, f"building {directory.name}")
+        built = self.backend.build_wheel(
+            directory, op / "built", interpreter, index_url=src.index_url,
+            find_links=list(src.find_links), no_index=src.no_index, allow_build=allow_build,
+            timeout=timeout,
+        )
+        return _Prepared(requirement=str(built), root_name=wheel_distribution(built)[0],
+                         git_commit=git_commit)
+
+    def _fetch_pins(
+        self,
+        pins: list[Pin],
+        interpreter: Interpreter,
+        op: Path,
+        *,
+        allow_build: bool,
+        progress: Callable[[str], None] | None,
+        timeout: float | None,
+    ) -> list[ResolvedDistribution]:
+        tags = interpreter_tags(interpreter.path)
+        wheels: list[tuple[Pin, Artifact]] = []
+        sdists: list[tuple[Pin, Artifact]] = []
+        for pin in pins:
+            wheel = select_wheel(pin, tags)
+            if wheel is not None:
+                wheels.append((pin, wheel))
+            elif pin.sdist is not None and allow_build:
+                sdists.append((pin, pin.sdist))
+            else:
+                offered = ", ".join(w.filename for w in pin.wheels) or "none"
+                hint = "" if allow_build else " (building from source needs --allow-build)"
+                raise ResolutionError(
+                    f"{pin.name}=={pin.version}",
+                    f"no wheel fits Python {interpreter.version_str} ({tags[0]}); wheels "
+                    f"offered: {offered}{hint}",
+                )
+        _say(progress, f"fetching {len(wheels) + len(sdists)} files")
+        self.wheelhouse.ensure_all([w for _, w in wheels], progress)
+        dists = [ResolvedDistribution(pin.name, pin.version, w.filename, w.sha256, w.url)
+                 for pin, w in wheels]
+        for pin, sdist in sdists:
+            stored = self.wheelhouse.ensure(sdist, progress)
+            _say(progress, f"building {sdist.filename}")
+            built = self.backend.build_wheel(stored, op / "built-sdists", interpreter,
+                                             allow_build=True, timeout=timeout)
+            artifact = Artifact(url=built.as_uri(), sha256=sha256_file(built), filename=built.name)
+            self.wheelhouse.ensure(artifact)
+            dists.append(ResolvedDistribution(pin.name, pin.version, built.name,
+                                              artifact.sha256, artifact.url,
+                                              built_from=sdist.to_dict()))
+        return dists
+
+    def _refetch(self, artifact: Artifact, progress: Callable[[str], None] | None) -> Path:
+        """A recorded file from the wheelhouse, hashed again; one missing there is downloaded
+        again only from a remote URL (and checked against the recorded hash)."""
+        if self.wheelhouse.path(artifact).exists() or artifact.local_path is not None:
+            return self.wheelhouse.verified(artifact)
+        return self.wheelhouse.ensure(artifact, progress)
+
+    def _install_package(
+        self,
+        src: PluginSource,
+        interpreter: Interpreter,
+        dists: list[ResolvedDistribution],
+        root_name: str,
+        op: Path,
+        *,
+        allow_build: bool,
+        git_commit: str | None,
+        force: bool,
+        progress: Callable[[str], None] | None,
+        timeout: float | None,
+    ) -> InstalledPlugin:
+        root = [d for d in dists if canonicalize_name(d.name) == canonicalize_name(root_name)]
+        if not root:
+            raise ResolutionError(src.source, f"the resolution does not contain {root_name}")
+        root_wheel = self.wheelhouse.path(root[0].artifact())
+        plugin_eps = wheel_entry_points(root_wheel).get(PLUGINS_GROUP, ())
+        if not plugin_eps:
+            raise StoreError(src.source, f"{root[0].name} {root[0].version} is not a plugin: it "
+                             f"declares no '{PLUGINS_GROUP}' entry point")
+        if len(plugin_eps) > 1:
+            names = ", ".join(ep.name for ep in plugin_eps)
+            raise StoreError(src.source, f"{root[0].name} declares {len(plugin_eps)} "
+                             f"'{PLUGINS_GROUP}' entry points ({names}); a package is one plugin")
+        entry = plugin_eps[0]
+        name = _check_name(entry.name, f"{root[0].name}'s entry point name")
+        self._check_store(create=True)
+        with self._plugin_lock(name, progress):
+            current = self._current(name)
+            if current is not None:
+                self._refuse_collision(current, src, root[0].name)
+                same = {(d.name, d.sha256) for d in current.distributions} == \
+                       {(d.name, d.sha256) for d in dists}
+                if same and not force and current.python is not None and \
+                        current.python.get("path") == str(interpreter.path):
+                    _say(progress, f"{name} {current.version} is already installed")
+                    return current
+            plugin_dir = self._plugin_dir(name)
+            generation = _new_generation_id()
+            gen = plugin_dir / generation
+            try:
+                gen.mkdir(parents=True)
+                (gen / _LEASE).touch()
+                venv = gen / "venv"
+                _say(progress, f"creating venv (Python {interpreter.version_str})")
+                self.backend.create_venv(venv, interpreter, timeout=timeout)
+                _checkpoint("venv-created")
+                requirements = op / "install-requirements.txt"
+                requirements.write_text("".join(
+                    f"{d.name} @ {self.wheelhouse.path(d.artifact()).as_uri()} "
+                    f"--hash=sha256:{d.sha256}\n" for d in dists), encoding="utf-8")
+                _say(progress, f"installing {len(dists)} distributions")
+                self.backend.install(venv, [], requirement_files=[requirements], no_index=True,
+                                     require_hashes=True, refresh=False, allow_build=False,
+                                     compile_bytecode=True, timeout=timeout)
+                _checkpoint("installed")
+                site = find_site_packages(venv)
+                dist = find_distribution(site, root[0].name)
+                if dist is None:
+                    raise StoreError(src.source, f"{root[0].name} is missing after installing")
+                content_dir = find_module_dir(dist, entry.module)
+                plugin = load_plugin(content_dir)  # a fatal content error refuses the install
+                metadata = {
+                    "format": METADATA_FORMAT,
+                    "name": name,
+                    "kind": "package",
+                    "version": dist.version,
+                    "package": dist.name,
+                    "module": entry.module,
+                    "generation": generation,
+                    "source": src.to_dict(),
+                    "constraint": src.version,
+                    "index": {"index_url": src.index_url, "find_links": list(src.find_links),
+                              "no_index": src.no_index},
+                    "allow_build": allow_build,
+                    "git_commit": git_commit,
+                    "python": interpreter.to_dict(),
+                    "backend": {"name": self.backend.name, "version": self.backend.version()},
+                    "installed_at": _now(),
+                    "content_dir": os.path.relpath(content_dir, gen),
+                    "manifest_name": plugin.name,
+                    "distributions": [d.to_dict() for d in sorted(dists, key=lambda d: d.name)],
+                }
+                _write_json_atomic(gen / _METADATA, metadata)
+                _fsync_dir(gen)
+                _checkpoint("metadata-written")
+                self._switch(plugin_dir, generation)
+                _checkpoint("switched")
+            except BaseException:
+                _remove(gen)
+                with contextlib.suppress(OSError):
+                    plugin_dir.rmdir()
+                raise
+            self._drop_generations(name, keep=generation)
+            _say(progress, f"installed {name} {dist.version}")
+            installed = self._current(name)
+            assert installed is not None
+            return installed
+
+    def _install_content(
+        self,
+        src: PluginSource,
+        prepared: _Prepared,
+        op: Path,
+        *,
+        force: bool,
+        progress: Callable[[str], None] | None,
+    ) -> InstalledPlugin:
+        assert prepared.content_dir is not None
+        staged = op / "content"
+        _say(progress, f"copying {prepared.content_dir}")
+        content_hash = copy_content(prepared.content_dir, staged)
+        plugin = load_plugin(staged)
+        name = _check_name(plugin.name, f"the plugin name of {src.source}")
+        self._check_store(create=True)
+        with self._plugin_lock(name, progress):
+            current = self._current(name)
+            if current is not None:
+                self._refuse_collision(current, src, None)
+                if current.content_sha256 == content_hash and not force:
+                    _say(progress, f"{name} {current.version} is already installed")
+                    return current
+            plugin_dir = self._plugin_dir(name)
+            generation = _new_generation_id()
+            gen = plugin_dir / generation
+            try:
+                gen.mkdir(parents=True)
+                (gen / _LEASE).touch()
+                # The generation is on the store's filesystem, the scratch space too: a rename.
+                staged.rename(gen / "content")
+                metadata = {
+                    "format": METADATA_FORMAT,
+                    "name": name,
+                    "kind": "content-only",
+                    "version": plugin.version,
+                    "generation": generation,
+                    "source": src.to_dict(),
+                    "constraint": None,
+                    "git_commit": prepared.git_commit,
+                    "content_sha256": content_hash,
+                    "installed_at": _now(),
+                    "content_dir": "content",
+                    "distributions": [],
+                }
+                _write_json_atomic(gen / _METADATA, metadata)
+                _fsync_dir(gen)
+                self._switch(plugin_dir, generation)
+            except BaseException:
+                _remove(gen)
+                with contextlib.suppress(OSError):
+                    plugin_dir.rmdir()
+                raise
+            self._drop_generations(name, keep=generation)
+            _say(progress, f"installed {name} {plugin.version} (content only)")
+            installed = self._current(name)
+            assert installed is not None
+            return installed
+
+    def _refuse_collision(self, current: InstalledPlugin, src: PluginSource,
+                          package: str | None) -> None:
+        if current.kind == "package" and package is not None and current.package is not None \
+                and canonicalize_name(current.package) == canonicalize_name(package):
+            return
+        if current.kind == "content-only" and package is None and \
+                current.source.source == src.source and current.source.repo_path == src.repo_path:
+            return
+        theirs = current.package or current.source.source
+        ours = package or src.source
+        raise PluginCollisionError(
+            f"plugin {current.name!r}",
+            f"the name is taken by {theirs} (installed from {current.source.source}); "
+            f"{ours} cannot be installed under the same name: uninstall the other first",
+        )
+
+    def _satisfying(self, src: PluginSource, interpreter: Interpreter) -> InstalledPlugin | None:
+        wanted = src.canonical_name
+        for name in self._plugin_names():
+            plugin = self._current(name)
+            if plugin is None or plugin.package is None or plugin.source.kind != "pypi":
+                continue
+            if canonicalize_name(plugin.package) != wanted:
+                continue
+            if plugin.python is None or plugin.python.get("path") != str(interpreter.path):
+                return None
+            if plugin.source.index_url != src.index_url or \
+                    plugin.source.find_links != src.find_links:
+                return None
+            try:
+                ok = src.specifier.contains(Version(plugin.version), prereleases=True)
+            except InvalidVersion:
+                ok = False
+            return plugin if ok else None
+        return None
+
+    def _switch(self, plugin_dir: Path, generation: str) -> None:
+        pointer = plugin_dir / _POINTER
+        tmp = plugin_dir / f".{_POINTER}.{secrets.token_hex(4)}"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(generation + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, pointer)
+        _fsync_dir(plugin_dir)
+
+    def _drop_generations(self, name: str, keep: str | None) -> None:
+        plugin_dir = self._plugin_dir(name)
+        for entry in sorted(plugin_dir.glob("gen-*")):
+            if entry.name != keep:
+                _remove_unless_leased(entry)
+
+    # ---- reading internals -----------------------------------------------------------------
+
+    def _plugin_dir(self, name: str) -> Path:
+        return self.root / "plugins" / name
+
+    def _plugin_names(self) -> list[str]:
+        try:
+            with os.scandir(self.root / "plugins") as entries:
+                return sorted(entry.name for entry in entries if entry.is_dir())
+        except FileNotFoundError:
+            return []
+
+    def _current(self, name: str) -> InstalledPlugin | None:
+        plugin_dir = self._plugin_dir(name)
+        generation = _read_pointer(plugin_dir)
+        if generation is None:
+            return None
+        gen = plugin_dir / generation
+        try:
+            with open(gen / _METADATA, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except FileNotFoundError:
+            raise StoreError(f"plugin {name!r}", f"current generation {generation} has no "
+                             "metadata: the store is damaged; reinstall the plugin") from None
+        except ValueError as exc:
+            raise StoreError(str(gen / _METADATA), f"unreadable metadata: {exc}") from None
+        return _from_metadata(gen, data)
+
+    def _top_level(self, name: str) -> InstalledPlugin:
+        _check_name(name)
+        current = self._current(name)
+        if current is None:
+            bringer = self._brought_by_any(name)
+            if bringer is not None:
+                raise PluginNotFoundError(
+                    name, f"it is not installed itself but brought by plugin {bringer!r}")
+            raise PluginNotFoundError(name, f"not installed in the store at {self.root}")
+        return current
+
+    def _brought_by_any(self, name: str) -> str | None:
+        for other in self._plugin_names():
+            plugin = self._current(other)
+            if plugin is not None and any(d.name == name for d in self._brought_plugins(plugin)):
+                return plugin.name
+        return None
+
+    def _brought_plugins(self, plugin: InstalledPlugin) -> list[InstalledPlugin]:
+        """Plugins declared by other distributions in *plugin*'s venv (read from dist-info)."""
+        if plugin.venv is None:
+            return []
+        try:
+            site = find_site_packages(plugin.venv)
+        except DistributionError:
+            return []
+        found: list[InstalledPlugin] = []
+        root_package = canonicalize_name(plugin.package or "")
+        for dist in iter_distributions(site):
+            if dist.canonical_name == root_package:
+                continue
+            for entry in dist.entry_points_in(PLUGINS_GROUP):
+                try:
+                    content_dir = find_module_dir(dist, entry.module)
+                except DistributionError:
+                    continue
+                found.append(replace(
+                    plugin, name=entry.name, version=dist.version, package=dist.name,
+                    module=entry.module, content_dir=content_dir, brought_by=plugin.name,
+                    constraint=None,
+                ))
+        return found
+
+    def _recorded_python(self, current: InstalledPlugin) -> Interpreter:
+        path = None if current.python is None else current.python.get("path")
+        if not path:
+            raise StoreError(f"plugin {current.name!r}", "its record names no interpreter")
+        try:
+            return find_python(path)
+        except IsolatorError as exc:
+            raise StoreError(f"plugin {current.name!r}", f"the interpreter it was installed "
+                             f"with is gone ({exc}); uninstall and install it again with "
+                             "--python") from None
+
+    # ---- locking and the root --------------------------------------------------------------
+
+    def _check_store(self, create: bool = False) -> None:
+        marker = self.root / _MARKER
+        try:
+            data = json.loads(marker.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            if self.root.exists() and any(self.root.iterdir()):
+                raise StoreError(str(self.root), f"exists and is not a plugin store (no "
+                                 f"{_MARKER}); choose a new or empty directory") from None
+            if not create:
+                return
+            self.root.mkdir(parents=True, exist_ok=True)
+            _write_json_atomic(marker, {"format": STORE_FORMAT})
+            return
+        except (ValueError, OSError) as exc:
+            raise StoreError(str(marker), f"unreadable store marker: {exc}") from None
+        fmt = data.get("format") if isinstance(data, dict) else None
+        if fmt != STORE_FORMAT:
+            raise StoreError(str(self.root), f"store format {fmt!r}; this isolator reads "
+                             f"format {STORE_FORMAT}")
+
+    @contextlib.contextmanager
+    def _operation(self, progress: Callable[[str], None] | None) -> Iterator[Path]:
+        """Scratch space for one install, under the store lock held shared."""
+        self._check_store(create=True)
+        with self._store_lock(shared=True, progress=progress):
+            tmp = self.root / "tmp"
+            tmp.mkdir(exist_ok=True)
+            op = Path(os.fspath(tmp / f"op-{secrets.token_hex(6)}"))
+            op.mkdir()
+            try:
+                yield op
+            finally:
+                _remove(op)
+
+    @contextlib.contextmanager
+    def _store_lock(self, *, shared: bool,
+                    progress: Callable[[str], None] | None = None) -> Iterator[None]:
+        with _flock(self.root / ".lock", shared=shared, timeout=self.lock_timeout,
+                    what="the store", progress=progress):
+            yield
+
+    @contextlib.contextmanager
+    def _plugin_lock(self, name: str,
+                     progress: Callable[[str], None] | None = None) -> Iterator[None]:
+        locks = self.root / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with _flock(locks / f"{name}.lock", shared=False, timeout=self.lock_timeout,
+                    what=f"plugin {name!r}", progress=progress):
+            yield
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def _loaded(installed: InstalledPlugin) -> Plugin:
+    plugin = load_plugin(installed.content_dir)
+    notes: list[Diagnostic] = []
+    manifest = plugin.manifest
+    if manifest.name != installed.name:
+        notes.append(Diagnostic(".", f"plugin.json names the plugin "
+                                f"{manifest.name!r}; the entry point name {installed.name!r} "
+                                "is used", "warning"))
+    if installed.kind == "package" and manifest.version and \
+            manifest.version != installed.version:
+        notes.append(Diagnostic(".", f"plugin.json says version "
+                                f"{manifest.version!r}; the package version "
+                                f"{installed.version!r} is used", "warning"))
+    manifest = replace(manifest, name=installed.name, version=installed.version)
+    return replace(plugin, manifest=manifest, diagnostics=(*plugin.diagnostics, *notes),
+                   installation=installed.installation())
+
+
+def _from_metadata(gen: Path, data: dict[str, Any]) -> InstalledPlugin:
+    try:
+        kind = data["kind"]
+        venv = gen / "venv" if kind == "package" else None
+        return InstalledPlugin(
+            name=data["name"],
+            version=data["version"],
+            kind=kind,
+            source=PluginSource.from_dict(data["source"]),
+            generation=data["generation"],
+            path=gen,
+            content_dir=gen / data["content_dir"],
+            installed_at=data["installed_at"],
+            package=data.get("package"),
+            module=data.get("module"),
+            venv=venv,
+            python=data.get("python"),
+            backend=data.get("backend"),
+            constraint=data.get("constraint"),
+            distributions=tuple(ResolvedDistribution.from_dict(d)
+                                for d in data.get("distributions", [])),
+            allow_build=bool(data.get("allow_build", False)),
+            git_commit=data.get("git_commit"),
+            content_sha256=data.get("content_sha256"),
+            metadata=data,
+        )
+    except (KeyError, TypeError, SourceError) as exc:
+        raise StoreError(str(gen / _METADATA), f"metadata lacks or mangles {exc}") from None
+
+
+def _metadata_hashes(gen: Path) -> set[str]:
+    try:
+        data = json.loads((gen / _METADATA).read_text(encoding="utf-8"))
+        return {d["sha256"] for d in data.get("distributions", [])} | {
+            d["built_from"]["sha256"] for d in data.get("distributions", []) if
+            d.get("built_from")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def _check_name(name: str, what: str = "plugin name") -> str:
+    ok = (isinstance(name, str) and 0 < len(name) <= _NAME_MAX and name[0].isalnum()
+          and all(c.isalnum() or c in "._-" for c in name) and name.isascii())
+    if not ok:
+        raise StoreError(f"{what} {name!r}", f"expected letters, digits, '.', '_' or '-' "
+                         f"(starting with a letter or digit, at most {_NAME_MAX} characters)")
+    return name
+
+
+def _read_pointer(plugin_dir: Path) -> str | None:
+    try:
+        with open(plugin_dir / _POINTER, encoding="utf-8") as handle:
+            text = handle.read().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return text if text.startswith("gen-") and "/" not in text else None
+
+
+def _new_generation_id() -> str:
+    return "gen-" + time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(4)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        # A venv may hold read-only files (the wheelhouse's are 0444): rmtree copes on POSIX.
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _remove_unless_leased(gen: Path) -> bool:
+    """Remove generation *gen* unless a lease holds it; True when it was removed."""
+    try:
+        fd = os.open(gen / _LEASE, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        _remove(gen)  # half-built before its lease file existed, or already half-removed
+        return True
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        # Metadata first: a generation without it is never mistaken for a usable one.
+        with contextlib.suppress(FileNotFoundError):
+            (gen / _METADATA).unlink()
+        _remove(gen)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _tree_size(path: Path) -> int:
+    total = 0
+    try:
+        if path.is_file() or path.is_symlink():
+            return path.lstat().st_size
+        for dirpath, _dirs, files in os.walk(path):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(dirpath, name)).st_size
+    except OSError:
+        pass
+    return total
+
+
+@contextlib.contextmanager
+def _flock(path: Path, *, shared: bool, timeout: float, what: str,
+           progress: Callable[[str], None] | None = None) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise
+            if not told:
+                _say(progress, f"waiting for another process using {what}")
+                told = True
+            if time.monotonic() > deadline:
+                raise StoreError(what, f"still busy after {timeout:g} s (lock {path})")
+            time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _say(progress: Callable[[str], None] | None, message: str) -> None:
+    if progress is not None:
+        progress(message)
+
+
+def _checkpoint(stage: str) -> None:
+    """A fault-injection point for the crash tests: ``ISOLATOR_STOP_AT=<stage>`` makes the
+    process stop itself here (SIGSTOP), so a test can kill it -9 at exactly this point."""
+    if os.environ.get("ISOLATOR_STOP_AT") == stage:
+        os.kill(os.getpid(), signal.SIGSTOP)
