@@ -77,3 +77,18 @@ def corpus_oracle(shared_dir: Path, oracle_python: Path) -> dict[str, dict[str, 
         return oracle.corpus_oracle(shared_dir)
     except oracle.OracleError as exc:
         pytest.fail(f"the oracle could not dump the corpus:\n{exc}", pytrace=False)
+
+
+# -- the example projects as wheels (session-wide, cached across runs) --------------------------
+
+
+@pytest.fixture(scope="session")
+def example_wheelhouse() -> Path:
+    """One flat directory of wheels built from examples/ (see tests/wheelhouse.py); cached."""
+    # Imported here: test_oracle_infra runs a copy of this conftest without wheelhouse.py.
+    import wheelhouse
+
+    try:
+        return wheelhouse.example_wheelhouse()
+    except RuntimeError as exc:
+        pytest.fail(f"the example wheelhouse could not be built:\n{exc}", pytrace=False)

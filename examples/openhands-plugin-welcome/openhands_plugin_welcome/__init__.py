@@ -1,0 +1,1 @@
+"""Content-only plugin: this package only marks the plugin directory; it has no code to run."""
