@@ -22,6 +22,7 @@ from ._store import PluginStore, default_store_root
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
+    from ._distinfo import EntryPoint
     from ._model import Plugin
     from ._store import InstalledPlugin
 
@@ -95,6 +96,7 @@ def _is_path(target: str) -> bool:
 def _run_show(args: argparse.Namespace) -> int:
     target = args.target
     installed: InstalledPlugin | None = None
+    entry_points: dict[str, tuple[EntryPoint, ...]] = {}
     if _is_path(target):
         if not os.path.exists(target):
             raise IsolatorError(f"{target}: no such plugin directory")
@@ -103,15 +105,25 @@ def _run_show(args: argparse.Namespace) -> int:
         store = _store(args)
         installed = store.get(target)
         plugin = store.load(target)
+        entry_points = store.entry_points(target)
     if args.json:
         data = plugin.to_dict()
         if installed is not None:
             data["installed"] = installed.to_dict()
+            data["installed"]["entry_points"] = {
+                group: {ep.name: ep.value for ep in eps} for group, eps in entry_points.items()}
         _emit(data)
     else:
         _print_summary(plugin, sys.stdout)
         if installed is not None:
             _print_installed(installed, sys.stdout)
+            code = [(f"{group.rsplit('.', 1)[1][:-1]} {ep.name}", ep.value)
+                    for group, eps in entry_points.items() if group != "openhands.plugins"
+                    for ep in eps]
+            if code:
+                sys.stdout.write(f"\ncode run only in a worker ({len(code)})\n")
+                for label, value in code:
+                    sys.stdout.write(f"  {label}  {value}\n")
     return 0
 
 

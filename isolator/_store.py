@@ -41,7 +41,13 @@ from packaging.version import InvalidVersion, Version
 from ._acquire import copy_content, git_checkout
 from ._backends import Backend, UvBackend, get_backend
 from ._content import load_plugin
-from ._distinfo import find_distribution, find_module_dir, find_site_packages, iter_distributions
+from ._distinfo import (
+    EntryPoint,
+    find_distribution,
+    find_module_dir,
+    find_site_packages,
+    iter_distributions,
+)
 from ._errors import (
     CommandError,
     DistributionError,
@@ -73,6 +79,8 @@ if TYPE_CHECKING:
 STORE_FORMAT = 1
 METADATA_FORMAT = 1
 PLUGINS_GROUP = "openhands.plugins"
+ENTRY_POINT_GROUPS = ("openhands.plugins", "openhands.agents", "openhands.tools")
+"""The groups a plugin package declares: its content root, its agent factory, its tools."""
 _MARKER = ".isolator-store.json"
 _METADATA = "metadata.json"
 _POINTER = "current"
@@ -296,6 +304,18 @@ class PluginStore:
         """
         with self.lease(name) as installed:
             return _loaded(installed)
+
+    def entry_points(self, name: str) -> dict[str, tuple[EntryPoint, ...]]:
+        """Plugin *name*'s entry points by group (:data:`ENTRY_POINT_GROUPS`), read from its
+        distribution's dist-info in the venv: the tools and agent factory a worker may run."""
+        installed = self.get(name)
+        empty: dict[str, tuple[EntryPoint, ...]] = {group: () for group in ENTRY_POINT_GROUPS}
+        if installed.venv is None or installed.package is None:
+            return empty
+        dist = find_distribution(find_site_packages(installed.venv), installed.package)
+        if dist is None:
+            raise StoreError(f"plugin {name!r}", f"{installed.package} is missing from its venv")
+        return {group: dist.entry_points_in(group) for group in ENTRY_POINT_GROUPS}
 
     @contextlib.contextmanager
     def lease(self, name: str) -> Iterator[InstalledPlugin]:

@@ -359,3 +359,16 @@ def test_bad_plugin_names_are_refused(tmp_path: Path, name: str) -> None:
     store = PluginStore(tmp_path / "store")
     with pytest.raises(Exception, match="expected letters, digits"):
         store.get(name)
+
+
+def test_tool_and_agent_entry_points_are_read_from_dist_info(
+    tmp_path: Path, example_wheelhouse: Path
+) -> None:
+    store = PluginStore(tmp_path / "store")
+    store.install("pypi:openhands-plugin-shout", **offline(example_wheelhouse))  # type: ignore[arg-type]
+    groups = store.entry_points("shout")
+    assert [ep.name for ep in groups["openhands.plugins"]] == ["shout"]
+    assert [(ep.name, ep.value) for ep in groups["openhands.tools"]] == [
+        ("shout", "openhands_plugin_shout.tools:shout")]
+    assert groups["openhands.agents"] == ()
+    assert "openhands_plugin_shout" not in sys.modules
