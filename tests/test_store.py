@@ -372,3 +372,63 @@ def test_tool_and_agent_entry_points_are_read_from_dist_info(
         ("shout", "openhands_plugin_shout.tools:shout")]
     assert groups["openhands.agents"] == ()
     assert "openhands_plugin_shout" not in sys.modules
+
+
+def _serve_simple_index(root: Path, wheels: list[Path]) -> tuple[str, object]:
+    """A PEP 503 index of *wheels* served over real HTTP on localhost; returns (url, server)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from packaging.utils import canonicalize_name, parse_wheel_filename
+
+    simple = root / "simple"
+    files = root / "files"
+    files.mkdir(parents=True)
+    by_project: dict[str, list[Path]] = {}
+    for wheel in wheels:
+        shutil.copy(wheel, files)
+        by_project.setdefault(canonicalize_name(parse_wheel_filename(wheel.name)[0]), []).append(
+            files / wheel.name)
+    for project, paths in by_project.items():
+        (simple / project).mkdir(parents=True)
+        links = "".join(f'<a href="../../files/{p.name}#sha256={sha256_file(p)}">{p.name}</a>\n'
+                        for p in paths)
+        (simple / project / "index.html").write_text(f"<html><body>{links}</body></html>")
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0),
+                                 functools.partial(Quiet, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/simple/", server
+
+
+def test_install_from_an_index_over_http_downloads_and_verifies(
+    tmp_path: Path, example_wheelhouse: Path
+) -> None:
+    wheels = [wheel_for(example_wheelhouse, "openhands-plugin-shout"),
+              wheel_for(example_wheelhouse, "example-textkit", "1.0.0"),
+              wheel_for(example_wheelhouse, "example-textkit", "2.0.0")]
+    url, server = _serve_simple_index(tmp_path / "index", wheels)
+    try:
+        store = PluginStore(tmp_path / "store")
+        installed = store.install("pypi:openhands-plugin-shout", index_url=url)
+        dists = {d.name: d for d in installed.distributions}
+        assert dists["example-textkit"].version == "1.0.0"
+        assert dists["example-textkit"].url.startswith("http://127.0.0.1:")
+        stored = (tmp_path / "store" / "wheelhouse" / dists["example-textkit"].sha256 /
+                  dists["example-textkit"].filename)
+        assert stored.read_bytes() == wheels[1].read_bytes()
+        # A file the index serves with other bytes than announced is refused.
+        served = tmp_path / "index" / "files" / wheels[0].name
+        served.write_bytes(served.read_bytes() + b"\0")
+        other = PluginStore(tmp_path / "store2")
+        with pytest.raises(HashMismatchError):
+            other.install("pypi:openhands-plugin-shout", index_url=url)
+        assert other.list_installed() == []
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+        server.server_close()  # type: ignore[attr-defined]
