@@ -115,6 +115,10 @@ def _error_summary(output: str) -> str:
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     if not lines:
         return ""
+    # A cause the tool reports deep in its chain but that explains everything: say it first.
+    for line in lines:
+        if "No space left on device" in line or "os error 28" in line:
+            return f"no space left on device ({line})"
     for index, line in enumerate(lines):
         lowered = line.lower()
         if lowered.startswith(("error:", "\u00d7 ")):

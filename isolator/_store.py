@@ -434,7 +434,10 @@ class PluginStore:
 
     def uninstall(self, name: str) -> InstalledPlugin:
         """Remove plugin *name*. Its venv stays until no worker leases it."""
+        _check_name(name)
         self._check_store()
+        if not (self.root / _MARKER).exists():  # no store: nothing to lock, nothing to remove
+            raise PluginNotFoundError(name, f"not installed in the store at {self.root}")
         with self._store_lock(shared=True), self._plugin_lock(name):
             current = self._current(name)
             if current is None:
@@ -752,9 +755,11 @@ class PluginStore:
                 self._switch(plugin_dir, generation)
                 _checkpoint("switched")
             except BaseException:
-                _remove(gen)
-                with contextlib.suppress(OSError):
-                    plugin_dir.rmdir()
+                # Once the pointer names it, the new generation is the installed one: keep it.
+                if _read_pointer(plugin_dir) != generation:
+                    _remove(gen)
+                    with contextlib.suppress(OSError):
+                        plugin_dir.rmdir()
                 raise
             self._drop_generations(name, keep=generation)
             _say(progress, f"installed {name} {dist.version}")
@@ -811,9 +816,11 @@ class PluginStore:
                 _fsync_dir(gen)
                 self._switch(plugin_dir, generation)
             except BaseException:
-                _remove(gen)
-                with contextlib.suppress(OSError):
-                    plugin_dir.rmdir()
+                # Once the pointer names it, the new generation is the installed one: keep it.
+                if _read_pointer(plugin_dir) != generation:
+                    _remove(gen)
+                    with contextlib.suppress(OSError):
+                        plugin_dir.rmdir()
                 raise
             self._drop_generations(name, keep=generation)
             _say(progress, f"installed {name} {plugin.version} (content only)")
@@ -860,11 +867,16 @@ class PluginStore:
     def _switch(self, plugin_dir: Path, generation: str) -> None:
         pointer = plugin_dir / _POINTER
         tmp = plugin_dir / f".{_POINTER}.{secrets.token_hex(4)}"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(generation + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, pointer)
+        try:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(generation + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, pointer)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         _fsync_dir(plugin_dir)
 
     def _drop_generations(self, name: str, keep: str | None) -> None:
@@ -962,7 +974,12 @@ class PluginStore:
         try:
             data = json.loads(marker.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            if self.root.exists() and any(self.root.iterdir()):
+            # Ignore a marker's temporary file: a concurrent process is creating this store.
+            if self.root.is_dir() and any(not entry.name.startswith(f".{_MARKER}.")
+                                          for entry in self.root.iterdir()):
+                if marker.exists():  # created by a concurrent process since we looked
+                    self._check_store(create=create)
+                    return
                 raise StoreError(str(self.root), f"exists and is not a plugin store (no "
                                  f"{_MARKER}); choose a new or empty directory") from None
             if not create:
@@ -979,17 +996,27 @@ class PluginStore:
 
     @contextlib.contextmanager
     def _operation(self, progress: Callable[[str], None] | None) -> Iterator[Path]:
-        """Scratch space for one install, under the store lock held shared."""
-        self._check_store(create=True)
-        with self._store_lock(shared=True, progress=progress):
-            tmp = self.root / "tmp"
-            tmp.mkdir(exist_ok=True)
-            op = Path(os.fspath(tmp / f"op-{secrets.token_hex(6)}"))
-            op.mkdir()
-            try:
-                yield op
-            finally:
-                _remove(op)
+        """Scratch space for one install, under the store lock held shared.
+
+        An OSError on the way (a full disk, a read-only root) becomes a :class:`StoreError`:
+        the install is abandoned like any other failure, and its message is one line.
+        """
+        try:
+            self._check_store(create=True)
+            with self._store_lock(shared=True, progress=progress):
+                tmp = self.root / "tmp"
+                tmp.mkdir(exist_ok=True)
+                op = Path(os.fspath(tmp / f"op-{secrets.token_hex(6)}"))
+                op.mkdir()
+                try:
+                    yield op
+                finally:
+                    _remove(op)
+        except OSError as exc:
+            if isinstance(exc, BrokenPipeError):  # the CLI's reader left: not ours to report
+                raise
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise StoreError(str(self.root), f"{exc.strerror or exc}{where}") from exc
 
     @contextlib.contextmanager
     def _store_lock(self, *, shared: bool,
