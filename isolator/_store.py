@@ -76,6 +76,8 @@ from ._wheelhouse import Wheelhouse
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
+    from ._distinfo import Distribution
+
 STORE_FORMAT = 1
 METADATA_FORMAT = 1
 PLUGINS_GROUP = "openhands.plugins"
@@ -258,6 +260,7 @@ class PluginStore:
         else:
             self.backend = backend
         self.wheelhouse = Wheelhouse(self.root / "wheelhouse")
+        self._records: dict[tuple[str, str], InstalledPlugin] = {}
 
     def __repr__(self) -> str:
         return f"PluginStore({str(self.root)!r}, backend={self.backend.name!r})"
@@ -728,6 +731,11 @@ class PluginStore:
                     raise StoreError(src.source, f"{root[0].name} is missing after installing")
                 content_dir = find_module_dir(dist, entry.module)
                 plugin = load_plugin(content_dir)  # a fatal content error refuses the install
+                # The venv never changes once built: what it brings is recorded here, once, so
+                # listing reads metadata.json alone instead of every distribution's dist-info.
+                brought = [{"name": ep.name, "package": other.name, "version": other.version,
+                            "module": ep.module, "content_dir": os.path.relpath(directory, gen)}
+                           for other, ep, directory in _plugins_in(site, dist.name)]
                 metadata = {
                     "format": METADATA_FORMAT,
                     "name": name,
@@ -747,6 +755,7 @@ class PluginStore:
                     "installed_at": _now(),
                     "content_dir": os.path.relpath(content_dir, gen),
                     "manifest_name": plugin.name,
+                    "brought": brought,
                     "distributions": [d.to_dict() for d in sorted(dists, key=lambda d: d.name)],
                 }
                 _write_json_atomic(gen / _METADATA, metadata)
@@ -902,6 +911,12 @@ class PluginStore:
         generation = _read_pointer(plugin_dir)
         if generation is None:
             return None
+        # A generation never changes once its pointer names it (ids are never reused): its
+        # parsed record is kept for the life of this object.
+        key = (name, generation)
+        cached = self._records.get(key)
+        if cached is not None:
+            return cached
         gen = plugin_dir / generation
         try:
             with open(gen / _METADATA, encoding="utf-8") as handle:
@@ -911,7 +926,8 @@ class PluginStore:
                              "metadata: the store is damaged; reinstall the plugin") from None
         except ValueError as exc:
             raise StoreError(str(gen / _METADATA), f"unreadable metadata: {exc}") from None
-        return _from_metadata(gen, data)
+        installed = self._records[key] = _from_metadata(gen, data)
+        return installed
 
     def _top_level(self, name: str) -> InstalledPlugin:
         _check_name(name)
@@ -932,29 +948,28 @@ class PluginStore:
         return None
 
     def _brought_plugins(self, plugin: InstalledPlugin) -> list[InstalledPlugin]:
-        """Plugins declared by other distributions in *plugin*'s venv (read from dist-info)."""
+        """Plugins declared by other distributions in *plugin*'s venv: from the record made
+        at install, or (a generation installed before there was one) read from dist-info."""
         if plugin.venv is None:
             return []
+        recorded = plugin.metadata.get("brought")
+        if isinstance(recorded, list):
+            try:
+                return [replace(
+                    plugin, name=d["name"], version=d["version"], package=d["package"],
+                    module=d["module"], content_dir=plugin.path / d["content_dir"],
+                    brought_by=plugin.name, constraint=None,
+                ) for d in recorded]
+            except (KeyError, TypeError):
+                pass  # a mangled record: read the venv instead
         try:
             site = find_site_packages(plugin.venv)
         except DistributionError:
             return []
-        found: list[InstalledPlugin] = []
-        root_package = canonicalize_name(plugin.package or "")
-        for dist in iter_distributions(site):
-            if dist.canonical_name == root_package:
-                continue
-            for entry in dist.entry_points_in(PLUGINS_GROUP):
-                try:
-                    content_dir = find_module_dir(dist, entry.module)
-                except DistributionError:
-                    continue
-                found.append(replace(
-                    plugin, name=entry.name, version=dist.version, package=dist.name,
-                    module=entry.module, content_dir=content_dir, brought_by=plugin.name,
-                    constraint=None,
-                ))
-        return found
+        return [replace(plugin, name=entry.name, version=dist.version, package=dist.name,
+                        module=entry.module, content_dir=directory, brought_by=plugin.name,
+                        constraint=None)
+                for dist, entry, directory in _plugins_in(site, plugin.package or "")]
 
     def _recorded_python(self, current: InstalledPlugin) -> Interpreter:
         path = None if current.python is None else current.python.get("path")
@@ -1054,6 +1069,22 @@ def _loaded(installed: InstalledPlugin) -> Plugin:
     manifest = replace(manifest, name=installed.name, version=installed.version)
     return replace(plugin, manifest=manifest, diagnostics=(*plugin.diagnostics, *notes),
                    installation=installed.installation())
+
+
+def _plugins_in(site: Path, root_package: str) -> list[tuple[Distribution, EntryPoint, Path]]:
+    """The plugin entry points of the distributions in *site* other than *root_package*,
+    with each plugin's content directory."""
+    found = []
+    root = canonicalize_name(root_package)
+    for dist in iter_distributions(site):
+        if dist.canonical_name == root:
+            continue
+        for entry in dist.entry_points_in(PLUGINS_GROUP):
+            try:
+                found.append((dist, entry, find_module_dir(dist, entry.module)))
+            except DistributionError:
+                continue
+    return found
 
 
 def _from_metadata(gen: Path, data: dict[str, Any]) -> InstalledPlugin:
