@@ -35,7 +35,7 @@ else:
 # Under -S site.py does not read pyvenv.cfg, so sys.prefix cannot tell a venv: look for the file.
 venv = os.path.isfile(os.path.join(os.path.dirname(os.path.dirname(sys.executable)), "pyvenv.cfg"))
 print(json.dumps({"executable": sys.executable, "version": list(v[:3]), "implementation": impl,
-                  "abi": abi, "venv": venv}))
+                  "abi": abi, "venv": venv, "cache_tag": sys.implementation.cache_tag}))
 """
 
 _VERSION_SPEC_RE = re.compile(r"^(?:python|py|cpython)?(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
@@ -56,6 +56,8 @@ class Interpreter:
     """``cp312``, ``cp313t``, ...: what a runtime directory per ABI is keyed by."""
     is_venv: bool = False
     """True when the interpreter is itself inside a virtual environment."""
+    cache_tag: str | None = None
+    """``sys.implementation.cache_tag`` (``cpython-312``): names its bytecode files."""
 
     @property
     def version_str(self) -> str:
@@ -138,6 +140,7 @@ def _probe(executable: str) -> Interpreter:
         implementation=str(data["implementation"]),
         abi_tag=str(data["abi"]),
         is_venv=bool(data["venv"]),
+        cache_tag=data.get("cache_tag") or None,
     )
 
 

@@ -545,10 +545,10 @@ def _check_find_links(raw: str, links: object) -> tuple[str, ...]:
         if not isinstance(text, str) or not text.strip():
             raise SourceError(raw, f"find_links entry {link!r} must be a non-empty path or URL")
         text = text.strip()
-        if _SCHEME_RE.match(text) and not Path(text).is_absolute():
+        if _SCHEME_RE.match(text) and not os.path.isabs(text):
             if urlsplit(text).scheme.lower() not in _INDEX_SCHEMES:
                 raise SourceError(raw, f"find_links URL {text!r} must be http(s) or file")
             out.append(text)
         else:
-            out.append(os.path.normpath(Path(text).expanduser().absolute()))
+            out.append(os.path.abspath(os.path.expanduser(text)))
     return tuple(out)

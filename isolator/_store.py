@@ -9,6 +9,7 @@ Layout of a store root (a tenant)::
                                 .lease (held shared by whoever uses the generation)
     locks/<name>.lock           serialises changes to one plugin across processes
     wheelhouse/<sha256>/<file>  every file ever installed, by content
+    bytecode/<tag>/<key>.pyc    compiled once per distinct source, hardlinked into venvs
     cache/uv/                   uv's cache (on the store's filesystem, so venvs hardlink it)
     tmp/op-<id>/                one operation's scratch space (clones, builds, resolution)
 
@@ -40,6 +41,7 @@ from packaging.version import InvalidVersion, Version
 
 from ._acquire import copy_content, git_checkout
 from ._backends import Backend, UvBackend, get_backend
+from ._bytecode import BytecodePool
 from ._content import load_plugin
 from ._distinfo import (
     EntryPoint,
@@ -215,11 +217,13 @@ class CleanReport:
     wheels: int = 0
     bytes_freed: int = 0
     kept_leased: tuple[str, ...] = ()
+    bytecode: int = 0
+    """Pooled ``.pyc`` files no venv links to any more."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"generations": list(self.generations), "plugins": list(self.plugins),
                 "scratch": self.scratch, "wheels": self.wheels, "bytes_freed": self.bytes_freed,
-                "kept_leased": list(self.kept_leased)}
+                "kept_leased": list(self.kept_leased), "bytecode": self.bytecode}
 
 
 @dataclass
@@ -260,6 +264,7 @@ class PluginStore:
         else:
             self.backend = backend
         self.wheelhouse = Wheelhouse(self.root / "wheelhouse")
+        self.bytecode = BytecodePool(self.root / "bytecode")
         self._records: dict[tuple[str, str], InstalledPlugin] = {}
 
     def __repr__(self) -> str:
@@ -511,13 +516,15 @@ class PluginStore:
                         freed += _tree_size(entry)
                         _remove(entry)
                         wheels += 1
+            pyc_files, pyc_bytes = self.bytecode.remove_unused()
+            freed += pyc_bytes
             locks = self.root / "locks"
             for lock in sorted(locks.iterdir()) if locks.is_dir() else []:
                 if not (plugins / lock.stem).exists():
                     lock.unlink()
         _say(progress, f"removed {len(removed_gens)} generations, {wheels} wheels")
         return CleanReport(tuple(removed_gens), tuple(removed_plugins), scratch, wheels, freed,
-                           tuple(kept))
+                           tuple(kept), pyc_files)
 
     # ---- install internals -----------------------------------------------------------------
 
@@ -723,9 +730,12 @@ class PluginStore:
                 _say(progress, f"installing {len(dists)} distributions")
                 self.backend.install(venv, [], requirement_files=[requirements], no_index=True,
                                      require_hashes=True, refresh=False, allow_build=False,
-                                     compile_bytecode=True, timeout=timeout)
-                _checkpoint("installed")
+                                     compile_bytecode=False, timeout=timeout)
                 site = find_site_packages(venv)
+                compiled = self.bytecode.compile_site(site, interpreter, op, timeout=timeout)
+                _say(progress, f"bytecode: {compiled.linked} shared, {compiled.compiled} "
+                     "compiled")
+                _checkpoint("installed")
                 dist = find_distribution(site, root[0].name)
                 if dist is None:
                     raise StoreError(src.source, f"{root[0].name} is missing after installing")

@@ -432,3 +432,50 @@ def test_install_from_an_index_over_http_downloads_and_verifies(
     finally:
         server.shutdown()  # type: ignore[attr-defined]
         server.server_close()  # type: ignore[attr-defined]
+
+
+def test_bytecode_is_compiled_once_and_shared_between_venvs(
+    tmp_path: Path, example_wheelhouse: Path
+) -> None:
+    store = PluginStore(tmp_path / "store")
+    alone = store.install("pypi:openhands-plugin-greetings", **offline(example_wheelhouse))  # type: ignore[arg-type]
+    brought = store.install("pypi:openhands-plugin-welcome", **offline(example_wheelhouse))  # type: ignore[arg-type]
+    tag = f"cpython-{sys.version_info[0]}{sys.version_info[1]}"
+    pycs = []
+    for installed in (alone, brought):
+        assert installed.venv is not None
+        site = find_site_packages(installed.venv)
+        pyc = site / "openhands_plugin_greetings" / "__pycache__" / f"__init__.{tag}.pyc"
+        pycs.append(pyc.stat())
+        # Python really loads it (and reports the venv's own source path, not the pool's).
+        verbose = subprocess.run(
+            [str(installed.venv / "bin" / "python"), "-v", "-c",
+             "import openhands_plugin_greetings as m; print(m.__file__)"],
+            capture_output=True, text=True, check=True, timeout=60)
+        assert f"code object from '{pyc}'" in verbose.stderr
+        assert verbose.stdout.strip() == str(site / "openhands_plugin_greetings" / "__init__.py")
+    assert pycs[0].st_ino == pycs[1].st_ino  # one file, hardlinked into both venvs
+    store.uninstall("welcome")
+    store.uninstall("greetings")
+    assert store.clean().bytecode >= 2
+    assert not any((tmp_path / "store" / "bytecode").rglob("*.pyc"))
+
+
+def test_installing_runs_no_code_of_the_plugin_or_its_dependencies(tmp_path: Path) -> None:
+    marker = tmp_path / "RAN"
+    links = tmp_path / "links"
+    make_wheel(links, "pth-dep", "1.0.0", files={
+        "pth_dep/__init__.py": f"open({str(marker)!r}, 'w').close()\n",
+        "pth_dep.pth": f"import os; open({str(marker)!r}, 'w').close()\n",
+    })
+    make_wheel(links, "pth-plugin", "1.0.0", deps=["pth-dep"], files={
+        "pth_plugin/__init__.py": f"open({str(marker)!r}, 'w').close()\n",
+        "pth_plugin/commands/c.md": "c\n",
+    }, entry_points={"openhands.plugins": {"pth": "pth_plugin"}})
+    store = PluginStore(tmp_path / "store")
+    installed = store.install("pypi:pth-plugin", find_links=[links], no_index=True)
+    store.load("pth")
+    assert not marker.exists()
+    # The bytecode is there all the same (compiled without site, so no .pth ran).
+    assert installed.venv is not None
+    assert list(find_site_packages(installed.venv).glob("pth_dep/__pycache__/*.pyc"))
