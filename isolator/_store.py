@@ -713,12 +713,7 @@ class PluginStore:
                         current.python.get("path") == str(interpreter.path):
                     _say(progress, f"{name} {current.version} is already installed")
                     return current
-            plugin_dir = self._plugin_dir(name)
-            generation = _new_generation_id()
-            gen = plugin_dir / generation
-            try:
-                gen.mkdir(parents=True)
-                (gen / _LEASE).touch()
+            with self._building(name) as gen:
                 venv = gen / "venv"
                 _say(progress, f"creating venv (Python {interpreter.version_str})")
                 self.backend.create_venv(venv, interpreter, timeout=timeout)
@@ -753,7 +748,7 @@ class PluginStore:
                     "version": dist.version,
                     "package": dist.name,
                     "module": entry.module,
-                    "generation": generation,
+                    "generation": gen.name,
                     "source": src.to_dict(),
                     "constraint": src.version,
                     "index": {"index_url": src.index_url, "find_links": list(src.find_links),
@@ -768,19 +763,7 @@ class PluginStore:
                     "brought": brought,
                     "distributions": [d.to_dict() for d in sorted(dists, key=lambda d: d.name)],
                 }
-                _write_json_atomic(gen / _METADATA, metadata)
-                _fsync_dir(gen)
-                _checkpoint("metadata-written")
-                self._switch(plugin_dir, generation)
-                _checkpoint("switched")
-            except BaseException:
-                # Once the pointer names it, the new generation is the installed one: keep it.
-                if _read_pointer(plugin_dir) != generation:
-                    _remove(gen)
-                    with contextlib.suppress(OSError):
-                        plugin_dir.rmdir()
-                raise
-            self._drop_generations(name, keep=generation)
+                self._publish(gen, metadata)
             _say(progress, f"installed {name} {dist.version}")
             installed = self._current(name)
             assert installed is not None
@@ -809,12 +792,7 @@ class PluginStore:
                 if current.content_sha256 == content_hash and not force:
                     _say(progress, f"{name} {current.version} is already installed")
                     return current
-            plugin_dir = self._plugin_dir(name)
-            generation = _new_generation_id()
-            gen = plugin_dir / generation
-            try:
-                gen.mkdir(parents=True)
-                (gen / _LEASE).touch()
+            with self._building(name) as gen:
                 # The generation is on the store's filesystem, the scratch space too: a rename.
                 staged.rename(gen / "content")
                 metadata = {
@@ -822,7 +800,7 @@ class PluginStore:
                     "name": name,
                     "kind": "content-only",
                     "version": plugin.version,
-                    "generation": generation,
+                    "generation": gen.name,
                     "source": src.to_dict(),
                     "constraint": None,
                     "git_commit": prepared.git_commit,
@@ -831,17 +809,7 @@ class PluginStore:
                     "content_dir": "content",
                     "distributions": [],
                 }
-                _write_json_atomic(gen / _METADATA, metadata)
-                _fsync_dir(gen)
-                self._switch(plugin_dir, generation)
-            except BaseException:
-                # Once the pointer names it, the new generation is the installed one: keep it.
-                if _read_pointer(plugin_dir) != generation:
-                    _remove(gen)
-                    with contextlib.suppress(OSError):
-                        plugin_dir.rmdir()
-                raise
-            self._drop_generations(name, keep=generation)
+                self._publish(gen, metadata)
             _say(progress, f"installed {name} {plugin.version} (content only)")
             installed = self._current(name)
             assert installed is not None
@@ -882,6 +850,36 @@ class PluginStore:
                 ok = False
             return plugin if ok else None
         return None
+
+    @contextlib.contextmanager
+    def _building(self, name: str) -> Iterator[Path]:
+        """A new generation directory of plugin *name* (the caller holds the plugin lock).
+
+        If the body fails before :meth:`_publish` switched the pointer to it, the generation
+        is removed; once switched it is the installed one and stays. Afterwards the previous
+        generations go, except those a worker leases.
+        """
+        plugin_dir = self._plugin_dir(name)
+        gen = plugin_dir / _new_generation_id()
+        try:
+            gen.mkdir(parents=True)
+            (gen / _LEASE).touch()
+            yield gen
+        except BaseException:
+            if _read_pointer(plugin_dir) != gen.name:
+                _remove(gen)
+                with contextlib.suppress(OSError):
+                    plugin_dir.rmdir()
+            raise
+        self._drop_generations(name, keep=gen.name)
+
+    def _publish(self, gen: Path, metadata: dict[str, Any]) -> None:
+        """Write the generation's metadata, then make it current: the one visible step."""
+        _write_json_atomic(gen / _METADATA, metadata)
+        _fsync_dir(gen)
+        _checkpoint("metadata-written")
+        self._switch(gen.parent, gen.name)
+        _checkpoint("switched")
 
     def _switch(self, plugin_dir: Path, generation: str) -> None:
         pointer = plugin_dir / _POINTER
