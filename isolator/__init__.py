@@ -6,6 +6,9 @@ data (:func:`load_plugin`), and plugin code runs only in the workers of :mod:`ho
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._content import load_plugin
 from ._errors import (
     HashMismatchError,
@@ -35,16 +38,39 @@ from ._model import (
     SkillResources,
     Trigger,
 )
-from ._sources import PluginSource
-from ._store import (
-    CleanReport,
-    InstalledPlugin,
-    PluginStore,
-    ResolvedDistribution,
-    default_store,
-    default_store_root,
-)
 from ._variables import expand_variables
+
+if TYPE_CHECKING:
+    from ._sources import PluginSource
+    from ._store import (
+        CleanReport,
+        InstalledPlugin,
+        PluginStore,
+        ResolvedDistribution,
+        default_store,
+        default_store_root,
+    )
+
+# The store (uv, resolution, downloads) loads on first use: a host that only reads plugin
+# directories does not pay for importing it.
+_LAZY = {
+    "PluginSource": "._sources",
+    "CleanReport": "._store",
+    "InstalledPlugin": "._store",
+    "PluginStore": "._store",
+    "ResolvedDistribution": "._store",
+    "default_store": "._store",
+    "default_store_root": "._store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'isolator' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "Agent",

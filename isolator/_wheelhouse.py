@@ -13,11 +13,7 @@ import contextlib
 import hashlib
 import os
 import shutil
-import ssl
 import tempfile
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ._errors import HashMismatchError, ResolutionError
@@ -83,11 +79,18 @@ class Wheelhouse:
         """:meth:`ensure` for each, remote downloads in parallel; paths in the given order."""
         if sum(1 for a in artifacts if a.local_path is None) <= 1:
             return [self.ensure(artifact, progress) for artifact in artifacts]
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - only for downloads
+
         with ThreadPoolExecutor(max_workers=_PARALLEL_DOWNLOADS) as pool:
             futures = [pool.submit(self.ensure, artifact, progress) for artifact in artifacts]
             return [future.result() for future in futures]
 
     def _download(self, artifact: Artifact) -> Path:
+        # Imported here: most installs are offline and these modules cost 20 ms to import.
+        import ssl  # noqa: PLC0415
+        import urllib.error  # noqa: PLC0415
+        import urllib.request  # noqa: PLC0415
+
         # The default context trusts the system store and honours SSL_CERT_FILE/SSL_CERT_DIR;
         # urllib honours the proxy variables.
         context = ssl.create_default_context()
