@@ -1,0 +1,103 @@
+"""``ohp``: isolator's commands plus the bridge's (``tools``, ``call``), which run plugin code.
+
+The console script lives here so that :mod:`isolator` never imports the host bridge: the data
+flows one way, and the bridge builds on the store.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from isolator import _cli
+from isolator._errors import IsolatorError
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+
+def _add_tools(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("tools", help="list a plugin's tools with their input schemas (runs its "
+                       "worker)", description="List an installed plugin's tools. Their schemas "
+                       "come from the plugin's code, loaded in the plugin's own worker.")
+    p.add_argument("name", metavar="NAME", help="an installed plugin's name")
+    _cli._add_root(p)
+    p.set_defaults(run=_run_tools)
+
+
+def _run_tools(args: argparse.Namespace) -> int:
+    from ._bridge import HostBridge  # noqa: PLC0415
+
+    with HostBridge(_cli._store(args)) as bridge:
+        tools = bridge.tools(args.name)
+        if args.json:
+            _cli._emit([tool.spec() for tool in tools])
+            return 0
+        if not tools:
+            print(f"{args.name} has no tools")
+        for tool in tools:
+            print(f"{tool.name}  {_cli._one_line(tool.description, 80)}")
+            schema = tool.input_schema
+            required = set(schema.get("required", []))
+            for prop, spec in schema.get("properties", {}).items():
+                kind = spec.get("type", "any") if isinstance(spec, dict) else "any"
+                flag = "" if prop in required else " (optional)"
+                print(f"    {prop}: {kind}{flag}")
+    return 0
+
+
+def _add_call(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("call", help="call a plugin's tool in its worker and print the result",
+                       description="Run one tool of an installed plugin in the plugin's own "
+                       "worker. Exit 0 when the tool succeeded, 1 when it failed or could not "
+                       "be called.")
+    p.add_argument("name", metavar="NAME", help="an installed plugin's name")
+    p.add_argument("tool", metavar="TOOL", help="the tool's name (see `ohp tools NAME`)")
+    p.add_argument("--args", metavar="JSON", default="{}",
+                   help='the arguments as a JSON object, e.g. \'{"text": "hi"}\'')
+    p.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
+                   help="give up after this many seconds")
+    _cli._add_root(p)
+    p.set_defaults(run=_run_call)
+
+
+def _run_call(args: argparse.Namespace) -> int:
+    from ._bridge import HostBridge  # noqa: PLC0415
+
+    try:
+        arguments = json.loads(args.args)
+    except ValueError as exc:
+        raise IsolatorError(f"--args: not JSON ({exc}); expected an object such as "
+                            '\'{"text": "hi"}\'') from None
+    if not isinstance(arguments, dict):
+        raise IsolatorError(f"--args: expected a JSON object, got {type(arguments).__name__}")
+    if args.timeout is not None and args.timeout <= 0:
+        raise IsolatorError("--timeout: expected a positive number of seconds")
+    with HostBridge(_cli._store(args)) as bridge:
+        result = bridge.call_tool(args.name, args.tool, arguments, timeout=args.timeout)
+    if args.json:
+        _cli._emit(result.to_dict())
+    elif result.is_error:
+        print(f"ohp: tool {args.tool} failed: {result.content}", file=sys.stderr)
+    else:
+        content = result.content
+        print(content if isinstance(content, str) else json.dumps(content, ensure_ascii=False))
+    return 1 if result.is_error else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    _add_tools(sub)  # type: ignore[arg-type]
+    _add_call(sub)  # type: ignore[arg-type]
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return _cli.main(argv, parser=build_parser())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Errors of the host bridge: all are :class:`isolator.IsolatorError`, one line for a user."""
+
+from __future__ import annotations
+
+from isolator._errors import IsolatorError
+
+
+class WorkerError(IsolatorError):
+    """A worker could not do what was asked of it."""
+
+    def __init__(self, subject: str, reason: str) -> None:
+        super().__init__(" ".join(f"{subject}: {reason}".split())[:1000])
+        self.subject = subject
+        self.reason = reason
+
+
+class WorkerStartError(WorkerError):
+    """A worker did not start or failed its handshake."""
+
+
+class WorkerCrashedError(WorkerError):
+    """The worker died or broke the protocol while calls were pending."""
+
+
+class CallTimeoutError(WorkerError, TimeoutError):
+    """A call got no answer within its deadline."""
+
+
+class ToolNotFoundError(WorkerError, LookupError):
+    """The plugin has no tool of that name."""
+
+
+class ToolArgumentsError(WorkerError, ValueError):
+    """The arguments do not match the tool's input schema."""
+
+
+class RemoteError(WorkerError):
+    """The worker answered a request with an error; its type, message and traceback."""
+
+    def __init__(self, method: str, error: object) -> None:
+        data = error if isinstance(error, dict) else {"message": str(error)}
+        self.type = str(data.get("type", "Error"))
+        self.message = str(data.get("message", ""))
+        self.traceback = str(data.get("traceback", ""))
+        super().__init__(method, f"{self.type}: {self.message}")

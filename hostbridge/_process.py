@@ -1,0 +1,314 @@
+"""One worker process: spawned with the plugin venv's interpreter, spoken to over a socketpair.
+
+The host side of the connection runs one reader thread, which completes the futures of pending
+calls and serves the worker's calls to host capabilities; any number of threads (or an asyncio
+loop, through :func:`asyncio.wrap_future`) may call at once. The worker's stdout and stderr are
+drained by two more threads into a bounded log. The worker holds a lease on its plugin's
+generation for its whole life, so an upgrade never removes the venv under it.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from isolator._backends import _die_with_parent_prefix
+from isolator._distinfo import find_site_packages
+
+from ._errors import (
+    CallTimeoutError,
+    RemoteError,
+    WorkerCrashedError,
+    WorkerStartError,
+)
+from ._runtime import WORKER_PACKAGE, ensure_runtime
+from ._worker import protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from isolator._store import InstalledPlugin, PluginStore
+
+log = logging.getLogger("hostbridge.worker")
+
+_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    f"from {WORKER_PACKAGE}.main import main; main(sys.argv[2])"
+)
+_RECV = 1 << 20
+_LOG_LINES = 200
+_LOG_LINE_BYTES = 4096
+_BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR")
+
+class Worker:
+    """A running worker for one installed plugin. Use :meth:`start`, then :meth:`request`."""
+
+    def __init__(
+        self,
+        store: PluginStore,
+        name: str,
+        *,
+        env_allow: Iterable[str] = (),
+        capabilities: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.env_allow = tuple(env_allow)
+        self.capabilities = dict(capabilities or {})
+        self.hello: dict[str, Any] = {}
+        self.logs: collections.deque[tuple[str, str]] = collections.deque(maxlen=_LOG_LINES)
+        self._conn = protocol.Connection()
+        self._pending: dict[int, tuple[str, Future[Any]]] = {}
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lease: contextlib.AbstractContextManager[InstalledPlugin] | None = None
+        self._threads: list[threading.Thread] = []
+        self._dead_reason: str | None = None
+        self.installed: InstalledPlugin | None = None
+
+    # ---- life ------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Spawn the worker and shake hands; returns what the worker said about itself."""
+        lease = self.store.lease(self.name)
+        installed = lease.__enter__()
+        self._lease = lease
+        try:
+            self.installed = installed
+            if installed.venv is None or installed.python is None:
+                raise WorkerStartError(f"plugin {self.name!r}",
+                                       "is content-only: it has no code to run")
+            self._spawn(installed)
+            self.hello = self.request("hello", {"protocol": protocol.PROTOCOL_VERSION},
+                                      timeout=timeout)
+        except BaseException:
+            self.close(timeout=1.0)
+            raise
+        if not self.hello.get("msgpack_compiled", False):
+            log.warning("worker for %s uses msgpack's pure-Python fallback (slow)", self.name)
+        return self.hello
+
+    def _spawn(self, installed: InstalledPlugin) -> None:
+        assert installed.venv is not None and installed.python is not None
+        runtime = ensure_runtime(self.store.root, str(installed.python["abi_tag"]),
+                                 os.path.realpath(installed.python["path"]))
+        tools = {ep.name: ep.value
+                 for ep in self.store.entry_points(self.name)["openhands.tools"]}
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        config = {"fd": child.fileno(), "plugin": self.name,
+                  "site_packages": str(find_site_packages(installed.venv)),
+                  "msgpack_path": str(runtime.msgpack_dir), "tools": tools}
+        python = installed.venv / "bin" / "python"
+        # Die with the host, but only when spawned from the main thread: the kernel's
+        # parent-death signal follows the spawning *thread*, not the process.
+        prefix = _die_with_parent_prefix() if threading.current_thread() is \
+            threading.main_thread() else []
+        cmd = [*prefix, str(python), "-I", "-S", "-B", "-c", _BOOT, str(runtime.worker_dir),
+               json.dumps(config)]
+        env = {key: os.environ[key] for key in (*_BASE_ENV, *self.env_allow)
+               if key in os.environ}
+        try:
+            self._proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=env, cwd=installed.path, pass_fds=(child.fileno(),),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            parent.close()
+            raise WorkerStartError(f"plugin {self.name!r}", f"cannot start {python}: "
+                                   f"{exc.strerror}") from None
+        finally:
+            child.close()
+        self._sock = parent
+        self._thread(self._read_loop, "reader")
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        self._thread(lambda: self._drain("stdout", self._proc.stdout), "stdout")  # type: ignore[union-attr]
+        self._thread(lambda: self._drain("stderr", self._proc.stderr), "stderr")  # type: ignore[union-attr]
+
+    def _thread(self, target: Callable[[], None], what: str) -> None:
+        thread = threading.Thread(target=target, name=f"hostbridge-{self.name}-{what}",
+                                  daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    @property
+    def alive(self) -> bool:
+        return self._dead_reason is None and self._proc is not None and \
+            self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Ask the worker to stop; kill its process group if it does not within *timeout*."""
+        proc, sock = self._proc, self._sock
+        if sock is not None and self._dead_reason is None:
+            with contextlib.suppress(OSError, protocol.ProtocolError), self._lock:
+                sock.sendall(self._conn.send(protocol.Notification("shutdown", [])))
+        if proc is not None:
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill(proc)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self._fail_all("the worker was closed")
+        for thread in self._threads:
+            thread.join(timeout=2.0)
+        if self._lease is not None:
+            self._lease.__exit__(None, None, None)
+            self._lease = None
+
+    # ---- calls -----------------------------------------------------------------------------
+
+    def submit(self, method: str, *params: object) -> Future[Any]:
+        """Send a request; the future holds its result or a :class:`WorkerError`."""
+        future: Future[Any] = Future()
+        if self._dead_reason is not None or self._sock is None:
+            future.set_exception(WorkerCrashedError(f"worker of {self.name!r}",
+                                                    self._dead_reason or "not started"))
+            return future
+        with self._lock:
+            msgid = self._conn.next_msgid()
+            self._pending[msgid] = (method, future)
+            data = self._conn.send(protocol.Request(msgid, method, list(params)))
+            try:
+                self._sock.sendall(data)
+            except OSError as exc:
+                self._pending.pop(msgid, None)
+                future.set_exception(WorkerCrashedError(f"worker of {self.name!r}",
+                                                        f"cannot send: {exc.strerror}"))
+        return future
+
+    def request(self, method: str, *params: object, timeout: float | None = None) -> Any:
+        """Call *method* and wait for its result (raises on error or after *timeout* s)."""
+        future = self.submit(method, *params)
+        try:
+            return future.result(timeout=timeout)
+        except TimeoutError:
+            raise CallTimeoutError(f"{method} in worker of {self.name!r}",
+                                   f"no answer within {timeout:g} s") from None
+
+    # ---- the reader --------------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        reason = "the worker closed the connection"
+        try:
+            while True:
+                data = sock.recv(_RECV)
+                for message in self._conn.receive_data(data):
+                    self._on_message(message)
+                if not data:
+                    break
+        except protocol.ProtocolError as exc:
+            reason = f"protocol error: {exc}"
+            self._kill_worker()
+        except OSError as exc:
+            reason = f"connection lost: {exc.strerror or exc}"
+        code = self._proc.poll() if self._proc is not None else None
+        if code is None and self._proc is not None:
+            try:
+                code = self._proc.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                code = None
+        if code is not None and code != 0:
+            reason += f" (exit status {code}{_signal_name(code)})"
+        tail = self._stderr_tail()
+        if tail:
+            reason += f"; stderr: {tail}"
+        self._dead_reason = reason
+        self._fail_all(reason)
+
+    def _on_message(self, message: protocol.Message) -> None:
+        if isinstance(message, protocol.Response):
+            with self._lock:
+                entry = self._pending.pop(message.msgid, None)
+            if entry is None:
+                return
+            method, future = entry
+            if message.error is not None:
+                future.set_exception(RemoteError(method, message.error))
+            else:
+                future.set_result(message.result)
+        elif isinstance(message, protocol.Request):
+            self._serve_capability(message)
+        # Notifications from a worker carry nothing we act on yet.
+
+    def _serve_capability(self, request: protocol.Request) -> None:
+        handler = self.capabilities.get(request.method)
+        error: object = None
+        result: object = None
+        if handler is None:
+            error = {"type": "LookupError", "message": f"the host grants no capability "
+                     f"{request.method!r}", "traceback": ""}
+        else:
+            try:
+                result = handler(*request.params)
+            except Exception as exc:
+                error = protocol.error_data(exc)
+        with self._lock:
+            try:
+                data = self._conn.send(protocol.Response(request.msgid, error, result))
+            except (TypeError, ValueError) as exc:  # a result msgpack cannot carry
+                data = self._conn.send(
+                    protocol.Response(request.msgid, protocol.error_data(exc), None))
+            assert self._sock is not None
+            self._sock.sendall(data)
+
+    def _fail_all(self, reason: str) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for method, future in pending.values():
+            if not future.done():
+                future.set_exception(WorkerCrashedError(f"{method} in worker of {self.name!r}",
+                                                        reason))
+
+    def _kill_worker(self) -> None:
+        if self._proc is not None:
+            _kill(self._proc)
+
+    # ---- output ----------------------------------------------------------------------------
+
+    def _drain(self, stream: str, pipe: Any) -> None:
+        for raw in iter(pipe.readline, b""):
+            line = raw[:_LOG_LINE_BYTES].decode("utf-8", "replace").rstrip("\n")
+            self.logs.append((stream, line))
+            log.debug("%s %s: %s", self.name, stream, line)
+        pipe.close()
+
+    def _stderr_tail(self, lines: int = 3) -> str:
+        time.sleep(0.05)  # let the drain thread take the last lines
+        tail = [line for stream, line in list(self.logs) if stream == "stderr"][-lines:]
+        return " | ".join(tail)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
+def _signal_name(code: int) -> str:
+    if code >= 0:
+        return ""
+    try:
+        return f", {signal.Signals(-code).name}"
+    except ValueError:
+        return ""

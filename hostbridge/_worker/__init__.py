@@ -1,0 +1,1 @@
+"""The worker runtime: runs in plugin worker processes, imports nothing from the host."""

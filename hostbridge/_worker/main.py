@@ -1,0 +1,201 @@
+"""The worker: serves one plugin's code to the host over MessagePack-RPC on a socket.
+
+Started by the host as ``VENV/bin/python -I -S -B -c BOOT RUNTIME_DIR CONFIG_JSON``: no
+``site``, no user site, no ``PYTHON*`` variables. This module then puts the plugin venv's
+site-packages on ``sys.path`` (and the store's msgpack for this ABI after it), so the host's
+packages are never importable here. The protocol runs on the socket whose descriptor the host
+passed; stdout and stderr are the plugin's own, drained by the host into bounded logs.
+
+Requests served: ``hello`` (the handshake), ``tools.list``, ``tools.call``, ``ping``,
+``shutdown``. A tool may call the host back through :func:`host_call` (capabilities the host
+grants, such as ``log``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import traceback
+
+_RECV = 1 << 20
+
+# Set by main(); tools reach the host through host_call().
+_session: _Session | None = None
+
+
+def main(config_text: str) -> None:
+    config = json.loads(config_text)
+    _set_path(config)
+    from . import protocol  # noqa: PLC0415 - msgpack is importable only after _set_path
+
+    sock = socket.socket(fileno=int(config["fd"]))
+    session = _Session(sock, protocol, config)
+    global _session  # noqa: PLW0603 - one session per worker process
+    _session = session
+    try:
+        session.serve()
+    finally:
+        sock.close()
+
+
+def host_call(method: str, *params: object) -> object:
+    """Call a capability the host granted (``log``, ...) and return its result."""
+    if _session is None:
+        raise RuntimeError("host_call() works only inside a worker")
+    return _session.call_host(method, list(params))
+
+
+def _set_path(config: dict[str, object]) -> None:
+    import site  # noqa: PLC0415 - under -S it is not imported; addsitedir handles .pth files
+
+    site_packages = str(config["site_packages"])
+    site.addsitedir(site_packages)
+    # The plugin's site-packages comes first: a plugin that pins its own msgpack keeps it.
+    msgpack_path = str(config["msgpack_path"])
+    if msgpack_path not in sys.path:
+        sys.path.append(msgpack_path)
+
+
+class HostCallError(Exception):
+    """The host answered a :func:`host_call` with an error."""
+
+
+class _Session:
+    def __init__(self, sock: socket.socket, protocol: object, config: dict[str, object]) -> None:
+        self.sock = sock
+        self.p = protocol
+        self.conn = protocol.Connection()  # type: ignore[attr-defined]
+        self.config = config
+        self.refs: dict[str, str] = dict(config.get("tools") or {})  # type: ignore[call-overload]
+        self.tools: dict[str, object] = {}
+        self.backlog: list[object] = []
+        self.running = True
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        while self.running:
+            if self.backlog:
+                message = self.backlog.pop(0)
+            else:
+                messages = self._read()
+                if messages is None:
+                    return
+                self.backlog.extend(messages)
+                continue
+            self._dispatch(message)
+
+    def _read(self) -> list[object] | None:
+        try:
+            data = self.sock.recv(_RECV)
+        except OSError:
+            return None
+        try:
+            return list(self.conn.receive_data(data))
+        except self.p.ProtocolError:  # type: ignore[attr-defined]
+            return None  # the stream cannot resynchronise: stop
+        finally:
+            if not data:
+                self.running = False
+
+    def _send(self, message: object) -> None:
+        self.sock.sendall(self.conn.send(message))
+
+    def _dispatch(self, message: object) -> None:
+        p = self.p
+        if isinstance(message, p.Request):  # type: ignore[attr-defined]
+            try:
+                result = self._handle(message.method, message.params)
+            except Exception as exc:
+                error = p.error_data(exc, traceback.format_exc())  # type: ignore[attr-defined]
+                self._send(p.Response(message.msgid, error, None))  # type: ignore[attr-defined]
+            else:
+                try:
+                    self._send(p.Response(message.msgid, None, result))  # type: ignore[attr-defined]
+                except (TypeError, ValueError) as exc:  # a result msgpack cannot carry
+                    error = p.error_data(exc)  # type: ignore[attr-defined]
+                    self._send(p.Response(message.msgid, error, None))  # type: ignore[attr-defined]
+        elif isinstance(message, p.Notification) and message.method == "shutdown":  # type: ignore[attr-defined]
+            self.running = False
+        # A stray response (to no pending host_call) is ignored.
+
+    # ---- methods -----------------------------------------------------------------------------
+
+    def _handle(self, method: str, params: list[object]) -> object:
+        if method == "tools.call":
+            name, arguments = params[0], params[1] if len(params) > 1 else {}
+            return self._call_tool(str(name), arguments)
+        if method == "ping":
+            return "pong"
+        if method == "tools.list":
+            return [self._tool(name).spec() for name in sorted(self.refs)]  # type: ignore[attr-defined]
+        if method == "hello":
+            return self._hello(params)
+        if method == "shutdown":
+            self.running = False
+            return None
+        raise LookupError(f"unknown method {method!r}")
+
+    def _hello(self, params: list[object]) -> dict[str, object]:
+        import msgpack  # type: ignore[import-untyped]  # noqa: PLC0415
+
+        wanted = params[0] if params else {}
+        version = wanted.get("protocol") if isinstance(wanted, dict) else None
+        if version != self.p.PROTOCOL_VERSION:  # type: ignore[attr-defined]
+            raise ValueError(f"protocol {version!r} is not this worker's "
+                             f"{self.p.PROTOCOL_VERSION}")  # type: ignore[attr-defined]
+        compiled = type(msgpack.Unpacker).__module__ != "msgpack.fallback"
+        return {
+            "protocol": self.p.PROTOCOL_VERSION,  # type: ignore[attr-defined]
+            "python": ".".join(map(str, sys.version_info[:3])),
+            "implementation": sys.implementation.name,
+            "msgpack": ".".join(map(str, msgpack.version)),
+            "msgpack_compiled": compiled,
+            "plugin": self.config.get("plugin"),
+            "pid": os.getpid(),
+            "executable": sys.executable,
+        }
+
+    def _tool(self, name: str) -> object:
+        tool = self.tools.get(name)
+        if tool is None:
+            ref = self.refs.get(name)
+            if ref is None:
+                raise LookupError(f"no tool {name!r} in plugin {self.config.get('plugin')!r}")
+            from .tools import load_tool  # noqa: PLC0415
+
+            tool = self.tools[name] = load_tool(name, ref)
+        return tool
+
+    def _call_tool(self, name: str, arguments: object) -> dict[str, object]:
+        from .tools import ArgumentsError, to_content  # noqa: PLC0415
+
+        tool = self._tool(name)
+        try:
+            value = tool.call(arguments)  # type: ignore[attr-defined]
+        except ArgumentsError:
+            raise  # not the tool's failure: the caller passed bad arguments
+        except Exception as exc:
+            return {"content": f"{type(exc).__name__}: {exc}", "is_error": True,
+                    "traceback": traceback.format_exc()}
+        return {"content": to_content(value), "is_error": False}
+
+    # ---- calls to the host -------------------------------------------------------------------
+
+    def call_host(self, method: str, params: list[object]) -> object:
+        p = self.p
+        msgid = self.conn.next_msgid()
+        self._send(p.Request(msgid, method, params))  # type: ignore[attr-defined]
+        while True:
+            messages = self._read()
+            if messages is None or (not messages and not self.running):
+                raise HostCallError("the host closed the connection")
+            for index, message in enumerate(messages):
+                if isinstance(message, p.Response) and message.msgid == msgid:  # type: ignore[attr-defined]
+                    self.backlog.extend(messages[index + 1 :])
+                    if message.error is not None:
+                        raise HostCallError(str(message.error))
+                    return message.result
+                self.backlog.append(message)  # served after the current request

@@ -1,0 +1,281 @@
+"""Plugin tools in real workers: real venvs, real subprocesses, a real socketpair."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from helpers_build import make_wheel
+
+from hostbridge import (
+    HostBridge,
+    ToolArgumentsError,
+    ToolNotFoundError,
+    WorkerStartError,
+)
+from isolator import PluginStore
+from isolator._interpreters import list_interpreters
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+TOOLS_PY = '''\
+"""Tools that probe the worker they run in."""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def echo(data: bytes) -> bytes:
+    """Return *data* unchanged."""
+    return data
+
+
+def fail(count: int) -> int:
+    """Raise a ValueError.
+
+    Args:
+        count: how many things went wrong.
+    """
+    raise ValueError(f"{count} things went wrong")
+
+
+def env(name: str) -> str | None:
+    """The worker's environment variable *name*, or None."""
+    return os.environ.get(name)
+
+
+def can_import(module: str) -> bool:
+    """Whether *module* can be imported in the worker."""
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def where() -> dict:
+    """The worker's interpreter and path."""
+    return {"executable": sys.executable, "prefix": sys.prefix, "path": sys.path,
+            "version": list(sys.version_info[:3])}
+
+
+async def later(text: str, times: int = 2) -> str:
+    """Repeat *text*, asynchronously."""
+    return text * times
+
+
+def ask_host(text: str) -> object:
+    """Ask the host's echo capability."""
+    from ohp_worker.main import host_call
+    return host_call("echo", text)
+
+
+class Counter:
+    name = "count"
+    description = "Count the characters of a text."
+    input_schema = {"type": "object", "properties": {"text": {"type": "string"}},
+                    "required": ["text"], "additionalProperties": False}
+
+    def call(self, text: str) -> int:
+        return len(text)
+
+
+count = Counter()
+'''
+
+TOOL_NAMES = ["echo", "fail", "env", "can_import", "where", "later", "ask_host", "count"]
+
+
+def probe_wheel(directory: Path) -> Path:
+    return make_wheel(directory, "probe-plugin", "1.0.0", files={
+        "probe_plugin/__init__.py": "",
+        "probe_plugin/tools.py": TOOLS_PY,
+        "probe_plugin/commands/c.md": "c\n",
+    }, entry_points={
+        "openhands.plugins": {"probe": "probe_plugin"},
+        "openhands.tools": {name: f"probe_plugin.tools:{name}" for name in TOOL_NAMES},
+    })
+
+
+@pytest.fixture
+def store(tmp_path: Path, example_wheelhouse: Path) -> PluginStore:
+    links = tmp_path / "links"
+    probe_wheel(links)
+    store = PluginStore(tmp_path / "store")
+    for source in ("pypi:probe-plugin", "pypi:openhands-plugin-shout",
+                   "pypi:openhands-plugin-whisper"):
+        store.install(source, find_links=[links, example_wheelhouse], no_index=True)
+    return store
+
+
+@pytest.fixture
+def bridge(store: PluginStore) -> Iterator[HostBridge]:
+    with HostBridge(store, capabilities={"echo": lambda text: f"host says {text}"}) as b:
+        yield b
+
+
+def test_example_tools_run_each_in_its_own_venv(bridge: HostBridge, store: PluginStore) -> None:
+    shout = bridge.tool("shout", "shout")
+    assert shout.input_schema["properties"]["text"]["type"] == "string"
+    assert shout.input_schema["required"] == ["text"]
+    assert "upper-cased" in shout.description
+    assert shout(text="hi").content == "HI!"  # example-textkit 1.x in shout's venv
+    assert bridge.call_tool("whisper", "whisper_text", {"text": "Hi"}).content == "(hi!!)"
+    for name in ("shout", "whisper"):
+        venv = store.get(name).venv
+        assert venv is not None
+        assert bridge.worker(name).hello["executable"].startswith(str(venv))
+    assert bridge.worker("shout").pid != bridge.worker("whisper").pid
+    assert bridge.worker("shout").hello["msgpack_compiled"] is True
+
+
+def test_tools_list_with_schemas_from_hints_and_objects(bridge: HostBridge) -> None:
+    tools = {t.name: t for t in bridge.tools("probe")}
+    assert sorted(tools) == sorted(TOOL_NAMES)
+    fail = tools["fail"].input_schema
+    assert fail["properties"]["count"]["type"] == "integer"
+    assert fail["properties"]["count"].get("description") == "how many things went wrong."
+    assert tools["count"].description == "Count the characters of a text."
+    assert tools["later"].input_schema["required"] == ["text"]
+
+
+def test_results_errors_and_bad_arguments(bridge: HostBridge) -> None:
+    assert bridge.call_tool("probe", "count", {"text": "four"}).content == 4
+    assert bridge.call_tool("probe", "later", {"text": "ab"}).content == "abab"
+    failed = bridge.call_tool("probe", "fail", {"count": 3})
+    assert failed.is_error
+    assert failed.content == "ValueError: 3 things went wrong"
+    assert failed.traceback is not None and "raise ValueError" in failed.traceback
+    # The worker survives a failing tool.
+    assert bridge.call_tool("probe", "count", {"text": "x"}).content == 1
+    with pytest.raises(ToolArgumentsError, match="count"):
+        bridge.call_tool("probe", "fail", {"count": "three"})
+    with pytest.raises(ToolArgumentsError):
+        bridge.call_tool("probe", "count", {})
+    with pytest.raises(ToolNotFoundError, match="no such tool"):
+        bridge.call_tool("probe", "nope", {})
+
+
+def test_the_worker_sees_neither_host_packages_nor_host_environment(
+    bridge: HostBridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ISOLATOR_TEST_SECRET", "s3cret")
+    bridge.close()  # a worker started from now on
+    assert bridge.call_tool("probe", "env", {"name": "ISOLATOR_TEST_SECRET"}).content is None
+    assert bridge.call_tool("probe", "env", {"name": "HOME"}).content == os.environ["HOME"]
+    for host_only in ("isolator", "pytest", "hostbridge", "yaml"):
+        assert bridge.call_tool("probe", "can_import", {"module": host_only}).content is False
+    where = bridge.call_tool("probe", "where", {}).content
+    site = [p for p in where["path"] if p.endswith("site-packages")]
+    venv = str(Path(where["executable"]).parent.parent)
+    assert site and all(p.startswith(venv + "/") for p in site)
+    assert not any(p.startswith(sys.prefix + "/") for p in where["path"])
+
+
+def test_payloads_async_calls_and_host_capabilities(bridge: HostBridge) -> None:
+    blob = os.urandom(1 << 20)
+    assert bridge.call_tool("probe", "echo", {"data": blob}).content == blob
+    assert bridge.call_tool("probe", "ask_host", {"text": "hi"}).content == "host says hi"
+
+    async def many() -> list[object]:
+        tool = bridge.tool("probe", "later")
+        results = await asyncio.gather(*(tool.acall({"text": str(i)}) for i in range(8)))
+        return [r.content for r in results]
+
+    assert asyncio.run(many()) == [str(i) * 2 for i in range(8)]
+
+
+def test_one_worker_per_plugin_reused_and_closed(bridge: HostBridge) -> None:
+    first = bridge.worker("probe")
+    assert bridge.worker("probe") is first
+    pid = first.pid
+    assert pid is not None
+    bridge.close()
+    assert not first.alive
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_content_only_and_unknown_plugins_have_no_worker(
+    tmp_path: Path, store: PluginStore
+) -> None:
+    plugin = tmp_path / "content"
+    (plugin / "commands").mkdir(parents=True)
+    (plugin / "commands" / "c.md").write_text("c\n")
+    store.install(str(plugin))
+    with HostBridge(store) as bridge:
+        with pytest.raises(WorkerStartError, match="content-only"):
+            bridge.tools("content")
+        with pytest.raises(Exception, match="not installed"):
+            bridge.tools("missing")
+
+
+def test_workers_are_stopped_when_the_host_exits(store: PluginStore, tmp_path: Path) -> None:
+    script = (
+        "import sys\nfrom isolator import PluginStore\nfrom hostbridge import HostBridge\n"
+        f"b = HostBridge(PluginStore({str(store.root)!r}))\n"
+        "print(b.worker('probe').pid, flush=True)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    pid = int(out.strip())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_cli_tools_and_call(store: PluginStore) -> None:
+    def ohp(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hostbridge._cli", *args, "--root",
+                               str(store.root)], capture_output=True, text=True, timeout=120,
+                              check=False)
+
+    listed = json.loads(ohp("tools", "shout", "--json").stdout)
+    assert listed[0]["name"] == "shout" and listed[0]["input_schema"]["required"] == ["text"]
+    assert "text: string" in ohp("tools", "shout").stdout
+    done = ohp("call", "shout", "shout", "--args", '{"text": "hey"}')
+    assert (done.returncode, done.stdout) == (0, "HEY!\n")
+    result = json.loads(ohp("call", "probe", "fail", "--args", '{"count": 1}', "--json").stdout)
+    assert result["is_error"] is True and "ValueError" in result["content"]
+    for args, expected in [
+        (["call", "nope", "x"], "not installed"),
+        (["call", "shout", "nope"], "no such tool"),
+        (["call", "shout", "shout", "--args", '{"text": 1}'], "expected string"),
+        (["call", "shout", "shout", "--args", "{bad"], "not JSON"),
+        (["call", "shout", "shout", "--args", "[1]"], "expected a JSON object"),
+    ]:
+        failed = ohp(*args)
+        assert failed.returncode == 1, failed
+        lines = failed.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("ohp: error: ") and expected in lines[0]
+
+
+def _other_python() -> str | None:
+    for interpreter in list_interpreters():
+        if interpreter.version[:2] != sys.version_info[:2] and interpreter.version >= (3, 10):
+            return str(interpreter.path)
+    return None
+
+
+@pytest.mark.network  # msgpack for another ABI comes from PyPI (or uv's cache)
+def test_a_worker_on_another_python_gets_a_compiled_msgpack(
+    tmp_path: Path, example_wheelhouse: Path
+) -> None:
+    other = _other_python()
+    if other is None:
+        pytest.skip("no second CPython >= 3.10 on this machine")
+    store = PluginStore(tmp_path / "store")
+    store.install("pypi:openhands-plugin-shout", python=other, find_links=[example_wheelhouse],
+                  no_index=True)
+    with HostBridge(store) as bridge:
+        hello = bridge.worker("shout").hello
+        assert hello["python"] != ".".join(map(str, sys.version_info[:3]))
+        assert hello["msgpack_compiled"] is True
+        assert bridge.call_tool("shout", "shout", {"text": "a"}).content == "A!"
