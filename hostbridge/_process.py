@@ -66,7 +66,12 @@ class Worker:
         self.env_allow = tuple(env_allow)
         self.capabilities = dict(capabilities or {})
         self.hello: dict[str, Any] = {}
-        self.logs: collections.deque[tuple[str, str]] = collections.deque(maxlen=_LOG_LINES)
+        # One bounded log per stream: a flood on stdout must not push out the stderr lines
+        # that explain a crash.
+        self.logs: dict[str, collections.deque[str]] = {
+            "stdout": collections.deque(maxlen=_LOG_LINES),
+            "stderr": collections.deque(maxlen=_LOG_LINES),
+        }
         self._conn = protocol.Connection()
         self._pending: dict[int, tuple[str, Future[Any]]] = {}
         self._lock = threading.Lock()
@@ -288,13 +293,13 @@ class Worker:
     def _drain(self, stream: str, pipe: Any) -> None:
         for raw in iter(pipe.readline, b""):
             line = raw[:_LOG_LINE_BYTES].decode("utf-8", "replace").rstrip("\n")
-            self.logs.append((stream, line))
+            self.logs[stream].append(line)
             log.debug("%s %s: %s", self.name, stream, line)
         pipe.close()
 
     def _stderr_tail(self, lines: int = 3) -> str:
         time.sleep(0.05)  # let the drain thread take the last lines
-        tail = [line for stream, line in list(self.logs) if stream == "stderr"][-lines:]
+        tail = list(self.logs["stderr"])[-lines:]
         return " | ".join(tail)
 
 

@@ -38,9 +38,10 @@ mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
 done = []
 for source, name, target in jobs:
     try:
-        py_compile.compile(source, cfile=target, dfile=name, doraise=True,
-                           invalidation_mode=mode, quiet=2)
-        done.append(target)
+        # quiet=2 returns None instead of raising for a file that does not compile.
+        if py_compile.compile(source, cfile=target, dfile=name, doraise=True,
+                              invalidation_mode=mode, quiet=2) is not None:
+            done.append(target)
     except (py_compile.PyCompileError, OSError, ValueError, SyntaxError):
         pass  # as compileall: a file that does not compile is left to fail at import
 json.dump(done, sys.stdout)

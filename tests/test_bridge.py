@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from hostbridge import (
     HostBridge,
     ToolArgumentsError,
     ToolNotFoundError,
+    WorkerCrashedError,
     WorkerStartError,
 )
 from isolator import PluginStore
@@ -89,9 +91,27 @@ class Counter:
 
 
 count = Counter()
+
+
+def noisy(lines: int) -> int:
+    """Print *lines* lines to stdout and stderr."""
+    for i in range(lines):
+        print("out", i)
+        print("err", i, file=sys.stderr)
+    sys.stdout.flush()
+    return lines
+
+
+def garbage() -> None:
+    """Write a byte that is never valid msgpack onto the host connection."""
+    from ohp_worker import main
+    os.write(main._session.sock.fileno(), bytes([0xC1]))
+    import time
+    time.sleep(5)
 '''
 
-TOOL_NAMES = ["echo", "fail", "env", "can_import", "where", "later", "ask_host", "count"]
+TOOL_NAMES = ["echo", "fail", "env", "can_import", "where", "later", "ask_host", "count",
+              "noisy", "garbage"]
 
 
 def probe_wheel(directory: Path) -> Path:
@@ -191,6 +211,30 @@ def test_payloads_async_calls_and_host_capabilities(bridge: HostBridge) -> None:
         return [r.content for r in results]
 
     assert asyncio.run(many()) == [str(i) * 2 for i in range(8)]
+
+
+def test_worker_output_goes_to_bounded_logs_not_the_protocol(bridge: HostBridge) -> None:
+    assert bridge.call_tool("probe", "noisy", {"lines": 5000}).content == 5000
+    worker = bridge.worker("probe")
+    deadline = time.monotonic() + 10
+    while "out 4999" not in worker.logs["stdout"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(worker.logs["stdout"])[-1] == "out 4999"
+    assert list(worker.logs["stderr"])[-1] == "err 4999"
+    assert len(worker.logs["stdout"]) == len(worker.logs["stderr"]) == 200
+    assert bridge.call_tool("probe", "count", {"text": "ok"}).content == 2
+
+
+def test_a_protocol_error_closes_the_connection_and_stops_the_worker(
+    bridge: HostBridge,
+) -> None:
+    worker = bridge.worker("probe")
+    with pytest.raises(WorkerCrashedError, match="protocol error"):
+        bridge.call_tool("probe", "garbage", {}, timeout=30)
+    assert not worker.alive
+    # The next use starts a fresh worker.
+    assert bridge.call_tool("probe", "count", {"text": "abc"}).content == 3
+    assert bridge.worker("probe") is not worker
 
 
 def test_one_worker_per_plugin_reused_and_closed(bridge: HostBridge) -> None:

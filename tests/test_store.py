@@ -479,3 +479,18 @@ def test_installing_runs_no_code_of_the_plugin_or_its_dependencies(tmp_path: Pat
     # The bytecode is there all the same (compiled without site, so no .pth ran).
     assert installed.venv is not None
     assert list(find_site_packages(installed.venv).glob("pth_dep/__pycache__/*.pyc"))
+
+
+def test_a_module_that_does_not_compile_still_installs(tmp_path: Path) -> None:
+    links = tmp_path / "links"
+    make_wheel(links, "broken-plugin", "1.0.0", files={
+        "broken_plugin/__init__.py": "",
+        "broken_plugin/tools.py": "def oops(:\n",
+        "broken_plugin/commands/c.md": "c\n",
+    }, entry_points={"openhands.plugins": {"broken": "broken_plugin"}})
+    store = PluginStore(tmp_path / "store")
+    installed = store.install("pypi:broken-plugin", find_links=[links], no_index=True)
+    assert installed.venv is not None
+    cache = find_site_packages(installed.venv) / "broken_plugin" / "__pycache__"
+    assert [p.name.split(".")[0] for p in cache.iterdir()] == ["__init__"]
+    assert [c.name for c in store.load("broken").commands] == ["c"]
