@@ -6,9 +6,10 @@ the host reaches plugin tools through :class:`HostBridge` and :class:`RemoteTool
 
 from __future__ import annotations
 
-from ._bridge import HostBridge, RemoteTool, ToolResult
+from ._bridge import HostBridge, RemoteTool, ToolResult, failed_plugins
 from ._errors import (
     CallTimeoutError,
+    PluginFailedError,
     RemoteError,
     ToolArgumentsError,
     ToolNotFoundError,
@@ -16,11 +17,12 @@ from ._errors import (
     WorkerError,
     WorkerStartError,
 )
-from ._process import Worker
+from ._process import Worker, WorkerLimits, launcher_info
 
 __all__ = [
     "CallTimeoutError",
     "HostBridge",
+    "PluginFailedError",
     "RemoteError",
     "RemoteTool",
     "ToolArgumentsError",
@@ -29,5 +31,8 @@ __all__ = [
     "Worker",
     "WorkerCrashedError",
     "WorkerError",
+    "WorkerLimits",
     "WorkerStartError",
+    "failed_plugins",
+    "launcher_info",
 ]

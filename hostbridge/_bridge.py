@@ -11,18 +11,29 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
+import json
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from isolator._store import PluginStore, default_store
+from isolator._store import PluginStore, _write_json_atomic, default_store
 
-from ._errors import RemoteError, ToolArgumentsError, ToolNotFoundError
-from ._process import Worker
+from ._errors import (
+    CallTimeoutError,
+    PluginFailedError,
+    RemoteError,
+    ToolArgumentsError,
+    ToolNotFoundError,
+    WorkerCrashedError,
+)
+from ._process import Worker, WorkerLimits
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
+    from pathlib import Path
 
 _bridges: weakref.WeakSet[HostBridge] = weakref.WeakSet()
 
@@ -76,7 +87,16 @@ class HostBridge:
     """Runs plugin code for a host: one worker per plugin of *store*, started on first use.
 
     *env_allow* names host environment variables a worker may see besides PATH, HOME and
-    LANG; *capabilities* are the host functions a worker may call back (by name).
+    LANG; *capabilities* are the host functions a worker may call back (by name); *limits*
+    bound each worker's resources.
+
+    Supervision: a worker that crashes is started again on the next call, after a backoff
+    (0.1 s doubling with each recent crash, at most 2 s); the *crash_budget* ``(count,
+    seconds)`` th crash within the window marks the plugin failed (:class:`PluginFailedError`)
+    until :meth:`reset`, which the store remembers across host processes. A background thread
+    pings idle workers every *heartbeat* seconds (one that does not answer within
+    *heartbeat_timeout* is killed and counts as a crash) and closes workers idle for
+    *idle_timeout* seconds.
     """
 
     def __init__(
@@ -85,13 +105,26 @@ class HostBridge:
         *,
         env_allow: Iterable[str] = (),
         capabilities: Mapping[str, Callable[..., Any]] | None = None,
+        limits: WorkerLimits | None = None,
+        idle_timeout: float | None = 300.0,
+        heartbeat: float | None = 10.0,
+        heartbeat_timeout: float = 5.0,
+        crash_budget: tuple[int, float] = (3, 300.0),
     ) -> None:
         self.store = store if store is not None else default_store()
         self.env_allow = tuple(env_allow)
         self.capabilities = dict(capabilities or {})
+        self.limits = limits
+        self.idle_timeout = idle_timeout
+        self.heartbeat = heartbeat
+        self.heartbeat_timeout = heartbeat_timeout
+        self.crash_budget = crash_budget
         self._workers: dict[str, Worker] = {}
         self._tools: dict[str, dict[str, RemoteTool]] = {}
         self._lock = threading.Lock()
+        self._plugin_locks: dict[str, threading.Lock] = {}
+        self._stop = threading.Event()
+        self._monitor: threading.Thread | None = None
         _bridges.add(self)
 
     def __enter__(self) -> HostBridge:
@@ -105,25 +138,119 @@ class HostBridge:
     def worker(self, plugin: str) -> Worker:
         """The running worker of *plugin*, started now if there is none (or it died)."""
         with self._lock:
+            lock = self._plugin_locks.setdefault(plugin, threading.Lock())
+        with lock:
             worker = self._workers.get(plugin)
             if worker is not None and worker.alive:
                 return worker
             if worker is not None:
                 worker.close(timeout=1.0)
+            state = self._state(plugin)
+            if state.get("failed"):
+                raise PluginFailedError(
+                    f"plugin {plugin!r}", f"its worker crashed {len(state['crashes'])} times "
+                    f"in {self.crash_budget[1]:g} s and is not started again until reset "
+                    f"(`ohp reset {plugin}`); last: {state.get('last_error', '?')}")
+            recent = self._recent(state)
+            if recent:
+                delay = min(0.1 * 2 ** (len(recent) - 1), 2.0) - (time.time() - recent[-1])
+                if delay > 0:
+                    time.sleep(delay)
             worker = Worker(self.store, plugin, env_allow=self.env_allow,
-                            capabilities=self.capabilities)
+                            capabilities=self.capabilities, limits=self.limits,
+                            on_crash=self._crashed)
             worker.start()
-            self._workers[plugin] = worker
-            self._tools.pop(plugin, None)
+            with self._lock:
+                self._workers[plugin] = worker
+                self._tools.pop(plugin, None)
+            self._ensure_monitor()
             return worker
+
+    def status(self, plugin: str) -> dict[str, Any]:
+        """``state`` (running, stopped or failed), recent ``crashes``, ``pid``, ``last_error``."""
+        state = self._state(plugin)
+        worker = self._workers.get(plugin)
+        running = worker is not None and worker.alive
+        return {
+            "state": "failed" if state.get("failed") else "running" if running else "stopped",
+            "crashes": len(self._recent(state)),
+            "pid": worker.pid if running and worker is not None else None,
+            "last_error": state.get("last_error"),
+        }
+
+    def reset(self, plugin: str) -> None:
+        """Forget *plugin*'s crashes: a failed plugin may start again."""
+        reset_plugin_state(self.store, plugin)
 
     def close(self) -> None:
         """Stop every worker (gracefully, then by force)."""
+        self._stop.set()
         with self._lock:
             workers, self._workers = list(self._workers.values()), {}
             self._tools.clear()
         for worker in workers:
             worker.close()
+        if self._monitor is not None and self._monitor is not threading.current_thread():
+            self._monitor.join(timeout=2.0)
+        self._monitor = None
+        self._stop = threading.Event()
+
+    # ---- supervision -----------------------------------------------------------------------
+
+    def _crashed(self, worker: Worker, error: WorkerCrashedError) -> None:
+        state = self._state(worker.name)
+        crashes = [*self._recent(state), time.time()]
+        count, _window = self.crash_budget
+        state = {"crashes": crashes, "failed": len(crashes) >= count,
+                 "last_error": str(error)}
+        path = _state_path(self.store, worker.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_json_atomic(path, state)
+
+    def _state(self, plugin: str) -> dict[str, Any]:
+        return read_plugin_state(self.store, plugin)
+
+    def _recent(self, state: dict[str, Any]) -> list[float]:
+        window = self.crash_budget[1]
+        now = time.time()
+        return [t for t in state.get("crashes", []) if now - t <= window]
+
+    def _ensure_monitor(self) -> None:
+        if (self.heartbeat is None and self.idle_timeout is None) or \
+                (self._monitor is not None and self._monitor.is_alive()):
+            return
+        ref = weakref.ref(self)
+        stop = self._stop
+        self._monitor = threading.Thread(target=_monitor, args=(ref, stop),
+                                         name="hostbridge-monitor", daemon=True)
+        self._monitor.start()
+
+    def _check_workers(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            workers = list(self._workers.items())
+        for plugin, worker in workers:
+            if not worker.alive or worker.busy:
+                continue
+            idle = now - worker.last_used
+            if self.idle_timeout is not None and idle >= self.idle_timeout:
+                with self._lock:
+                    if self._workers.get(plugin) is worker:
+                        del self._workers[plugin]
+                        self._tools.pop(plugin, None)
+                worker.close()
+            elif self.heartbeat is not None and idle >= self.heartbeat:
+                future = worker.submit("ping")
+                try:
+                    future.result(timeout=self.heartbeat_timeout)
+                except TimeoutError:
+                    worker.crash = WorkerCrashedError(
+                        f"worker of {plugin!r}",
+                        f"stopped answering (no heartbeat within {self.heartbeat_timeout:g} s)")
+                    worker.kill("stopped answering heartbeats")
+                    self._crashed(worker, worker.crash)
+                except Exception:
+                    pass
 
     # ---- tools -----------------------------------------------------------------------------
 
@@ -156,14 +283,12 @@ class HostBridge:
                   timeout: float | None = None) -> ToolResult:
         """Run tool *name* of *plugin*; an exception in the tool is an ``is_error`` result."""
         self.tool(plugin, name)
-        future = self.worker(plugin).submit("tools.call", name, dict(arguments))
+        worker = self.worker(plugin)
+        future = worker.submit("tools.call", name, dict(arguments))
         try:
             return _result(future.result(timeout=timeout), name)
         except TimeoutError:
-            from ._errors import CallTimeoutError  # noqa: PLC0415
-
-            raise CallTimeoutError(f"tool {name!r} of plugin {plugin!r}",
-                                   f"no result within {timeout:g} s") from None
+            raise _deadline(worker, plugin, name, timeout) from None
         except RemoteError as exc:
             raise _translate(exc, plugin, name) from None
 
@@ -177,13 +302,60 @@ class HostBridge:
         try:
             raw = await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:
-            from ._errors import CallTimeoutError  # noqa: PLC0415
-
-            raise CallTimeoutError(f"tool {name!r} of plugin {plugin!r}",
-                                   f"no result within {timeout:g} s") from None
+            raise _deadline(worker, plugin, name, timeout) from None
+        except asyncio.CancelledError:
+            # The caller gave up: a running tool cannot be interrupted, so its worker goes.
+            worker.kill(f"killed: the caller cancelled tool {name!r}")
+            raise
         except RemoteError as exc:
             raise _translate(exc, plugin, name) from None
         return _result(raw, name)
+
+
+def _deadline(worker: Worker, plugin: str, name: str, timeout: float | None) -> CallTimeoutError:
+    worker.kill(f"killed: tool {name!r} passed its deadline of {timeout:g} s")
+    return CallTimeoutError(f"tool {name!r} of plugin {plugin!r}",
+                            f"the deadline of {timeout:g} s passed; its worker was stopped "
+                            "(the next call starts a new one)")
+
+
+def _state_path(store: PluginStore, plugin: str) -> Path:
+    return store.root / "state" / f"{plugin}.json"
+
+
+def read_plugin_state(store: PluginStore, plugin: str) -> dict[str, Any]:
+    """A plugin's recorded worker crashes (``crashes``: times; ``failed``; ``last_error``)."""
+    try:
+        data = json.loads(_state_path(store, plugin).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"crashes": [], "failed": False}
+    return data if isinstance(data, dict) else {"crashes": [], "failed": False}
+
+
+def reset_plugin_state(store: PluginStore, plugin: str) -> None:
+    """Forget a plugin's crashes (``ohp reset``)."""
+    with contextlib.suppress(FileNotFoundError):
+        _state_path(store, plugin).unlink()
+
+
+def failed_plugins(store: PluginStore) -> list[str]:
+    """Plugins whose worker crashed past the budget and was not reset (``ohp doctor``)."""
+    directory = store.root / "state"
+    if not directory.is_dir():
+        return []
+    return sorted(path.stem for path in directory.glob("*.json")
+                  if read_plugin_state(store, path.stem).get("failed"))
+
+
+def _monitor(ref: weakref.ref[HostBridge], stop: threading.Event) -> None:
+    while not stop.wait(0.5):
+        bridge = ref()
+        if bridge is None:
+            return
+        try:
+            bridge._check_workers()
+        finally:
+            del bridge
 
 
 def _result(raw: Any, name: str) -> ToolResult:

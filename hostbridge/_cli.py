@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from isolator import _cli
 from isolator._errors import IsolatorError
@@ -16,6 +16,8 @@ from isolator._errors import IsolatorError
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
+
+    from isolator._store import PluginStore
 
 
 def _add_tools(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -87,11 +89,43 @@ def _run_call(args: argparse.Namespace) -> int:
     return 1 if result.is_error else 0
 
 
+def _add_reset(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("reset", help="let a plugin whose worker crashed too often start again",
+                       description="Forget a plugin's worker crashes (see `ohp doctor`).")
+    p.add_argument("name", metavar="NAME", help="an installed plugin's name")
+    _cli._add_root(p, json_flag=False)
+    p.set_defaults(run=_run_reset)
+
+
+def _run_reset(args: argparse.Namespace) -> int:
+    from ._bridge import read_plugin_state, reset_plugin_state  # noqa: PLC0415
+
+    store = _cli._store(args)
+    store.get(args.name)  # an unknown plugin is an error
+    failed = bool(read_plugin_state(store, args.name).get("failed"))
+    reset_plugin_state(store, args.name)
+    print(f"reset {args.name}" + ("" if failed else " (it had not failed)"))
+    return 0
+
+
+def _doctor_extra(store: PluginStore) -> dict[str, Any]:
+    from ._bridge import failed_plugins  # noqa: PLC0415
+    from ._process import launcher_info  # noqa: PLC0415
+
+    launcher = launcher_info()
+    return {"failed_plugins": failed_plugins(store),
+            "workers": {"pid_namespace": launcher["pid_namespace"],
+                        "parent_death_signal": launcher["parent_death_signal"]}}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     _add_tools(sub)  # type: ignore[arg-type]
     _add_call(sub)  # type: ignore[arg-type]
+    _add_reset(sub)  # type: ignore[arg-type]
+    doctor = sub.choices["doctor"]  # type: ignore[index]
+    doctor.set_defaults(run=lambda args: _cli._run_doctor(args, extra=_doctor_extra))
     return parser
 
 

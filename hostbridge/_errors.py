@@ -19,7 +19,23 @@ class WorkerStartError(WorkerError):
 
 
 class WorkerCrashedError(WorkerError):
-    """The worker died or broke the protocol while calls were pending."""
+    """The worker died or broke the protocol while calls were pending.
+
+    ``exit_code`` is the worker's exit status (``None`` if it was killed by a signal or is
+    unknown), ``signal`` the name of the signal that killed it, ``stderr_tail`` the last
+    lines it wrote to stderr.
+    """
+
+    def __init__(self, subject: str, reason: str, *, exit_code: int | None = None,
+                 signal: str | None = None, stderr_tail: list[str] | None = None) -> None:
+        super().__init__(subject, reason)
+        self.exit_code = exit_code
+        self.signal = signal
+        self.stderr_tail = list(stderr_tail or [])
+
+
+class PluginFailedError(WorkerError):
+    """The plugin's worker crashed too often; it is not started again until reset."""
 
 
 class CallTimeoutError(WorkerError, TimeoutError):

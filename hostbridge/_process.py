@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from isolator._backends import _die_with_parent_prefix
@@ -50,6 +54,52 @@ _LOG_LINES = 200
 _LOG_LINE_BYTES = 4096
 _BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR")
 
+@dataclass(frozen=True)
+class WorkerLimits:
+    """Resource limits for each worker, applied by ``prlimit`` before the interpreter starts."""
+
+    memory_bytes: int | None = None
+    """Address space (``RLIMIT_AS``): an allocation past it fails with MemoryError."""
+    open_files: int | None = None
+    cpu_seconds: int | None = None
+
+    def prefix(self) -> list[str]:
+        args = []
+        if self.memory_bytes is not None:
+            args.append(f"--as={int(self.memory_bytes)}")
+        if self.open_files is not None:
+            args.append(f"--nofile={int(self.open_files)}")
+        if self.cpu_seconds is not None:
+            args.append(f"--cpu={int(self.cpu_seconds)}")
+        if not args:
+            return []
+        prlimit = shutil.which("prlimit")
+        if prlimit is None:
+            raise WorkerStartError("worker limits", "prlimit (util-linux) is not installed")
+        return [prlimit, *args, "--"]
+
+
+_UNSHARE = ["--user", "--map-root-user", "--pid", "--fork", "--kill-child=SIGKILL"]
+
+
+@functools.cache
+def launcher_info() -> dict[str, Any]:
+    """How workers are launched here: in their own PID namespace (``unshare``) when that
+    works, so that a worker's death takes every descendant with it, ``setsid()`` or not;
+    else in their own process group only."""
+    unshare = shutil.which("unshare")
+    works = False
+    if unshare is not None and sys.platform.startswith("linux"):
+        try:
+            works = subprocess.run([unshare, *_UNSHARE, "true"], capture_output=True,
+                                   timeout=10, check=False).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            works = False
+    return {"pid_namespace": works, "unshare": unshare if works else None,
+            "parent_death_signal": bool(_die_with_parent_prefix()),
+            "process_group": True}
+
+
 class Worker:
     """A running worker for one installed plugin. Use :meth:`start`, then :meth:`request`."""
 
@@ -60,11 +110,19 @@ class Worker:
         *,
         env_allow: Iterable[str] = (),
         capabilities: Mapping[str, Callable[..., Any]] | None = None,
+        limits: WorkerLimits | None = None,
+        on_crash: Callable[[Worker, WorkerCrashedError], None] | None = None,
     ) -> None:
         self.store = store
         self.name = name
         self.env_allow = tuple(env_allow)
         self.capabilities = dict(capabilities or {})
+        self.limits = limits or WorkerLimits()
+        self.on_crash = on_crash
+        self.last_used = time.monotonic()
+        self.crash: WorkerCrashedError | None = None
+        """Why the worker died, when it died on its own (not closed by the host)."""
+        self._closing = False
         self.hello: dict[str, Any] = {}
         # One bounded log per stream: a flood on stdout must not push out the stderr lines
         # that explain a crash.
@@ -80,6 +138,7 @@ class Worker:
         self._lease: contextlib.AbstractContextManager[InstalledPlugin] | None = None
         self._threads: list[threading.Thread] = []
         self._dead_reason: str | None = None
+        self._worker_pid: int | None = None
         self.installed: InstalledPlugin | None = None
 
     # ---- life ------------------------------------------------------------------------------
@@ -119,8 +178,13 @@ class Worker:
         # parent-death signal follows the spawning *thread*, not the process.
         prefix = _die_with_parent_prefix() if threading.current_thread() is \
             threading.main_thread() else []
-        cmd = [*prefix, str(python), "-I", "-S", "-B", "-c", _BOOT, str(runtime.worker_dir),
-               json.dumps(config)]
+        launcher = launcher_info()
+        if launcher["pid_namespace"]:
+            # The worker becomes PID 1 of a namespace of its own: when it dies, the kernel
+            # kills every process left in it, including grandchildren that called setsid().
+            prefix += [launcher["unshare"], *_UNSHARE]
+        cmd = [*self.limits.prefix(), *prefix, str(python), "-I", "-S", "-B", "-c", _BOOT,
+               str(runtime.worker_dir), json.dumps(config)]
         env = {key: os.environ[key] for key in (*_BASE_ENV, *self.env_allow)
                if key in os.environ}
         try:
@@ -154,10 +218,33 @@ class Worker:
 
     @property
     def pid(self) -> int | None:
-        return None if self._proc is None else self._proc.pid
+        """The worker interpreter's process id as the host sees it (under the PID namespace
+        launcher, the child of ``unshare``)."""
+        if self._proc is None:
+            return None
+        if self._worker_pid is None:
+            child = _python_child(self._proc.pid)
+            if child == self._proc.pid and launcher_info()["pid_namespace"]:
+                return child  # the launcher has not forked yet: ask again later
+            self._worker_pid = child
+        return self._worker_pid
+
+    @property
+    def busy(self) -> bool:
+        """True while calls are in flight."""
+        return bool(self._pending)
+
+    def kill(self, reason: str) -> None:
+        """Kill the worker now (a hung call cannot be interrupted otherwise); calls in flight
+        fail with :class:`WorkerCrashedError` giving *reason*."""
+        self._closing = True
+        self._fail_all(reason)
+        if self._proc is not None:
+            _kill(self._proc)
 
     def close(self, timeout: float = 5.0) -> None:
         """Ask the worker to stop; kill its process group if it does not within *timeout*."""
+        self._closing = True
         proc, sock = self._proc, self._sock
         if sock is not None and self._dead_reason is None:
             with contextlib.suppress(OSError, protocol.ProtocolError), self._lock:
@@ -183,6 +270,7 @@ class Worker:
     def submit(self, method: str, *params: object) -> Future[Any]:
         """Send a request; the future holds its result or a :class:`WorkerError`."""
         future: Future[Any] = Future()
+        self.last_used = time.monotonic()
         if self._dead_reason is not None or self._sock is None:
             future.set_exception(WorkerCrashedError(f"worker of {self.name!r}",
                                                     self._dead_reason or "not started"))
@@ -205,8 +293,10 @@ class Worker:
         try:
             return future.result(timeout=timeout)
         except TimeoutError:
+            self.kill(f"killed: {method} passed its deadline of {timeout:g} s")
             raise CallTimeoutError(f"{method} in worker of {self.name!r}",
-                                   f"no answer within {timeout:g} s") from None
+                                   f"the deadline of {timeout:g} s passed; the worker was "
+                                   "stopped") from None
 
     # ---- the reader --------------------------------------------------------------------------
 
@@ -232,13 +322,29 @@ class Worker:
                 code = self._proc.wait(timeout=0.5)
             except subprocess.TimeoutExpired:
                 code = None
-        if code is not None and code != 0:
-            reason += f" (exit status {code}{_signal_name(code)})"
+        exit_code = code if code is not None and code >= 0 else None
+        signame = _signal_name(code) if code is not None and code < 0 else None
         tail = self._stderr_tail()
+        if signame is None:
+            # Under unshare the worker's own death by a signal reaches us as exit status 1;
+            # the worker's faulthandler said which signal it was.
+            signame = _fatal_signal(self.logs["stderr"])
+            if signame is not None:
+                exit_code = None
+        if exit_code:
+            reason += f" (exit status {exit_code})"
+        elif signame:
+            reason += f" (killed by {signame})"
         if tail:
-            reason += f"; stderr: {tail}"
+            reason += f"; stderr: {' | '.join(tail)}"
         self._dead_reason = reason
-        self._fail_all(reason)
+        error = WorkerCrashedError(f"worker of {self.name!r}", reason, exit_code=exit_code,
+                                   signal=signame, stderr_tail=tail)
+        self._fail_all(reason, error)
+        if not self._closing:
+            self.crash = error
+            if self.on_crash is not None:
+                self.on_crash(self, error)
 
     def _on_message(self, message: protocol.Message) -> None:
         if isinstance(message, protocol.Response):
@@ -247,6 +353,7 @@ class Worker:
             if entry is None:
                 return
             method, future = entry
+            self.last_used = time.monotonic()
             if message.error is not None:
                 future.set_exception(RemoteError(method, message.error))
             else:
@@ -276,13 +383,16 @@ class Worker:
             assert self._sock is not None
             self._sock.sendall(data)
 
-    def _fail_all(self, reason: str) -> None:
+    def _fail_all(self, reason: str, error: WorkerCrashedError | None = None) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}
         for method, future in pending.values():
             if not future.done():
-                future.set_exception(WorkerCrashedError(f"{method} in worker of {self.name!r}",
-                                                        reason))
+                future.set_exception(WorkerCrashedError(
+                    f"{method} in worker of {self.name!r}", reason,
+                    exit_code=error.exit_code if error else None,
+                    signal=error.signal if error else None,
+                    stderr_tail=error.stderr_tail if error else None))
 
     def _kill_worker(self) -> None:
         if self._proc is not None:
@@ -297,10 +407,11 @@ class Worker:
             log.debug("%s %s: %s", self.name, stream, line)
         pipe.close()
 
-    def _stderr_tail(self, lines: int = 3) -> str:
-        time.sleep(0.05)  # let the drain thread take the last lines
-        tail = list(self.logs["stderr"])[-lines:]
-        return " | ".join(tail)
+    def _stderr_tail(self, lines: int = 3) -> list[str]:
+        for thread in self._threads:
+            if thread.name.endswith("-stderr"):
+                thread.join(timeout=0.5)  # the pipe closes when the worker's tree is gone
+        return list(self.logs["stderr"])[-lines:]
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -311,9 +422,29 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _signal_name(code: int) -> str:
-    if code >= 0:
-        return ""
     try:
-        return f", {signal.Signals(-code).name}"
+        return signal.Signals(-code).name
     except ValueError:
-        return ""
+        return f"signal {-code}"
+
+
+_FATAL = {"Segmentation fault": "SIGSEGV", "Aborted": "SIGABRT", "Bus error": "SIGBUS",
+          "Floating point exception": "SIGFPE", "Illegal instruction": "SIGILL"}
+
+
+def _fatal_signal(lines: Iterable[str]) -> str | None:
+    """The signal named by a ``Fatal Python error: ...`` line of faulthandler, if any."""
+    for line in reversed(list(lines)):
+        if line.startswith("Fatal Python error: "):
+            return _FATAL.get(line[len("Fatal Python error: "):].strip())
+    return None
+
+
+def _python_child(pid: int) -> int:
+    """The child of a launcher process (``unshare --fork``), else *pid* itself."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+            children = handle.read().split()
+    except OSError:
+        return pid
+    return int(children[0]) if children else pid

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import traceback
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ._content import load_plugin
 from ._errors import IsolatorError
@@ -285,7 +285,8 @@ def _add_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(run=_run_doctor)
 
 
-def _run_doctor(args: argparse.Namespace) -> int:
+def _run_doctor(args: argparse.Namespace,
+                extra: Callable[[PluginStore], dict[str, Any]] | None = None) -> int:
     from ._backends import UvBackend  # noqa: PLC0415
     from ._interpreters import list_interpreters  # noqa: PLC0415
 
@@ -303,9 +304,12 @@ def _run_doctor(args: argparse.Namespace) -> int:
     except IsolatorError as exc:
         problems.append(str(exc))
         plugins = 0
-    data = {"backend": store.backend.name, "uv": uv, "store_root": str(store.root),
-            "store_exists": store.root.exists(), "plugins_installed": plugins,
-            "interpreters": interpreters, "problems": problems}
+    data: dict[str, Any] = {
+        "backend": store.backend.name, "uv": uv, "store_root": str(store.root),
+        "store_exists": store.root.exists(), "plugins_installed": plugins,
+        "interpreters": interpreters, "problems": problems}
+    if extra is not None:
+        data.update(extra(store))
     if args.json:
         _emit(data)
     else:
@@ -315,6 +319,13 @@ def _run_doctor(args: argparse.Namespace) -> int:
         print("interpreters")
         for i in interpreters:
             print(f"  {i['version']:<10} {i['implementation']:<8} {i['path']}")
+        for key, value in data.items():
+            if key not in ("backend", "uv", "store_root", "store_exists", "plugins_installed",
+                           "interpreters", "problems"):
+                shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+                if isinstance(value, dict):
+                    shown = ", ".join(f"{k}={v}" for k, v in value.items())
+                print(f"{key.replace('_', ' '):<12} {shown or '-'}")
         for problem in problems:
             print(f"problem: {problem}")
     return 1 if problems else 0

@@ -26,6 +26,9 @@ _session: _Session | None = None
 
 
 def main(config_text: str) -> None:
+    import faulthandler  # noqa: PLC0415 - built in; a native crash then says which signal
+
+    faulthandler.enable()
     config = json.loads(config_text)
     _set_path(config)
     from . import protocol  # noqa: PLC0415 - msgpack is importable only after _set_path
