@@ -29,7 +29,7 @@ from ._errors import (
     ToolNotFoundError,
     WorkerCrashedError,
 )
-from ._process import Worker, WorkerLimits
+from ._process import Worker, WorkerLimits, log
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -159,7 +159,19 @@ class HostBridge:
             worker = Worker(self.store, plugin, env_allow=self.env_allow,
                             capabilities=self.capabilities, limits=self.limits,
                             on_crash=self._crashed)
-            worker.start()
+            try:
+                worker.start()
+            except WorkerCrashedError as exc:
+                if not worker.pid_namespace or \
+                        not any("unshare failed" in line for line in exc.stderr_tail):
+                    raise
+                # The kernel refused a namespace (seen under bursts of namespace creation:
+                # ENOSPC): this worker runs in its process group only, and says so.
+                log.warning("worker for %s starts without a PID namespace: %s", plugin, exc)
+                worker = Worker(self.store, plugin, env_allow=self.env_allow,
+                                capabilities=self.capabilities, limits=self.limits,
+                                on_crash=self._crashed, pid_namespace=False)
+                worker.start()
             with self._lock:
                 self._workers[plugin] = worker
                 self._tools.pop(plugin, None)

@@ -112,6 +112,7 @@ class Worker:
         capabilities: Mapping[str, Callable[..., Any]] | None = None,
         limits: WorkerLimits | None = None,
         on_crash: Callable[[Worker, WorkerCrashedError], None] | None = None,
+        pid_namespace: bool | None = None,
     ) -> None:
         self.store = store
         self.name = name
@@ -119,6 +120,9 @@ class Worker:
         self.capabilities = dict(capabilities or {})
         self.limits = limits or WorkerLimits()
         self.on_crash = on_crash
+        self.pid_namespace = launcher_info()["pid_namespace"] if pid_namespace is None \
+            else pid_namespace and launcher_info()["pid_namespace"]
+        """Whether this worker runs as PID 1 of its own PID namespace."""
         self.last_used = time.monotonic()
         self.crash: WorkerCrashedError | None = None
         """Why the worker died, when it died on its own (not closed by the host)."""
@@ -179,7 +183,7 @@ class Worker:
         prefix = _die_with_parent_prefix() if threading.current_thread() is \
             threading.main_thread() else []
         launcher = launcher_info()
-        if launcher["pid_namespace"]:
+        if self.pid_namespace:
             # The worker becomes PID 1 of a namespace of its own: when it dies, the kernel
             # kills every process left in it, including grandchildren that called setsid().
             prefix += [launcher["unshare"], *_UNSHARE]
@@ -224,7 +228,7 @@ class Worker:
             return None
         if self._worker_pid is None:
             child = _python_child(self._proc.pid)
-            if child == self._proc.pid and launcher_info()["pid_namespace"]:
+            if child == self._proc.pid and self.pid_namespace:
                 return child  # the launcher has not forked yet: ask again later
             self._worker_pid = child
         return self._worker_pid
