@@ -29,7 +29,7 @@ from ._errors import (
     ToolNotFoundError,
     WorkerCrashedError,
 )
-from ._process import Worker, WorkerLimits, log
+from ._process import Worker, WorkerLimits
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -147,9 +147,10 @@ class HostBridge:
                 worker.close(timeout=1.0)
             state = self._state(plugin)
             if state.get("failed"):
+                window = state.get("window", self.crash_budget[1])
                 raise PluginFailedError(
                     f"plugin {plugin!r}", f"its worker crashed {len(state['crashes'])} times "
-                    f"in {self.crash_budget[1]:g} s and is not started again until reset "
+                    f"in {window:g} s and is not started again until reset "
                     f"(`ohp reset {plugin}`); last: {state.get('last_error', '?')}")
             recent = self._recent(state)
             if recent:
@@ -159,19 +160,7 @@ class HostBridge:
             worker = Worker(self.store, plugin, env_allow=self.env_allow,
                             capabilities=self.capabilities, limits=self.limits,
                             on_crash=self._crashed)
-            try:
-                worker.start()
-            except WorkerCrashedError as exc:
-                if not worker.pid_namespace or \
-                        not any("unshare failed" in line for line in exc.stderr_tail):
-                    raise
-                # The kernel refused a namespace (seen under bursts of namespace creation:
-                # ENOSPC): this worker runs in its process group only, and says so.
-                log.warning("worker for %s starts without a PID namespace: %s", plugin, exc)
-                worker = Worker(self.store, plugin, env_allow=self.env_allow,
-                                capabilities=self.capabilities, limits=self.limits,
-                                on_crash=self._crashed, pid_namespace=False)
-                worker.start()
+            worker.start()
             with self._lock:
                 self._workers[plugin] = worker
                 self._tools.pop(plugin, None)
@@ -212,8 +201,8 @@ class HostBridge:
     def _crashed(self, worker: Worker, error: WorkerCrashedError) -> None:
         state = self._state(worker.name)
         crashes = [*self._recent(state), time.time()]
-        count, _window = self.crash_budget
-        state = {"crashes": crashes, "failed": len(crashes) >= count,
+        count, window = self.crash_budget
+        state = {"crashes": crashes, "failed": len(crashes) >= count, "window": window,
                  "last_error": str(error)}
         path = _state_path(self.store, worker.name)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -251,7 +240,9 @@ class HostBridge:
                         del self._workers[plugin]
                         self._tools.pop(plugin, None)
                 worker.close()
-            elif self.heartbeat is not None and idle >= self.heartbeat:
+            elif self.heartbeat is not None and \
+                    now - max(worker.last_used, worker.last_ping) >= self.heartbeat:
+                worker.last_ping = now
                 future = worker.submit("ping")
                 try:
                     future.result(timeout=self.heartbeat_timeout)

@@ -15,6 +15,7 @@ import functools
 import json
 import logging
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -124,6 +125,8 @@ class Worker:
             else pid_namespace and launcher_info()["pid_namespace"]
         """Whether this worker runs as PID 1 of its own PID namespace."""
         self.last_used = time.monotonic()
+        """When a caller last used the worker (heartbeats do not count)."""
+        self.last_ping = 0.0
         self.crash: WorkerCrashedError | None = None
         """Why the worker died, when it died on its own (not closed by the host)."""
         self._closing = False
@@ -160,6 +163,14 @@ class Worker:
             self._spawn(installed)
             self.hello = self.request("hello", {"protocol": protocol.PROTOCOL_VERSION},
                                       timeout=timeout)
+        except WorkerCrashedError as exc:
+            self.close(timeout=1.0)
+            tail = list(self.logs["stderr"])[-3:]
+            if tail and not exc.stderr_tail:
+                raise WorkerCrashedError(exc.subject, f"{exc.reason}; stderr: "
+                                         f"{' | '.join(tail)}", exit_code=exc.exit_code,
+                                         signal=exc.signal, stderr_tail=tail) from None
+            raise
         except BaseException:
             self.close(timeout=1.0)
             raise
@@ -178,10 +189,10 @@ class Worker:
                   "site_packages": str(find_site_packages(installed.venv)),
                   "msgpack_path": str(runtime.msgpack_dir), "tools": tools}
         python = installed.venv / "bin" / "python"
-        # Die with the host, but only when spawned from the main thread: the kernel's
-        # parent-death signal follows the spawning *thread*, not the process.
-        prefix = _die_with_parent_prefix() if threading.current_thread() is \
-            threading.main_thread() else []
+        # Die with the host. The kernel's parent-death signal follows the spawning *thread*,
+        # so every worker is spawned by one thread that lives as long as the process. A copy:
+        # the prefix is cached, and extending it in place nests one more unshare per start.
+        prefix = [*_die_with_parent_prefix()]
         launcher = launcher_info()
         if self.pid_namespace:
             # The worker becomes PID 1 of a namespace of its own: when it dies, the kernel
@@ -192,7 +203,7 @@ class Worker:
         env = {key: os.environ[key] for key in (*_BASE_ENV, *self.env_allow)
                if key in os.environ}
         try:
-            self._proc = subprocess.Popen(
+            self._proc = _spawner.popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 env=env, cwd=installed.path, pass_fds=(child.fileno(),),
                 start_new_session=True,
@@ -274,7 +285,8 @@ class Worker:
     def submit(self, method: str, *params: object) -> Future[Any]:
         """Send a request; the future holds its result or a :class:`WorkerError`."""
         future: Future[Any] = Future()
-        self.last_used = time.monotonic()
+        if method != "ping":
+            self.last_used = time.monotonic()
         if self._dead_reason is not None or self._sock is None:
             future.set_exception(WorkerCrashedError(f"worker of {self.name!r}",
                                                     self._dead_reason or "not started"))
@@ -326,9 +338,14 @@ class Worker:
                 code = self._proc.wait(timeout=0.5)
             except subprocess.TimeoutExpired:
                 code = None
+        tail = self._stderr_tail()
+        if code == 1 and tail and tail[-1].startswith("unshare: sigprocmask unblock failed"):
+            # util-linux unshare re-raises the signal that killed its child on itself, but
+            # cannot for SIGKILL (OOM killer, RLIMIT_CPU, kill -9): it says so and exits 1.
+            code = -signal.SIGKILL
+            tail = tail[:-1]
         exit_code = code if code is not None and code >= 0 else None
         signame = _signal_name(code) if code is not None and code < 0 else None
-        tail = self._stderr_tail()
         if signame is None:
             # Under unshare the worker's own death by a signal reaches us as exit status 1;
             # the worker's faulthandler said which signal it was.
@@ -344,11 +361,15 @@ class Worker:
         self._dead_reason = reason
         error = WorkerCrashedError(f"worker of {self.name!r}", reason, exit_code=exit_code,
                                    signal=signame, stderr_tail=tail)
-        self._fail_all(reason, error)
-        if not self._closing:
-            self.crash = error
-            if self.on_crash is not None:
-                self.on_crash(self, error)
+        try:
+            # Recorded before any caller hears of it: a caller that retries at once must see
+            # the crash (backoff, budget, status).
+            if not self._closing:
+                self.crash = error
+                if self.on_crash is not None:
+                    self.on_crash(self, error)
+        finally:
+            self._fail_all(reason, error)
 
     def _on_message(self, message: protocol.Message) -> None:
         if isinstance(message, protocol.Response):
@@ -357,7 +378,8 @@ class Worker:
             if entry is None:
                 return
             method, future = entry
-            self.last_used = time.monotonic()
+            if method != "ping":
+                self.last_used = time.monotonic()
             if message.error is not None:
                 future.set_exception(RemoteError(method, message.error))
             else:
@@ -405,17 +427,79 @@ class Worker:
     # ---- output ----------------------------------------------------------------------------
 
     def _drain(self, stream: str, pipe: Any) -> None:
-        for raw in iter(pipe.readline, b""):
-            line = raw[:_LOG_LINE_BYTES].decode("utf-8", "replace").rstrip("\n")
-            self.logs[stream].append(line)
-            log.debug("%s %s: %s", self.name, stream, line)
+        # Chunks, not readline(): one endless line must not grow the host's memory. A line
+        # longer than _LOG_LINE_BYTES keeps its start; the rest is dropped up to its newline.
+        fd = pipe.fileno()
+        partial = b""
+        dropping = False
+        while chunk := os.read(fd, 65536):
+            lines = chunk.split(b"\n")
+            for index, piece in enumerate(lines):
+                last = index == len(lines) - 1
+                if not dropping:
+                    partial += piece[: _LOG_LINE_BYTES - len(partial)]
+                if last:
+                    if len(partial) >= _LOG_LINE_BYTES and not dropping:
+                        self._log_line(stream, partial)
+                        partial, dropping = b"", True
+                    break
+                if not dropping:
+                    self._log_line(stream, partial)
+                partial, dropping = b"", False
+        if partial:
+            self._log_line(stream, partial)
         pipe.close()
+
+    def _log_line(self, stream: str, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace")
+        self.logs[stream].append(line)
+        log.debug("%s %s: %s", self.name, stream, line)
 
     def _stderr_tail(self, lines: int = 3) -> list[str]:
         for thread in self._threads:
             if thread.name.endswith("-stderr"):
                 thread.join(timeout=0.5)  # the pipe closes when the worker's tree is gone
-        return list(self.logs["stderr"])[-lines:]
+        recent = [line for line in list(self.logs["stderr"])[-40:] if line.strip()]
+        for index, line in enumerate(recent):
+            if line.startswith("Fatal Python error: "):
+                return recent[index : index + lines]  # what faulthandler says first matters
+        return recent[-lines:]
+
+
+class _Spawner:
+    """Starts every worker from one daemon thread that lives as long as the host process.
+
+    The parent-death signal (``setpriv --pdeathsig``) fires when the *thread* that forked the
+    child exits: a worker started from an executor thread (``acall``) would die with that
+    thread, and one started without the signal outlives a killed host.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Future[Any], list[str], dict[str, Any]]] = \
+            queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def popen(self, cmd: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="hostbridge-spawner",
+                                                daemon=True)
+                self._thread.start()
+        future: Future[subprocess.Popen[bytes]] = Future()
+        self._queue.put((future, cmd, kwargs))
+        return future.result()
+
+    def _run(self) -> None:
+        while True:
+            future, cmd, kwargs = self._queue.get()
+            try:
+                future.set_result(subprocess.Popen(cmd, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+
+_spawner = _Spawner()
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

@@ -102,7 +102,7 @@ def run_command(
     exception from *progress*), the whole process group is killed before it propagates.
     """
     argv = [os.fspath(part) for part in cmd]
-    launch = _die_with_parent_prefix() + argv
+    launch = [*_die_with_parent_prefix(), *argv]
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -194,7 +194,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 @cache
-def _die_with_parent_prefix() -> list[str]:
+def _die_with_parent_prefix() -> tuple[str, ...]:
     """``setpriv --pdeathsig KILL --`` when available, so a child dies even if we are SIGKILLed.
 
     A new session protects the group from our terminal's signals, but nothing kills it when
@@ -202,18 +202,18 @@ def _die_with_parent_prefix() -> list[str]:
     ``preexec_fn`` would do the same but is unsafe in a threaded host).
     """
     if not sys.platform.startswith("linux"):
-        return []
+        return ()
     setpriv = shutil.which("setpriv", path="/usr/bin:/bin")
     if setpriv is None:
-        return []
+        return ()
     try:
         result = subprocess.run(
             [setpriv, "--pdeathsig", "KILL", "--", "true"],
             capture_output=True, timeout=5, check=False, stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired):
-        return []
-    return [setpriv, "--pdeathsig", "KILL", "--"] if result.returncode == 0 else []
+        return ()
+    return (setpriv, "--pdeathsig", "KILL", "--") if result.returncode == 0 else ()
 
 
 def _python_path(interpreter: Interpreter | str | os.PathLike[str]) -> str:
