@@ -105,7 +105,7 @@ def noisy(lines: int) -> int:
 def garbage() -> None:
     """Write a byte that is never valid msgpack onto the host connection."""
     from ohp_worker import main
-    os.write(main._session.sock.fileno(), bytes([0xC1]))
+    os.write(main._session.fd, bytes([0xC1]))
     import time
     time.sleep(5)
 '''
