@@ -66,7 +66,6 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import gc
 import json
 import os
 import re
@@ -85,6 +84,7 @@ from typing import TYPE_CHECKING, Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
 
+from _measure import Side, gc_paused, ms, print_sides, print_summary  # noqa: E402
 from helpers_build import make_wheel  # noqa: E402 - the repo paths must be set first
 
 import hostbridge._process as process_module  # noqa: E402
@@ -181,58 +181,6 @@ def launcher() -> list[str]:
 
 
 # ---- timing ----------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """The garbage collector off (as timeit does), after a collection."""
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-def timed(action: Callable[[], object]) -> float:
-    """Seconds *action* takes, with the garbage collector paused."""
-    with gc_paused():
-        started = time.perf_counter()
-        action()
-        return time.perf_counter() - started
-
-
-@dataclass
-class Side:
-    """One thing measured and its times in seconds."""
-
-    label: str
-    times: list[float] = field(default_factory=list)
-
-    @property
-    def best(self) -> float:
-        return min(self.times)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "best_ms": _ms(self.best), "median_ms": _ms(self.median),
-                "times_ms": [_ms(t) for t in self.times]}
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 3)
-
-
-def print_sides(title: str, sides: Sequence[Side], unit: float = 1e3, suffix: str = "ms") -> None:
-    print(f"\n{title}")
-    width = max(len(side.label) for side in sides) + 2
-    print(f"  {'':<{width}}{'best ' + suffix:>12}{'median ' + suffix:>12}{'runs':>6}")
-    for side in sides:
-        print(f"  {side.label:<{width}}{side.best * unit:>12.1f}{side.median * unit:>12.1f}"
-              f"{len(side.times):>6}")
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -648,7 +596,7 @@ def bench_start(setup: Setup, repeat: int, results: dict[str, Any]) -> None:
     print(f"  where the time goes, Worker.start() + tools.call, median of {len(steps)} runs (ms)")
     for name, seconds in phases.items():
         print(f"    {name:<54}{seconds * 1e3:>8.1f}")
-    results["start"]["worker_steps_ms"] = {name: _ms(s) for name, s in phases.items()}
+    results["start"]["worker_steps_ms"] = {name: ms(s) for name, s in phases.items()}
 
     boot = setup.boot
     compiled = boot.with_runtime(*compiled_runtime(setup))
@@ -676,7 +624,7 @@ def bench_start(setup: Setup, repeat: int, results: dict[str, Any]) -> None:
         other = rows["pyc"].get(name)
         text = "" if other is None else f"{other * 1e3:.1f}"
         print(f"    {name:<46}{seconds * 1e3:>8.1f}{text:>9}")
-    results["start"]["importtime_ms"] = {key: {n: _ms(s) for n, s in r.items()}
+    results["start"]["importtime_ms"] = {key: {n: ms(s) for n, s in r.items()}
                                          for key, r in rows.items()}
 
 
@@ -1033,14 +981,6 @@ def bench_memory(setup: Setup, results: dict[str, Any]) -> None:
 
 
 # ---- main ----------------------------------------------------------------------------------
-
-
-def print_summary(summary: list[tuple[str, str, str, bool | None]]) -> None:
-    print("\nsummary")
-    print(f"  {'figure':<40}{'value':>12}  {'target':<14}{'':>8}")
-    for figure, value, target, ok in summary:
-        verdict = "" if ok is None else ("met" if ok else "NOT met")
-        print(f"  {figure:<40}{value:>12}  {target:<14}{verdict:>8}")
 
 
 def main(argv: list[str] | None = None) -> int:

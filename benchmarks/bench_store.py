@@ -69,6 +69,7 @@ from typing import TYPE_CHECKING, Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
 
+from _measure import Side, ms, print_sides, print_summary, timed  # noqa: E402
 from helpers_build import make_wheel  # noqa: E402 - the repo paths must be set first
 
 import isolator._backends as backends_module  # noqa: E402
@@ -99,51 +100,6 @@ class BenchError(Exception):
 
 
 # ---- timing ----------------------------------------------------------------------------------
-
-
-def timed(action: Callable[[], object]) -> float:
-    """Seconds *action* takes, with the garbage collector paused (as timeit does)."""
-    gc.collect()
-    gc.disable()
-    try:
-        started = time.perf_counter()
-        action()
-        return time.perf_counter() - started
-    finally:
-        gc.enable()
-
-
-@dataclass
-class Side:
-    """One thing measured and its times in seconds."""
-
-    label: str
-    times: list[float] = field(default_factory=list)
-
-    @property
-    def best(self) -> float:
-        return min(self.times)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "best_ms": _ms(self.best), "median_ms": _ms(self.median),
-                "times_ms": [_ms(t) for t in self.times]}
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 3)
-
-
-def print_sides(title: str, sides: Sequence[Side], unit: float = 1e3, suffix: str = "ms") -> None:
-    print(f"\n{title}")
-    width = max(len(side.label) for side in sides) + 2
-    print(f"  {'':<{width}}{'best ' + suffix:>12}{'median ' + suffix:>12}{'runs':>6}")
-    for side in sides:
-        print(f"  {side.label:<{width}}{side.best * unit:>12.1f}{side.median * unit:>12.1f}"
-              f"{len(side.times):>6}")
 
 
 # ---- what the store does, when -------------------------------------------------------------
@@ -467,8 +423,8 @@ def bench_install(setup: Setup, repeat: int, results: dict[str, Any]) -> None:
           f"interpreter's wheel tags (in 'read lock, tag probe': "
           f"{cold['read lock, tag probe, pick wheels'] * 1e3:.0f} ms))")
     results["install"] = {key: side.to_dict() for key, side in sides.items()}
-    results["install"]["store_phases_ms"] = {name: _ms(s) for name, s in phases.items()}
-    results["install"]["floor_steps_ms"] = {name: _ms(s) for name, s in floor_steps.items()}
+    results["install"]["store_phases_ms"] = {name: ms(s) for name, s in phases.items()}
+    results["install"]["floor_steps_ms"] = {name: ms(s) for name, s in floor_steps.items()}
     results["store_install_best"] = store_best
 
 
@@ -736,14 +692,6 @@ def bench_list(count: int, repeat: int, python: str, uv_version: str,
 
 
 # ---- main ----------------------------------------------------------------------------------
-
-
-def print_summary(summary: list[tuple[str, str, str, bool | None]]) -> None:
-    print("\nsummary")
-    print(f"  {'figure':<42}{'value':>12}  {'target':<12}{'':>8}")
-    for figure, value, target, ok in summary:
-        verdict = "" if ok is None else ("met" if ok else "NOT met")
-        print(f"  {figure:<42}{value:>12}  {target:<12}{verdict:>8}")
 
 
 def make_setup(tmp: Path) -> Setup:
