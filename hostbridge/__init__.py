@@ -6,6 +6,7 @@ the host reaches plugin tools through :class:`HostBridge` and :class:`RemoteTool
 
 from __future__ import annotations
 
+from ._agents import EchoLLM, HostTool, LLMLimitError, LLMLimits, LLMUsage, RemoteAgent
 from ._bridge import HostBridge, RemoteTool, ToolResult, failed_plugins
 from ._errors import (
     CallTimeoutError,
@@ -21,8 +22,14 @@ from ._process import Worker, WorkerLimits, launcher_info
 
 __all__ = [
     "CallTimeoutError",
+    "EchoLLM",
     "HostBridge",
+    "HostTool",
+    "LLMLimitError",
+    "LLMLimits",
+    "LLMUsage",
     "PluginFailedError",
+    "RemoteAgent",
     "RemoteError",
     "RemoteTool",
     "ToolArgumentsError",

@@ -21,6 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 from isolator._store import PluginStore, _write_json_atomic, default_store
 
+from ._agents import (
+    LLM,
+    HostTool,
+    LLMLimits,
+    LLMUsage,
+    RemoteAgent,
+    llm_capability,
+    new_agent_id,
+    tool_capability,
+)
 from ._errors import (
     CallTimeoutError,
     PluginFailedError,
@@ -28,11 +38,12 @@ from ._errors import (
     ToolArgumentsError,
     ToolNotFoundError,
     WorkerCrashedError,
+    WorkerError,
 )
 from ._process import Worker, WorkerLimits
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from pathlib import Path
 
 _bridges: weakref.WeakSet[HostBridge] = weakref.WeakSet()
@@ -110,10 +121,20 @@ class HostBridge:
         heartbeat: float | None = 10.0,
         heartbeat_timeout: float = 5.0,
         crash_budget: tuple[int, float] = (3, 300.0),
+        llm: LLM | None = None,
+        llm_limits: LLMLimits | None = None,
+        host_tools: Sequence[HostTool] = (),
+        grants: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.store = store if store is not None else default_store()
         self.env_allow = tuple(env_allow)
         self.capabilities = dict(capabilities or {})
+        self.llm = llm
+        self.llm_limits = llm_limits or LLMLimits()
+        self.host_tools = tuple(host_tools)
+        self.grants = None if grants is None else {k: frozenset(v) for k, v in grants.items()}
+        self.llm_usage: dict[str, LLMUsage] = {}
+        self._agents: dict[str, RemoteAgent] = {}
         self.limits = limits
         self.idle_timeout = idle_timeout
         self.heartbeat = heartbeat
@@ -158,14 +179,59 @@ class HostBridge:
                 if delay > 0:
                     time.sleep(delay)
             worker = Worker(self.store, plugin, env_allow=self.env_allow,
-                            capabilities=self.capabilities, limits=self.limits,
-                            on_crash=self._crashed)
+                            capabilities=self._capabilities_for(plugin), limits=self.limits,
+                            on_crash=self._crashed, on_notification=self._notified)
             worker.start()
             with self._lock:
                 self._workers[plugin] = worker
                 self._tools.pop(plugin, None)
             self._ensure_monitor()
             return worker
+
+    def _capabilities_for(self, plugin: str) -> dict[str, Callable[..., Any]]:
+        offered: dict[str, Callable[..., Any]] = dict(self.capabilities)
+        if self.llm is not None:
+            usage = self.llm_usage.setdefault(plugin, LLMUsage())
+            offered["llm.complete"] = llm_capability(plugin, self.llm, usage, self.llm_limits)
+        if self.host_tools:
+            offered["tool.call"] = tool_capability(self.host_tools)
+        if self.grants is None:
+            return offered
+        granted = self.grants.get(plugin, self.grants.get("*", frozenset()))
+        return {name: fn for name, fn in offered.items() if name in granted}
+
+    def _notified(self, method: str, params: list[Any]) -> None:
+        if method == "agent.event" and len(params) == 2:
+            agent = self._agents.get(str(params[0]))
+            if agent is not None:
+                agent._event(params[1])
+
+    # ---- agents ----------------------------------------------------------------------------
+
+    def agent(self, plugin: str, config: Mapping[str, Any] | None = None) -> RemoteAgent:
+        """Build *plugin*'s agent (its ``openhands.agents`` entry point) in its worker.
+
+        *config* defaults to the ``parameters`` of the plugin's manifest, if any."""
+        entries = self.store.entry_points(plugin)["openhands.agents"]
+        if not entries:
+            raise ToolNotFoundError(f"plugin {plugin!r}", "declares no 'openhands.agents' "
+                                    "entry point (no custom agent)")
+        entry = next((e for e in entries if e.name == plugin), entries[0])
+        if config is None:
+            manifest = self.store.load(plugin).manifest.to_dict()
+            params = manifest.get("parameters") or manifest.get("extra", {}).get("parameters")
+            config = params if isinstance(params, dict) else {}
+        worker = self.worker(plugin)
+        agent_id = new_agent_id()
+        try:
+            created = worker.request("agent.create", agent_id, entry.value, dict(config),
+                                     [tool.spec() for tool in self.host_tools])
+        except RemoteError as exc:
+            raise WorkerError(f"agent of plugin {plugin!r}", f"create_agent failed: "
+                              f"{exc.message}") from None
+        agent = RemoteAgent(worker, plugin, agent_id, str(created.get("type", "agent")))
+        self._agents[agent_id] = agent
+        return agent
 
     def status(self, plugin: str) -> dict[str, Any]:
         """``state`` (running, stopped or failed), recent ``crashes``, ``pid``, ``last_error``."""

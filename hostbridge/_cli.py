@@ -89,6 +89,44 @@ def _run_call(args: argparse.Namespace) -> int:
     return 1 if result.is_error else 0
 
 
+def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("agent", help="run one step of a plugin's agent against a local "
+                       "deterministic model served by the host",
+                       description="Build the plugin's agent (its openhands.agents entry point) "
+                       "in its worker and run one step; its model calls are answered by a "
+                       "deterministic local model held by this process.")
+    p.add_argument("name", metavar="NAME", help="an installed plugin's name")
+    p.add_argument("--prompt", required=True, metavar="TEXT", help="the user's message")
+    p.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
+                   help="give up after this many seconds")
+    _cli._add_root(p)
+    p.set_defaults(run=_run_agent)
+
+
+def _run_agent(args: argparse.Namespace) -> int:
+    from ._agents import EchoLLM  # noqa: PLC0415
+    from ._bridge import HostBridge  # noqa: PLC0415
+
+    if args.timeout is not None and args.timeout <= 0:
+        raise IsolatorError("--timeout: expected a positive number of seconds")
+    state = {"messages": [{"role": "user", "content": args.prompt}]}
+    with HostBridge(_cli._store(args), llm=EchoLLM()) as bridge:
+        agent = bridge.agent(args.name)
+
+        def show(event: object) -> None:
+            if not args.json:
+                print(json.dumps(event, ensure_ascii=False), flush=True)
+
+        events = agent.step(state, on_event=show, timeout=args.timeout)
+        usage = bridge.llm_usage.get(args.name)
+    if args.json:
+        _cli._emit(events)
+    elif usage is not None:
+        print(f"({usage.calls} model call{'s' if usage.calls != 1 else ''}, "
+              f"{usage.tokens} tokens, served by the host)", file=sys.stderr)
+    return 0
+
+
 def _add_reset(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("reset", help="let a plugin whose worker crashed too often start again",
                        description="Forget a plugin's worker crashes (see `ohp doctor`).")
@@ -123,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = next(a for a in parser._actions if a.dest == "command")
     _add_tools(sub)  # type: ignore[arg-type]
     _add_call(sub)  # type: ignore[arg-type]
+    _add_agent(sub)  # type: ignore[arg-type]
     _add_reset(sub)  # type: ignore[arg-type]
     doctor = sub.choices["doctor"]  # type: ignore[index]
     doctor.set_defaults(run=lambda args: _cli._run_doctor(args, extra=_doctor_extra))

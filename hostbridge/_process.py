@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +114,7 @@ class Worker:
         limits: WorkerLimits | None = None,
         on_crash: Callable[[Worker, WorkerCrashedError], None] | None = None,
         pid_namespace: bool | None = None,
+        on_notification: Callable[[str, list[Any]], None] | None = None,
     ) -> None:
         self.store = store
         self.name = name
@@ -121,6 +122,8 @@ class Worker:
         self.capabilities = dict(capabilities or {})
         self.limits = limits or WorkerLimits()
         self.on_crash = on_crash
+        self.on_notification = on_notification
+        self._capability_pool: ThreadPoolExecutor | None = None
         self.pid_namespace = launcher_info()["pid_namespace"] if pid_namespace is None \
             else pid_namespace and launcher_info()["pid_namespace"]
         """Whether this worker runs as PID 1 of its own PID namespace."""
@@ -274,6 +277,8 @@ class Worker:
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
         self._fail_all("the worker was closed")
+        if self._capability_pool is not None:
+            self._capability_pool.shutdown(wait=False, cancel_futures=True)
         for thread in self._threads:
             thread.join(timeout=2.0)
         if self._lease is not None:
@@ -385,16 +390,22 @@ class Worker:
             else:
                 future.set_result(message.result)
         elif isinstance(message, protocol.Request):
-            self._serve_capability(message)
-        # Notifications from a worker carry nothing we act on yet.
+            # Off the reader thread: a slow capability (a model call) must not hold up the
+            # answers to other calls.
+            if self._capability_pool is None:
+                self._capability_pool = ThreadPoolExecutor(
+                    max_workers=4, thread_name_prefix=f"hostbridge-{self.name}-capability")
+            self._capability_pool.submit(self._serve_capability, message)
+        elif self.on_notification is not None:
+            self.on_notification(message.method, message.params)
 
     def _serve_capability(self, request: protocol.Request) -> None:
         handler = self.capabilities.get(request.method)
         error: object = None
         result: object = None
         if handler is None:
-            error = {"type": "LookupError", "message": f"the host grants no capability "
-                     f"{request.method!r}", "traceback": ""}
+            error = {"type": "PermissionError", "message": f"capability {request.method!r} is "
+                     f"not granted to plugin {self.name!r}", "traceback": ""}
         else:
             try:
                 result = handler(*request.params)
@@ -406,8 +417,10 @@ class Worker:
             except (TypeError, ValueError) as exc:  # a result msgpack cannot carry
                 data = self._conn.send(
                     protocol.Response(request.msgid, protocol.error_data(exc), None))
-            assert self._sock is not None
-            self._sock.sendall(data)
+            if self._sock is None or self._dead_reason is not None:
+                return
+            with contextlib.suppress(OSError):
+                self._sock.sendall(data)
 
     def _fail_all(self, reason: str, error: WorkerCrashedError | None = None) -> None:
         with self._lock:

@@ -21,6 +21,7 @@ EXPECTED = {
     ("openhands-plugin-shout", "1.0.0"),
     ("openhands-plugin-whisper", "1.0.0"),
     ("openhands-plugin-pypi-deps", "1.0.0"),
+    ("openhands-plugin-echo-agent", "1.0.0"),
     ("example-textkit", "1.0.0"),
     ("example-textkit", "2.0.0"),
 }
@@ -30,6 +31,7 @@ PLUGINS = {
     "openhands-plugin-shout": "shout",
     "openhands-plugin-whisper": "whisper",
     "openhands-plugin-pypi-deps": "pypi-deps",
+    "openhands-plugin-echo-agent": "echo-agent",
 }
 
 

@@ -76,6 +76,30 @@ class HostCallError(Exception):
     """The host answered a :func:`host_call` with an error."""
 
 
+class _HostLLM:
+    """The ``llm`` an agent factory gets: completions are served by the host, which holds
+    the model and its credentials; nothing of them is in this process."""
+
+    def complete(self, messages: list[object], **options: object) -> object:
+        """``{"content": str, "usage": {...}}`` for *messages* (``[{"role", "content"}]``)."""
+        return host_call("llm.complete", messages, options)
+
+
+class _HostTool:
+    """A tool the host granted to an agent: called through the host."""
+
+    def __init__(self, spec: dict[str, object]) -> None:
+        self.name = str(spec.get("name"))
+        self.description = str(spec.get("description", ""))
+        self.input_schema = spec.get("input_schema") or {}
+
+    def __call__(self, **arguments: object) -> object:
+        return host_call("tool.call", self.name, arguments)
+
+    def __repr__(self) -> str:
+        return f"<host tool {self.name}>"
+
+
 class _Session:
     def __init__(self, fd: int, protocol: object, config: dict[str, object]) -> None:
         self.fd = fd
@@ -84,6 +108,7 @@ class _Session:
         self.config = config
         self.refs: dict[str, str] = dict(config.get("tools") or {})  # type: ignore[call-overload]
         self.tools: dict[str, object] = {}
+        self.agents: dict[str, object] = {}
         self.backlog: list[object] = []
         self.running = True
 
@@ -151,6 +176,10 @@ class _Session:
             return [self._tool(name).spec() for name in sorted(self.refs)]  # type: ignore[attr-defined]
         if method == "hello":
             return self._hello(params)
+        if method == "agent.step":
+            return self._agent_step(params)
+        if method == "agent.create":
+            return self._agent_create(params)
         if method == "shutdown":
             self.running = False
             return None
@@ -201,6 +230,41 @@ class _Session:
             return {"content": f"{type(exc).__name__}: {exc}", "is_error": True,
                     "traceback": traceback.format_exc()}
         return {"content": to_content(value), "is_error": False}
+
+    # ---- agents ------------------------------------------------------------------------------
+
+    def _agent_create(self, params: list[object]) -> dict[str, object]:
+        """``[agent_id, "module:create_agent", config, tool specs]``: build the agent here."""
+        agent_id, ref, config, specs = params[0], str(params[1]), params[2], params[3]
+        from .tools import _resolve  # noqa: PLC0415
+
+        factory = _resolve(f"agent {ref!r}", ref)
+        if not callable(factory):
+            raise TypeError(f"agent factory {ref!r} is not callable")
+        tools = [_HostTool(spec) for spec in specs]  # type: ignore[attr-defined]
+        agent = factory(_HostLLM(), tools, dict(config or {}))  # type: ignore[call-overload]
+        if not callable(getattr(agent, "step", None)):
+            raise TypeError(f"{ref} returned {type(agent).__name__}, which has no step(state)")
+        self.agents[str(agent_id)] = agent
+        return {"agent_id": agent_id, "type": type(agent).__name__}
+
+    def _agent_step(self, params: list[object]) -> list[object]:
+        """``[agent_id, state]``: run one step; each event is also sent as it happens."""
+        from .tools import to_content  # noqa: PLC0415
+
+        agent_id, state = str(params[0]), params[1] if len(params) > 1 else {}
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            raise LookupError(f"no agent {agent_id!r} in this worker")
+        produced = agent.step(state)  # type: ignore[attr-defined]
+        if isinstance(produced, dict):
+            produced = [produced]
+        events = []
+        for event in produced or ():
+            data = to_content(event)
+            events.append(data)
+            self._send(self.p.Notification("agent.event", [agent_id, data]))  # type: ignore[attr-defined]
+        return events
 
     # ---- calls to the host -------------------------------------------------------------------
 

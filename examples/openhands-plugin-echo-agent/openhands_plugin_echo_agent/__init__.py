@@ -1,0 +1,1 @@
+"""Example plugin: a custom agent whose model calls the host serves."""
