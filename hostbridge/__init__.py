@@ -19,9 +19,17 @@ from ._errors import (
     WorkerStartError,
 )
 from ._process import Worker, WorkerLimits, launcher_info
+from ._registry import (
+    CapabilityNotFoundError,
+    CapabilityRegistry,
+    RegistryError,
+    RequirementError,
+)
 
 __all__ = [
     "CallTimeoutError",
+    "CapabilityNotFoundError",
+    "CapabilityRegistry",
     "EchoLLM",
     "HostBridge",
     "HostTool",
@@ -29,9 +37,11 @@ __all__ = [
     "LLMLimits",
     "LLMUsage",
     "PluginFailedError",
+    "RegistryError",
     "RemoteAgent",
     "RemoteError",
     "RemoteTool",
+    "RequirementError",
     "ToolArgumentsError",
     "ToolNotFoundError",
     "ToolResult",

@@ -41,6 +41,7 @@ from ._errors import (
     WorkerError,
 )
 from ._process import Worker, WorkerLimits
+from ._registry import CapabilityRegistry, RegistryError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -134,6 +135,8 @@ class HostBridge:
         self.host_tools = tuple(host_tools)
         self.grants = None if grants is None else {k: frozenset(v) for k, v in grants.items()}
         self.llm_usage: dict[str, LLMUsage] = {}
+        self.registry = CapabilityRegistry()
+        """Components enabled through this bridge and the capabilities they provide."""
         self._agents: dict[str, RemoteAgent] = {}
         self.limits = limits
         self.idle_timeout = idle_timeout
@@ -232,6 +235,56 @@ class HostBridge:
         agent = RemoteAgent(worker, plugin, agent_id, str(created.get("type", "agent")))
         self._agents[agent_id] = agent
         return agent
+
+    # ---- components and the capability registry (seed 000) ---------------------------------
+
+    def enable_component(self, plugin: str, name: str,
+                         context: Mapping[str, Any] | None = None) -> list[str]:
+        """Enable component *name* of *plugin* (its ``openhands.components`` entry point):
+        check its requirements, initialize it in the worker, register what it provides.
+        Returns the capabilities it provides."""
+        entries = {e.name: e for e in self.store.entry_points(plugin)["openhands.components"]}
+        entry = entries.get(name)
+        if entry is None:
+            known = ", ".join(sorted(entries)) or "none"
+            raise RegistryError(f"component {name!r}", f"plugin {plugin!r} has no such "
+                                f"component (its components: {known})")
+        if name in self.registry.components or name in self.registry.services:
+            self.registry.register_component(name, plugin)  # raises: the name is taken
+        worker = self.worker(plugin)
+        described = worker.request("component.describe", name, entry.value)
+        self.registry.check_requirements(name, described["requires"])
+        worker.request("component.initialize", name, dict(context or {}))
+        self.registry.register_component(name, plugin, described["capabilities"])
+        return list(described["capabilities"])
+
+    def component_health(self, name: str, timeout: float | None = 10.0) -> bool:
+        """The component's own health check, run in its worker (False if it cannot answer)."""
+        plugin = self._component_plugin(name)
+        try:
+            return bool(self.worker(plugin).request("component.health", name, timeout=timeout))
+        except WorkerError:
+            return False
+
+    def disable_component(self, name: str) -> None:
+        """Run the component's cleanup in its worker and unregister what it provides."""
+        plugin = self._component_plugin(name)
+        try:
+            self.worker(plugin).request("component.cleanup", name)
+        finally:
+            self.registry.unregister(name)
+
+    def use(self, capability: str, /, **arguments: Any) -> Any:
+        """Ask whichever component provides *capability* (its ``call(capability, **args)``)."""
+        provider = self.registry.provider(capability)
+        plugin = self._component_plugin(provider)
+        return self.worker(plugin).request("component.call", provider, capability, arguments)
+
+    def _component_plugin(self, name: str) -> str:
+        plugin = self.registry.components.get(name)
+        if plugin is None:
+            raise RegistryError(f"component {name!r}", "is not enabled")
+        return plugin
 
     def status(self, plugin: str) -> dict[str, Any]:
         """``state`` (running, stopped or failed), recent ``crashes``, ``pid``, ``last_error``."""

@@ -83,7 +83,8 @@ if TYPE_CHECKING:
 STORE_FORMAT = 1
 METADATA_FORMAT = 1
 PLUGINS_GROUP = "openhands.plugins"
-ENTRY_POINT_GROUPS = ("openhands.plugins", "openhands.agents", "openhands.tools")
+ENTRY_POINT_GROUPS = ("openhands.plugins", "openhands.agents", "openhands.tools",
+                      "openhands.components")
 """The groups a plugin package declares: its content root, its agent factory, its tools."""
 _MARKER = ".isolator-store.json"
 _METADATA = "metadata.json"

@@ -109,6 +109,7 @@ class _Session:
         self.refs: dict[str, str] = dict(config.get("tools") or {})  # type: ignore[call-overload]
         self.tools: dict[str, object] = {}
         self.agents: dict[str, object] = {}
+        self.components: dict[str, object] = {}
         self.backlog: list[object] = []
         self.running = True
 
@@ -176,6 +177,8 @@ class _Session:
             return [self._tool(name).spec() for name in sorted(self.refs)]  # type: ignore[attr-defined]
         if method == "hello":
             return self._hello(params)
+        if method.startswith("component."):
+            return self._component(method[len("component."):], params)
         if method == "agent.step":
             return self._agent_step(params)
         if method == "agent.create":
@@ -265,6 +268,46 @@ class _Session:
             events.append(data)
             self._send(self.p.Notification("agent.event", [agent_id, data]))  # type: ignore[attr-defined]
         return events
+
+    # ---- components (initialize, health check, cleanup, capabilities) ------------------------
+
+    def _component(self, action: str, params: list[object]) -> object:
+        from .tools import _resolve, _run_awaitable, to_content  # noqa: PLC0415
+
+        name = str(params[0])
+        if action == "describe":
+            target = _resolve(f"component {name!r}", str(params[1]))
+            component = target() if isinstance(target, type) else target
+            self.components[name] = component
+            return {"capabilities": list(getattr(component, "capabilities", ()) or ()),
+                    "requires": list(getattr(component, "requires", ()) or ())}
+        component = self.components.get(name)
+        if component is None:
+            raise LookupError(f"no component {name!r} in this worker")
+
+        def run(method: str, *args: object, **kwargs: object) -> object:
+            function = getattr(component, method, None)
+            if function is None:
+                return None
+            result = function(*args, **kwargs)
+            if hasattr(result, "__await__"):
+                result = _run_awaitable(result)
+            return result
+
+        if action == "initialize":
+            run("initialize", params[1] if len(params) > 1 else {})
+            return None
+        if action == "health":
+            healthy = run("health_check")
+            return True if healthy is None else bool(healthy)
+        if action == "cleanup":
+            run("cleanup")
+            self.components.pop(name, None)
+            return None
+        if action == "call":
+            capability, arguments = str(params[1]), params[2] if len(params) > 2 else {}
+            return to_content(run("call", capability, **dict(arguments)))  # type: ignore[call-overload]
+        raise LookupError(f"unknown component action {action!r}")
 
     # ---- calls to the host -------------------------------------------------------------------
 
