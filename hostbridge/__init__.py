@@ -18,7 +18,7 @@ from ._errors import (
     WorkerError,
     WorkerStartError,
 )
-from ._process import Worker, WorkerLimits, launcher_info
+from ._process import PROFILES, Worker, WorkerLimits, launcher_info, sandbox_layers
 from ._registry import (
     CapabilityNotFoundError,
     CapabilityRegistry,
@@ -27,6 +27,7 @@ from ._registry import (
 )
 
 __all__ = [
+    "PROFILES",
     "CallTimeoutError",
     "CapabilityNotFoundError",
     "CapabilityRegistry",
@@ -52,4 +53,5 @@ __all__ = [
     "WorkerStartError",
     "failed_plugins",
     "launcher_info",
+    "sandbox_layers",
 ]

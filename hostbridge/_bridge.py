@@ -126,6 +126,7 @@ class HostBridge:
         llm_limits: LLMLimits | None = None,
         host_tools: Sequence[HostTool] = (),
         grants: Mapping[str, Iterable[str]] | None = None,
+        profile: str = "standard",
     ) -> None:
         self.store = store if store is not None else default_store()
         self.env_allow = tuple(env_allow)
@@ -135,6 +136,8 @@ class HostBridge:
         self.host_tools = tuple(host_tools)
         self.grants = None if grants is None else {k: frozenset(v) for k, v in grants.items()}
         self.llm_usage: dict[str, LLMUsage] = {}
+        self.profile = profile
+        """The sandbox profile of every worker (:data:`hostbridge.PROFILES`)."""
         self.registry = CapabilityRegistry()
         """Components enabled through this bridge and the capabilities they provide."""
         self._agents: dict[str, RemoteAgent] = {}
@@ -183,7 +186,8 @@ class HostBridge:
                     time.sleep(delay)
             worker = Worker(self.store, plugin, env_allow=self.env_allow,
                             capabilities=self._capabilities_for(plugin), limits=self.limits,
-                            on_crash=self._crashed, on_notification=self._notified)
+                            on_crash=self._crashed, on_notification=self._notified,
+                            profile=self.profile)
             worker.start()
             with self._lock:
                 self._workers[plugin] = worker

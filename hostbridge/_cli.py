@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from isolator import _cli
 from isolator._errors import IsolatorError
 
+PROFILE_CHOICES = ("off", "standard", "strict")
+
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
@@ -25,6 +27,8 @@ def _add_tools(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                        "worker)", description="List an installed plugin's tools. Their schemas "
                        "come from the plugin's code, loaded in the plugin's own worker.")
     p.add_argument("name", metavar="NAME", help="an installed plugin's name")
+    p.add_argument("--sandbox", metavar="PROFILE", choices=PROFILE_CHOICES, default="standard",
+                   help="the worker's sandbox profile: off, standard (default) or strict")
     _cli._add_root(p)
     p.set_defaults(run=_run_tools)
 
@@ -32,7 +36,7 @@ def _add_tools(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _run_tools(args: argparse.Namespace) -> int:
     from ._bridge import HostBridge  # noqa: PLC0415
 
-    with HostBridge(_cli._store(args)) as bridge:
+    with HostBridge(_cli._store(args), profile=args.sandbox) as bridge:
         tools = bridge.tools(args.name)
         if args.json:
             _cli._emit([tool.spec() for tool in tools])
@@ -61,6 +65,8 @@ def _add_call(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help='the arguments as a JSON object, e.g. \'{"text": "hi"}\'')
     p.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
                    help="give up after this many seconds")
+    p.add_argument("--sandbox", metavar="PROFILE", choices=PROFILE_CHOICES, default="standard",
+                   help="the worker's sandbox profile: off, standard (default) or strict")
     _cli._add_root(p)
     p.set_defaults(run=_run_call)
 
@@ -77,7 +83,7 @@ def _run_call(args: argparse.Namespace) -> int:
         raise IsolatorError(f"--args: expected a JSON object, got {type(arguments).__name__}")
     if args.timeout is not None and args.timeout <= 0:
         raise IsolatorError("--timeout: expected a positive number of seconds")
-    with HostBridge(_cli._store(args)) as bridge:
+    with HostBridge(_cli._store(args), profile=args.sandbox) as bridge:
         result = bridge.call_tool(args.name, args.tool, arguments, timeout=args.timeout)
     if args.json:
         _cli._emit(result.to_dict())
@@ -99,6 +105,8 @@ def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--prompt", required=True, metavar="TEXT", help="the user's message")
     p.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
                    help="give up after this many seconds")
+    p.add_argument("--sandbox", metavar="PROFILE", choices=PROFILE_CHOICES, default="standard",
+                   help="the worker's sandbox profile: off, standard (default) or strict")
     _cli._add_root(p)
     p.set_defaults(run=_run_agent)
 
@@ -110,7 +118,7 @@ def _run_agent(args: argparse.Namespace) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise IsolatorError("--timeout: expected a positive number of seconds")
     state = {"messages": [{"role": "user", "content": args.prompt}]}
-    with HostBridge(_cli._store(args), llm=EchoLLM()) as bridge:
+    with HostBridge(_cli._store(args), llm=EchoLLM(), profile=args.sandbox) as bridge:
         agent = bridge.agent(args.name)
 
         def show(event: object) -> None:
@@ -148,12 +156,12 @@ def _run_reset(args: argparse.Namespace) -> int:
 
 def _doctor_extra(store: PluginStore) -> dict[str, Any]:
     from ._bridge import failed_plugins  # noqa: PLC0415
-    from ._process import launcher_info  # noqa: PLC0415
+    from ._process import sandbox_layers  # noqa: PLC0415
 
-    launcher = launcher_info()
+    layers = sandbox_layers()
     return {"failed_plugins": failed_plugins(store),
-            "workers": {"pid_namespace": launcher["pid_namespace"],
-                        "parent_death_signal": launcher["parent_death_signal"]}}
+            "sandbox_layers": {name: {"works": layer["works"], "profiles": layer["profiles"]}
+                               for name, layer in layers.items()}}
 
 
 def build_parser() -> argparse.ArgumentParser:

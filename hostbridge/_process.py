@@ -85,20 +85,60 @@ _UNSHARE = ["--user", "--map-root-user", "--pid", "--fork", "--kill-child=SIGKIL
 
 @functools.cache
 def launcher_info() -> dict[str, Any]:
-    """How workers are launched here: in their own PID namespace (``unshare``) when that
+    """How workers can be launched here: in their own PID namespace (``unshare``) when that
     works, so that a worker's death takes every descendant with it, ``setsid()`` or not;
-    else in their own process group only."""
+    with a network namespace of their own (no network at all) when that works too."""
     unshare = shutil.which("unshare")
-    works = False
+    pid_ns = net_ns = False
     if unshare is not None and sys.platform.startswith("linux"):
-        try:
-            works = subprocess.run([unshare, *_UNSHARE, "true"], capture_output=True,
-                                   timeout=10, check=False).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            works = False
-    return {"pid_namespace": works, "unshare": unshare if works else None,
+        pid_ns = _runs([unshare, *_UNSHARE, "true"])
+        net_ns = pid_ns and _runs([unshare, *_UNSHARE, "--net", "true"])
+    return {"pid_namespace": pid_ns, "net_namespace": net_ns,
+            "unshare": unshare if pid_ns else None,
             "parent_death_signal": bool(_die_with_parent_prefix()),
+            "rlimits": shutil.which("prlimit") is not None,
             "process_group": True}
+
+
+def _runs(cmd: list[str]) -> bool:
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=10, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+PROFILES = ("off", "standard", "strict")
+"""Sandbox profiles, weakest first. ``off``: a process group and a minimal environment only.
+``standard``: also a PID namespace (the whole tree dies with the worker) and a network
+namespace (no network), each where the machine has it. ``strict``: as standard, but a worker
+whose layer is missing here is refused."""
+
+_PROFILE_LAYERS = {"off": (), "standard": ("pid_namespace", "net_namespace"),
+                   "strict": ("pid_namespace", "net_namespace")}
+
+
+def sandbox_layers() -> dict[str, dict[str, Any]]:
+    """Every sandbox layer, whether it works on this machine, and which profiles use it."""
+    info = launcher_info()
+
+    def layer(works: bool | None, profiles: tuple[str, ...], what: str) -> dict[str, Any]:
+        return {"works": works, "profiles": list(profiles), "what": what}
+
+    return {
+        "environment": layer(True, PROFILES, "only PATH, HOME, LANG, LC_*, TMPDIR and what "
+                             "the operator allows"),
+        "process_group": layer(True, PROFILES, "killed as a group"),
+        "parent_death_signal": layer(info["parent_death_signal"], PROFILES,
+                                     "dies when the host dies"),
+        "pid_namespace": layer(info["pid_namespace"], ("standard", "strict"),
+                               "its whole process tree dies with it"),
+        "net_namespace": layer(info["net_namespace"], ("standard", "strict"),
+                               "no network (TCP, UDP, ...)"),
+        "rlimits": layer(info["rlimits"], PROFILES, "WorkerLimits through prlimit"),
+        "landlock": layer(None, (), "not implemented yet (#7): venv read-only, scratch only"),
+        "seccomp": layer(None, (), "not implemented yet (#7)"),
+        "unprivileged_uid": layer(None, (), "not implemented yet (#7)"),
+    }
 
 
 class Worker:
@@ -115,6 +155,7 @@ class Worker:
         on_crash: Callable[[Worker, WorkerCrashedError], None] | None = None,
         pid_namespace: bool | None = None,
         on_notification: Callable[[str, list[Any]], None] | None = None,
+        profile: str = "standard",
     ) -> None:
         self.store = store
         self.name = name
@@ -124,9 +165,15 @@ class Worker:
         self.on_crash = on_crash
         self.on_notification = on_notification
         self._capability_pool: ThreadPoolExecutor | None = None
-        self.pid_namespace = launcher_info()["pid_namespace"] if pid_namespace is None \
-            else pid_namespace and launcher_info()["pid_namespace"]
+        if profile not in PROFILES:
+            raise WorkerStartError(f"sandbox profile {profile!r}",
+                                   f"expected one of {', '.join(PROFILES)}")
+        self.profile = profile
+        wanted = profile != "off" if pid_namespace is None else pid_namespace
+        self.pid_namespace = bool(wanted and launcher_info()["pid_namespace"])
         """Whether this worker runs as PID 1 of its own PID namespace."""
+        self.net_namespace = bool(profile != "off" and launcher_info()["net_namespace"])
+        """Whether this worker has a network namespace of its own (no network)."""
         self.last_used = time.monotonic()
         """When a caller last used the worker (heartbeats do not count)."""
         self.last_ping = 0.0
@@ -183,6 +230,12 @@ class Worker:
 
     def _spawn(self, installed: InstalledPlugin) -> None:
         assert installed.venv is not None and installed.python is not None
+        if self.profile == "strict":
+            missing = [name for name in _PROFILE_LAYERS["strict"] if not launcher_info()[name]]
+            if missing:
+                raise WorkerStartError(f"worker of {self.name!r}", f"the strict sandbox needs "
+                                       f"{', '.join(missing)}, which does not work here "
+                                       "(see `ohp doctor`)")
         runtime = ensure_runtime(self.store.root, str(installed.python["abi_tag"]),
                                  os.path.realpath(installed.python["path"]))
         tools = {ep.name: ep.value
@@ -201,6 +254,8 @@ class Worker:
             # The worker becomes PID 1 of a namespace of its own: when it dies, the kernel
             # kills every process left in it, including grandchildren that called setsid().
             prefix += [launcher["unshare"], *_UNSHARE]
+            if self.net_namespace:
+                prefix.append("--net")  # only a loopback that is down: no network at all
         cmd = [*self.limits.prefix(), *prefix, str(python), "-I", "-S", "-B", "-c", _BOOT,
                str(runtime.worker_dir), json.dumps(config)]
         env = {key: os.environ[key] for key in (*_BASE_ENV, *self.env_allow)

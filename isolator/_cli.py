@@ -322,9 +322,14 @@ def _run_doctor(args: argparse.Namespace,
         for key, value in data.items():
             if key not in ("backend", "uv", "store_root", "store_exists", "plugins_installed",
                            "interpreters", "problems"):
-                shown = ", ".join(map(str, value)) if isinstance(value, list) else value
                 if isinstance(value, dict):
-                    shown = ", ".join(f"{k}={v}" for k, v in value.items())
+                    print(key.replace("_", " "))
+                    for name, item in value.items():
+                        state = item.get("works") if isinstance(item, dict) else item
+                        label = {True: "works", False: "MISSING", None: "not implemented"}
+                        print(f"  {name:<20} {label.get(state, state)}")
+                    continue
+                shown = ", ".join(map(str, value)) if isinstance(value, list) else value
                 print(f"{key.replace('_', ' '):<12} {shown or '-'}")
         for problem in problems:
             print(f"problem: {problem}")
