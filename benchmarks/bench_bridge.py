@@ -174,10 +174,13 @@ class BenchError(Exception):
 
 
 def launcher() -> list[str]:
-    """What ``Worker._spawn`` puts before the interpreter (no limits are set here)."""
+    """What ``Worker._spawn`` puts before the interpreter under the default (standard)
+    profile; no limits are set here."""
     info = launcher_info()
-    return [*process_module._die_with_parent_prefix(),
-            *([info["unshare"], *_UNSHARE] if info["pid_namespace"] else [])]
+    namespaces = [info["unshare"], *_UNSHARE] if info["pid_namespace"] else []
+    if namespaces and info["net_namespace"]:
+        namespaces.append("--net")
+    return [*process_module._die_with_parent_prefix(), *namespaces]
 
 
 # ---- timing ----------------------------------------------------------------------------------
