@@ -21,10 +21,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from isolator._backends import _die_with_parent_prefix
@@ -93,7 +95,10 @@ def launcher_info() -> dict[str, Any]:
     if unshare is not None and sys.platform.startswith("linux"):
         pid_ns = _runs([unshare, *_UNSHARE, "true"])
         net_ns = pid_ns and _runs([unshare, *_UNSHARE, "--net", "true"])
+    from ._worker.landlock import abi_version  # noqa: PLC0415
+
     return {"pid_namespace": pid_ns, "net_namespace": net_ns,
+            "landlock": abi_version() if sys.platform.startswith("linux") else 0,
             "unshare": unshare if pid_ns else None,
             "parent_death_signal": bool(_die_with_parent_prefix()),
             "rlimits": shutil.which("prlimit") is not None,
@@ -114,7 +119,12 @@ namespace (no network), each where the machine has it. ``strict``: as standard, 
 whose layer is missing here is refused."""
 
 _PROFILE_LAYERS = {"off": (), "standard": ("pid_namespace", "net_namespace"),
-                   "strict": ("pid_namespace", "net_namespace")}
+                   "strict": ("pid_namespace", "net_namespace", "landlock")}
+# Read-only under Landlock besides the venv, the runtime and the interpreter's prefix: what a
+# Python process needs of the system (shared libraries, certificates, time zone).
+_SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/etc/ssl", "/etc/ca-certificates",
+                "/etc/localtime", "/etc/ld.so.cache", "/dev/urandom", "/dev/random",
+                "/proc/self")
 
 
 def sandbox_layers() -> dict[str, dict[str, Any]]:
@@ -135,7 +145,9 @@ def sandbox_layers() -> dict[str, dict[str, Any]]:
         "net_namespace": layer(info["net_namespace"], ("standard", "strict"),
                                "no network (TCP, UDP, ...)"),
         "rlimits": layer(info["rlimits"], PROFILES, "WorkerLimits through prlimit"),
-        "landlock": layer(None, (), "not implemented yet (#7): venv read-only, scratch only"),
+        "landlock": layer(bool(info["landlock"]), ("strict",),
+                          f"filesystem: venv read-only, one scratch directory writable, the "
+                          f"rest unreachable (ABI {info['landlock']})"),
         "seccomp": layer(None, (), "not implemented yet (#7)"),
         "unprivileged_uid": layer(None, (), "not implemented yet (#7)"),
     }
@@ -180,6 +192,8 @@ class Worker:
         self.crash: WorkerCrashedError | None = None
         """Why the worker died, when it died on its own (not closed by the host)."""
         self._closing = False
+        self.scratch: Path | None = None
+        """The one writable directory of a worker under the strict profile."""
         self.hello: dict[str, Any] = {}
         # One bounded log per stream: a flood on stdout must not push out the stderr lines
         # that explain a crash.
@@ -241,9 +255,25 @@ class Worker:
         tools = {ep.name: ep.value
                  for ep in self.store.entry_points(self.name)["openhands.tools"]}
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        config = {"fd": child.fileno(), "plugin": self.name,
-                  "site_packages": str(find_site_packages(installed.venv)),
-                  "msgpack_path": str(runtime.msgpack_dir), "tools": tools}
+        config: dict[str, Any] = {
+            "fd": child.fileno(), "plugin": self.name,
+            "site_packages": str(find_site_packages(installed.venv)),
+            "msgpack_path": str(runtime.msgpack_dir), "tools": tools}
+        cwd = installed.path
+        extra_env: dict[str, str] = {}
+        if self.profile == "strict":
+            scratch_root = self.store.root / "scratch"  # not under tmp/: clean empties that
+            scratch_root.mkdir(exist_ok=True)
+            self.scratch = Path(tempfile.mkdtemp(prefix=f"worker-{self.name}-",
+                                                 dir=scratch_root))
+            prefix_dir = os.path.dirname(os.path.dirname(
+                os.path.realpath(installed.python["path"])))
+            config["landlock"] = {
+                "read": [str(installed.venv), str(runtime.worker_dir),
+                         str(runtime.msgpack_dir), prefix_dir, *_SYSTEM_READ],
+                "write": [str(self.scratch), "/dev/null"]}
+            cwd = self.scratch
+            extra_env = {"TMPDIR": str(self.scratch)}
         python = installed.venv / "bin" / "python"
         # Die with the host. The kernel's parent-death signal follows the spawning *thread*,
         # so every worker is spawned by one thread that lives as long as the process. A copy:
@@ -260,10 +290,11 @@ class Worker:
                str(runtime.worker_dir), json.dumps(config)]
         env = {key: os.environ[key] for key in (*_BASE_ENV, *self.env_allow)
                if key in os.environ}
+        env.update(extra_env)
         try:
             self._proc = _spawner.popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=env, cwd=installed.path, pass_fds=(child.fileno(),),
+                env=env, cwd=cwd, pass_fds=(child.fileno(),),
                 start_new_session=True,
             )
         except OSError as exc:
@@ -336,6 +367,9 @@ class Worker:
             self._capability_pool.shutdown(wait=False, cancel_futures=True)
         for thread in self._threads:
             thread.join(timeout=2.0)
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
         if self._lease is not None:
             self._lease.__exit__(None, None, None)
             self._lease = None

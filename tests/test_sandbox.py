@@ -1,4 +1,4 @@
-"""Sandbox profiles, first layers (#7): no network under standard; strict refuses gaps."""
+"""Sandbox profiles (#7, first layers): no network under standard; Landlock under strict."""
 
 from __future__ import annotations
 
@@ -121,4 +121,79 @@ def test_doctor_lists_every_layer(tmp_path: Path) -> None:
                          timeout=120, check=True).stdout
     reported: dict[str, Any] = json.loads(out)["sandbox_layers"]
     assert reported["net_namespace"]["works"] == launcher_info()["net_namespace"]
-    assert reported["landlock"]["works"] is None  # not implemented, and it says so
+    assert reported["landlock"]["works"] is bool(launcher_info()["landlock"])
+    assert reported["seccomp"]["works"] is None  # not implemented, and it says so
+
+
+FS_PY = '''\
+import os
+import sys
+
+
+def write_venv() -> str:
+    """Create a file in the plugin's own venv."""
+    target = os.path.join(os.path.dirname(os.path.dirname(__file__)), "planted.py")
+    try:
+        with open(target, "w") as handle:
+            handle.write("x = 1\\n")
+        return "written"
+    except OSError as exc:
+        return f"refused: {exc.__class__.__name__}"
+
+
+def read(path: str) -> str:
+    """Read a file."""
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError as exc:
+        return f"refused: {exc.__class__.__name__}"
+
+
+def scratch() -> str:
+    """Write and read back a file in TMPDIR."""
+    path = os.path.join(os.environ["TMPDIR"], "note.txt")
+    with open(path, "w") as handle:
+        handle.write("kept")
+    with open(path) as handle:
+        return handle.read()
+'''
+
+needs_landlock = pytest.mark.skipif(not launcher_info()["landlock"],
+                                    reason="Landlock is not available in this kernel")
+
+
+@pytest.fixture
+def fs_store(tmp_path: Path) -> PluginStore:
+    links = tmp_path / "links"
+    make_wheel(links, "fs-plugin", "1.0.0", files={
+        "fs_plugin/__init__.py": "", "fs_plugin/tools.py": FS_PY,
+        "fs_plugin/commands/c.md": "c\n",
+    }, entry_points={"openhands.plugins": {"fs": "fs_plugin"},
+                     "openhands.tools": {n: f"fs_plugin.tools:{n}"
+                                         for n in ("write_venv", "read", "scratch")}})
+    store = PluginStore(tmp_path / "store")
+    store.install("pypi:fs-plugin", find_links=[links], no_index=True)
+    return store
+
+
+@needs_landlock
+@needs_net_ns
+def test_strict_profile_confines_the_filesystem(fs_store: PluginStore, tmp_path: Path) -> None:
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("s3cret")
+    with HostBridge(fs_store, profile="strict") as bridge:
+        worker = bridge.worker("fs")
+        assert worker.scratch is not None
+        assert bridge.call_tool("fs", "write_venv", {}).content.startswith("refused")
+        assert bridge.call_tool("fs", "read", {"path": str(secret)}).content.startswith(
+            "refused")
+        assert bridge.call_tool("fs", "read", {"path": "/etc/passwd"}).content.startswith(
+            "refused")
+        assert bridge.call_tool("fs", "scratch", {}).content == "kept"
+        scratch = worker.scratch
+    assert not scratch.exists()  # removed with the worker
+    # Without the profile the same tools succeed: the refusals are Landlock's doing.
+    with HostBridge(fs_store, profile="standard") as bridge:
+        assert bridge.call_tool("fs", "read", {"path": str(secret)}).content == "s3cret"
+        assert bridge.call_tool("fs", "write_venv", {}).content == "written"

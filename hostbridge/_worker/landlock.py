@@ -1,0 +1,96 @@
+"""Landlock (Linux 5.13+), applied by a worker to itself before any plugin code runs.
+
+Stdlib only (ctypes). After :func:`restrict`, the process and everything it starts can read
+only beneath the given read paths and write only beneath the given write paths; the rules
+cannot be lifted. Paths that do not exist are skipped.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+_CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # the same on x86_64 and arm64
+_VERSION = 1
+_PATH_BENEATH = 1
+_PR_SET_NO_NEW_PRIVS = 38
+
+EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+_ABI1_ALL = (1 << 13) - 1
+_REFER, _TRUNCATE, _IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
+_FILE_RIGHTS = EXECUTE | WRITE_FILE | READ_FILE | _TRUNCATE | _IOCTL_DEV
+READ = EXECUTE | READ_FILE | READ_DIR
+
+
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = (("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32))
+
+
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc
+
+
+def abi_version() -> int:
+    """The kernel's Landlock ABI version; 0 when Landlock is unavailable."""
+    try:
+        version = _libc().syscall(_CREATE_RULESET, None, ctypes.c_size_t(0),
+                                  ctypes.c_uint32(_VERSION))
+    except (OSError, AttributeError):
+        return 0
+    return max(int(version), 0)
+
+
+def _handled(abi: int) -> int:
+    rights = _ABI1_ALL
+    if abi >= 2:
+        rights |= _REFER
+    if abi >= 3:
+        rights |= _TRUNCATE
+    if abi >= 5:
+        rights |= _IOCTL_DEV
+    return rights
+
+
+def restrict(read: list[str], write: list[str]) -> int:
+    """Allow reading beneath *read* and everything beneath *write*; deny the rest of the
+    filesystem to this process for good. Returns the ABI version used."""
+    libc = _libc()
+    abi = abi_version()
+    if abi < 1:
+        raise OSError("Landlock is not available in this kernel")
+    handled = _handled(abi)
+    attr = ctypes.c_uint64(handled)
+    ruleset = libc.syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(8),
+                           ctypes.c_uint32(0))
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
+    try:
+        for paths, access in ((read, READ), (write, handled)):
+            for path in paths:
+                _add(libc, int(ruleset), path, access & handled)
+        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        if libc.syscall(_RESTRICT_SELF, int(ruleset), ctypes.c_uint32(0)) != 0:
+            raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+    finally:
+        os.close(int(ruleset))
+    return abi
+
+
+def _add(libc: ctypes.CDLL, ruleset: int, path: str, access: int) -> None:
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return  # a path this machine does not have
+    try:
+        if not os.path.isdir(path):
+            access &= _FILE_RIGHTS
+        rule = _PathBeneath(access, fd)
+        if libc.syscall(_ADD_RULE, ruleset, _PATH_BENEATH, ctypes.byref(rule),
+                        ctypes.c_uint32(0)) != 0:
+            raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
+    finally:
+        os.close(fd)
