@@ -150,6 +150,11 @@ def read(path: str) -> str:
         return f"refused: {exc.__class__.__name__}"
 
 
+def pth() -> object:
+    """What the venv's .pth file saw of the home directory."""
+    return getattr(sys, "pth_saw_home", None)
+
+
 def scratch() -> str:
     """Write and read back a file in TMPDIR."""
     path = os.path.join(os.environ["TMPDIR"], "note.txt")
@@ -168,10 +173,14 @@ def fs_store(tmp_path: Path) -> PluginStore:
     links = tmp_path / "links"
     make_wheel(links, "fs-plugin", "1.0.0", files={
         "fs_plugin/__init__.py": "", "fs_plugin/tools.py": FS_PY,
+        # Runs when the worker puts site-packages on its path: it must already be confined.
+        "fs_plugin_probe.pth": "import os, sys; exec('try:\\n sys.pth_saw_home = bool("
+                               "os.listdir(os.path.expanduser(\"~\")))\\nexcept OSError:"
+                               "\\n sys.pth_saw_home = False')\n",
         "fs_plugin/commands/c.md": "c\n",
     }, entry_points={"openhands.plugins": {"fs": "fs_plugin"},
                      "openhands.tools": {n: f"fs_plugin.tools:{n}"
-                                         for n in ("write_venv", "read", "scratch")}})
+                                         for n in ("write_venv", "read", "scratch", "pth")}})
     store = PluginStore(tmp_path / "store")
     store.install("pypi:fs-plugin", find_links=[links], no_index=True)
     return store
@@ -192,8 +201,11 @@ def test_strict_profile_confines_the_filesystem(fs_store: PluginStore, tmp_path:
             "refused")
         assert bridge.call_tool("fs", "scratch", {}).content == "kept"
         scratch = worker.scratch
+        # A .pth file of the venv ran under Landlock too: it could not read the home dir.
+        assert bridge.call_tool("fs", "pth", {}).content is False
     assert not scratch.exists()  # removed with the worker
     # Without the profile the same tools succeed: the refusals are Landlock's doing.
     with HostBridge(fs_store, profile="standard") as bridge:
         assert bridge.call_tool("fs", "read", {"path": str(secret)}).content == "s3cret"
         assert bridge.call_tool("fs", "write_venv", {}).content == "written"
+        assert bridge.call_tool("fs", "pth", {}).content is True

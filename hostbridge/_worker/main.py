@@ -29,16 +29,16 @@ def main(config_text: str) -> None:
     faulthandler.enable()
     config = json.loads(config_text)
     _raise_mmap_threshold()
-    _set_path(config)
-    from . import protocol  # noqa: PLC0415 - msgpack is importable only after _set_path
-
     rules = config.get("landlock")
     if rules:
-        # Before any plugin code: from here on the filesystem is the venv, the runtime and
-        # the interpreter (read) and one scratch directory (write).
+        # Before any plugin code, .pth files of the venv included (_set_path runs them): from
+        # here on the filesystem is the venv, the runtime and the interpreter (read) and one
+        # scratch directory (write).
         from .landlock import restrict  # noqa: PLC0415
 
         restrict(list(rules["read"]), list(rules["write"]))
+    _set_path(config)
+    from . import protocol  # noqa: PLC0415 - msgpack is importable only after _set_path
 
     # The socket is used through its descriptor: importing socket (selectors, array, the
     # IntEnum conversions) costs about 5 ms of every worker's start.
