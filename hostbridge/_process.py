@@ -317,8 +317,9 @@ class Worker:
 
     @property
     def alive(self) -> bool:
-        return self._dead_reason is None and self._proc is not None and \
-            self._proc.poll() is None
+        """True while the worker runs and is not being closed or killed."""
+        return not self._closing and self._dead_reason is None and self._proc is not None \
+            and self._proc.poll() is None
 
     @property
     def pid(self) -> int | None:
