@@ -165,7 +165,6 @@ class Worker:
         capabilities: Mapping[str, Callable[..., Any]] | None = None,
         limits: WorkerLimits | None = None,
         on_crash: Callable[[Worker, WorkerCrashedError], None] | None = None,
-        pid_namespace: bool | None = None,
         on_notification: Callable[[str, list[Any]], None] | None = None,
         profile: str = "standard",
     ) -> None:
@@ -181,8 +180,7 @@ class Worker:
             raise WorkerStartError(f"sandbox profile {profile!r}",
                                    f"expected one of {', '.join(PROFILES)}")
         self.profile = profile
-        wanted = profile != "off" if pid_namespace is None else pid_namespace
-        self.pid_namespace = bool(wanted and launcher_info()["pid_namespace"])
+        self.pid_namespace = bool(profile != "off" and launcher_info()["pid_namespace"])
         """Whether this worker runs as PID 1 of its own PID namespace."""
         self.net_namespace = bool(profile != "off" and launcher_info()["net_namespace"])
         """Whether this worker has a network namespace of its own (no network)."""

@@ -235,7 +235,6 @@ class _Prepared:
     root_name: str | None = None
     content_dir: Path | None = None
     git_commit: str | None = None
-    find_links: tuple[str, ...] = ()
 
 
 class PluginStore:
@@ -557,7 +556,7 @@ class PluginStore:
             try:
                 pins = self.backend.resolve(
                     [prepared.requirement], interpreter, workdir, index_url=src.index_url,
-                    find_links=[*src.find_links, *prepared.find_links], no_index=src.no_index,
+                    find_links=list(src.find_links), no_index=src.no_index,
                     allow_build=allow_build, timeout=timeout,
                 )
             except CommandError as exc:
