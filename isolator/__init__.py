@@ -13,9 +13,12 @@ from ._content import load_plugin
 from ._errors import (
     HashMismatchError,
     IsolatorError,
+    LockfileError,
     PluginCollisionError,
     PluginLoadError,
     PluginNotFoundError,
+    PolicyDeniedError,
+    PolicyError,
     ResolutionError,
     SourceError,
     StoreError,
@@ -41,12 +44,17 @@ from ._model import (
 from ._variables import expand_variables
 
 if TYPE_CHECKING:
+    from ._lockfile import Lock
+    from ._policy import Policy, hookimpl
     from ._sources import PluginSource
     from ._store import (
         CleanReport,
+        FileChange,
         InstalledPlugin,
         PluginStore,
         ResolvedDistribution,
+        SyncReport,
+        VerifyReport,
         default_store,
         default_store_root,
     )
@@ -55,8 +63,14 @@ if TYPE_CHECKING:
 # directories does not pay for importing it.
 _LAZY = {
     "PluginSource": "._sources",
+    "Policy": "._policy",
+    "hookimpl": "._policy",
     "CleanReport": "._store",
+    "FileChange": "._store",
     "InstalledPlugin": "._store",
+    "Lock": "._lockfile",
+    "SyncReport": "._store",
+    "VerifyReport": "._store",
     "PluginStore": "._store",
     "ResolvedDistribution": "._store",
     "default_store": "._store",
@@ -78,6 +92,7 @@ __all__ = [
     "CleanReport",
     "Command",
     "Diagnostic",
+    "FileChange",
     "HashMismatchError",
     "HookConfig",
     "HookHandler",
@@ -86,6 +101,8 @@ __all__ = [
     "InstalledPlugin",
     "IsolatorError",
     "LoadLimits",
+    "Lock",
+    "LockfileError",
     "Manifest",
     "McpServer",
     "Plugin",
@@ -94,6 +111,9 @@ __all__ = [
     "PluginNotFoundError",
     "PluginSource",
     "PluginStore",
+    "Policy",
+    "PolicyDeniedError",
+    "PolicyError",
     "ResolutionError",
     "ResolvedDistribution",
     "Skill",
@@ -101,9 +121,12 @@ __all__ = [
     "SkillResources",
     "SourceError",
     "StoreError",
+    "SyncReport",
     "Trigger",
+    "VerifyReport",
     "default_store",
     "default_store_root",
     "expand_variables",
+    "hookimpl",
     "load_plugin",
 ]

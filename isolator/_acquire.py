@@ -133,7 +133,8 @@ def _copy_file(root: Path, path: Path, target: Path) -> tuple[str, int] | None:
     except OSError:
         return None
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        mode = os.fstat(handle.fileno()).st_mode
+        if not stat.S_ISREG(mode):
             return None
         digest = hashlib.sha256()
         size = 0
@@ -144,4 +145,6 @@ def _copy_file(root: Path, path: Path, target: Path) -> tuple[str, int] | None:
                 size += len(block)
                 if size > MAX_CONTENT_BYTES:
                     raise StoreError(str(path), "file too large for a content-only plugin")
+    # Hook scripts stay executable; nothing else of the source's mode is kept.
+    os.chmod(target, 0o755 if mode & 0o111 else 0o644)
     return digest.hexdigest(), size

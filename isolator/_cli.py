@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ._content import load_plugin
 from ._errors import IsolatorError
+from ._permissions import SANDBOX_PROFILES, Permissions
 from ._store import PluginStore, default_store_root
 
 if TYPE_CHECKING:
@@ -168,9 +169,43 @@ def _add_install(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--allow-build", action="store_true", help="allow running build code of "
                    "git sources and sdists (off by default: wheels only)")
     p.add_argument("--upgrade", action="store_true", help="resolve again even when installed")
+    _add_settings_options(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     _add_root(p)
     p.set_defaults(run=_run_install)
+
+
+def _add_settings_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sandbox", metavar="PROFILE", choices=SANDBOX_PROFILES,
+                   help="the plugin's default sandbox profile: off, standard, strict (kept "
+                   "across upgrades; `ohp call --sandbox` overrides it)")
+    p.add_argument("--grant", metavar="PERMISSION", action="append", default=None,
+                   help="grant what the plugin's plugin.json asks for (repeatable): all, "
+                   "network[:HOST:PORT], env[:NAME], capability[:NAME]")
+
+
+def _apply_settings(args: argparse.Namespace, store: PluginStore, name: str) -> None:
+    """Record --sandbox/--grant for *name*; print what the plugin asks for and what it has."""
+    plugin = store.load(name)
+    asked = Permissions.from_manifest(plugin.manifest.extra, f"plugin {name!r}")
+    changes: dict[str, Any] = {}
+    if args.sandbox is not None:
+        changes["sandbox"] = args.sandbox
+    if args.grant is not None:
+        changes["grants"] = asked.grant(args.grant, name)
+    settings = store.configure(name, **changes) if changes else store.settings(name)
+    if args.json or not (asked or changes):
+        return
+    granted = settings.grants
+    print(f"sandbox: {settings.sandbox or 'standard (default)'}")
+    if asked:
+        print(f"{name} asks for:")
+        for kind in ("network", "environment", "capabilities"):
+            for item in getattr(asked, kind):
+                state = "granted" if item in getattr(granted, kind) else "not granted"
+                print(f"  {kind}: {item}  ({state})")
+        if granted != asked:
+            print("grant with --grant (e.g. `ohp configure NAME --grant all`)")
 
 
 def _run_install(args: argparse.Namespace) -> int:
@@ -184,6 +219,39 @@ def _run_install(args: argparse.Namespace) -> int:
         installed = store.install(source, python=args.python, allow_build=args.allow_build,
                                   upgrade=args.upgrade, progress=progress)
     _report(args, "installed", installed)
+    try:
+        _apply_settings(args, store, installed.name)
+    except IsolatorError as exc:
+        raise IsolatorError(f"{installed.name} is installed, but its settings were not "
+                            f"changed: {exc}") from None
+    return 0
+
+
+def _add_configure(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("configure", help="set a plugin's sandbox profile and grants",
+                       description="Set an installed plugin's default sandbox profile and "
+                       "grant it what its plugin.json asks for. Without options: show them.")
+    p.add_argument("name", metavar="NAME", help="the installed plugin's name")
+    _add_settings_options(p)
+    p.add_argument("--revoke-all", action="store_true", help="take back every grant")
+    _add_root(p)
+    p.set_defaults(run=_run_configure)
+
+
+def _run_configure(args: argparse.Namespace) -> int:
+    store = _store(args)
+    store.get(args.name)
+    if args.revoke_all:
+        if args.grant:
+            raise IsolatorError("--revoke-all and --grant: expected one of them, not both")
+        store.configure(args.name, grants=Permissions())
+    _apply_settings(args, store, args.name)
+    if args.json:
+        _emit(store.settings(args.name).to_dict())
+    elif not (store.settings(args.name).grants or Permissions.from_manifest(
+            store.load(args.name).manifest.extra, args.name)):
+        print(f"sandbox: {store.settings(args.name).sandbox or 'standard (default)'}; "
+              f"{args.name} asks for no permissions")
     return 0
 
 
@@ -278,6 +346,96 @@ def _run_clean(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- lock, sync, verify ----------------------------------------------------------------------
+
+
+def _add_lock(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("lock", help="write the store's plugin set, every file pinned by "
+                       "sha256, as a lock file",
+                       description="Write every installed plugin, its source and every "
+                       "distribution of its venv (version, file, sha256, URL) as one JSON lock "
+                       "file. The same store writes the same bytes.")
+    p.add_argument("-o", "--output", metavar="FILE", help="write FILE atomically (default: "
+                   "standard output)")
+    _add_root(p, json_flag=False)
+    p.set_defaults(run=_run_lock)
+
+
+def _run_lock(args: argparse.Namespace) -> int:
+    from ._lockfile import dumps_lock, write_lock  # noqa: PLC0415
+
+    data = _store(args).lock()
+    if args.output is None:
+        sys.stdout.write(dumps_lock(data))
+        return 0
+    write_lock(data, args.output)
+    print(f"locked {len(data['plugins'])} plugins in {args.output}")
+    return 0
+
+
+def _add_sync(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("sync", help="make the store hold exactly the plugins of a lock file",
+                       description="Install or replace the plugins a lock file has as it says, "
+                       "uninstall those it lacks, leave the matching ones untouched. Every "
+                       "file is checked against the lock's sha256 before anything changes.")
+    p.add_argument("file", metavar="FILE", help="a lock file written by `ohp lock` ('-': "
+                   "standard input)")
+    p.add_argument("--find-links", metavar="DIR", action="append", default=[],
+                   help="a directory to look for locked files in, by name (repeatable; "
+                   "hashes are still checked)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    _add_root(p)
+    p.set_defaults(run=_run_sync)
+
+
+def _run_sync(args: argparse.Namespace) -> int:
+    from ._lockfile import Lock, loads_lock  # noqa: PLC0415
+
+    lock: Lock | str = loads_lock(sys.stdin.read(), "<stdin>") if args.file == "-" \
+        else args.file
+    with _progress(args).shown() as progress:
+        report = _store(args).sync(lock, find_links=args.find_links, progress=progress)
+    if args.json:
+        _emit(report.to_dict())
+        return 0
+    for verb, names in (("installed", report.installed), ("replaced", report.replaced),
+                        ("removed", report.removed)):
+        for name in names:
+            print(f"{verb} {name}")
+    print(f"synced: {len(report.installed)} installed, {len(report.replaced)} replaced, "
+          f"{len(report.removed)} removed, {len(report.unchanged)} unchanged")
+    return 0
+
+
+def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("verify", help="check every installed file against its RECORD hash",
+                       description="Check every file of a plugin (default: all) against the "
+                       "hashes recorded when it was installed. One line per change: PLUGIN "
+                       "DISTRIBUTION PATH missing|modified|unexpected. Exit 1 when anything "
+                       "changed or could not be checked.")
+    p.add_argument("name", metavar="NAME", nargs="?", help="an installed plugin's name")
+    _add_root(p)
+    p.set_defaults(run=_run_verify)
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    report = _store(args).verify(args.name)
+    if args.json:
+        _emit(report.to_dict())
+        return 0 if report.ok else 1
+    for change in report.changes:
+        print(f"{change.plugin} {change.distribution or '-'} {change.path} {change.change}")
+    for problem in report.unverified:
+        print(f"not verified: {problem}")
+    summary = f"{len(report.plugins)} plugins, {report.files} files checked"
+    if report.ok:
+        print(f"ok: {summary}")
+        return 0
+    print(f"ohp: {len(report.changes)} changes, {len(report.unverified)} plugins not "
+          f"verified ({summary})", file=sys.stderr)
+    return 1
+
+
 def _add_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("doctor", help="show the backend, uv, interpreters and store root",
                        description="Check what installs would use.")
@@ -304,10 +462,15 @@ def _run_doctor(args: argparse.Namespace,
     except IsolatorError as exc:
         problems.append(str(exc))
         plugins = 0
+    try:
+        policy = store.policy.plugins  # a bad policy.json shows here before an install fails
+    except IsolatorError as exc:
+        problems.append(str(exc))
+        policy = []
     data: dict[str, Any] = {
         "backend": store.backend.name, "uv": uv, "store_root": str(store.root),
         "store_exists": store.root.exists(), "plugins_installed": plugins,
-        "interpreters": interpreters, "problems": problems}
+        "interpreters": interpreters, "policy_plugins": policy, "problems": problems}
     if extra is not None:
         data.update(extra(store))
     if args.json:
@@ -326,8 +489,12 @@ def _run_doctor(args: argparse.Namespace,
                     print(key.replace("_", " "))
                     for name, item in value.items():
                         state = item.get("works") if isinstance(item, dict) else item
-                        label = {True: "works", False: "MISSING", None: "not implemented"}
-                        print(f"  {name:<20} {label.get(state, state)}")
+                        label = {True: "works", False: "MISSING", None: "not needed here"}
+                        line = f"  {name:<20} {label.get(state, state)}"
+                        if isinstance(item, dict) and "profiles" in item:
+                            line = f"{line:<38} {','.join(item['profiles']):<21} " \
+                                   f"{item.get('what', '')}"
+                        print(line.rstrip())
                     continue
                 shown = ", ".join(map(str, value)) if isinstance(value, list) else value
                 print(f"{key.replace('_', ' '):<12} {shown or '-'}")
@@ -383,6 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="more output; a traceback on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_install(sub)
+    _add_configure(sub)
     _add_named(sub, "uninstall", "remove an installed plugin", _run_uninstall)
     _add_list(sub)
     _add_show(sub)
@@ -391,8 +559,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_named(sub, "reinstall", "rebuild a plugin from its record (same files, hashes "
                "checked, offline)", _run_reinstall)
     _add_clean(sub)
+    _add_lock(sub)
+    _add_sync(sub)
+    _add_verify(sub)
     _add_doctor(sub)
     return parser
+
+
+def _log_warnings() -> None:
+    """Warnings of the library (a sandbox layer that degraded...) as ``ohp: warning: ...``."""
+    import logging  # noqa: PLC0415
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ohp: warning: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    for name in ("isolator", "hostbridge"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(handler)
 
 
 def main(argv: Sequence[str] | None = None,
@@ -400,6 +584,7 @@ def main(argv: Sequence[str] | None = None,
     """Run ``ohp``; returns the exit code. *parser* lets the host bridge add its commands."""
     parser = parser if parser is not None else build_parser()
     args = parser.parse_args(argv)
+    _log_warnings()
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)

@@ -165,3 +165,29 @@ class HashMismatchError(StoreError):
         self.path = path
         self.expected = expected
         self.actual = actual
+
+
+class LockfileError(IsolatorError, ValueError):
+    """A lock file is unreadable or malformed; the message names the file and the key."""
+
+    def __init__(self, path: str, key: str, reason: str) -> None:
+        where = f"{path}: {key}" if key else path
+        super().__init__(_one_line(f"{where}: {reason}", 1000))
+        self.path = path
+        self.key = key
+        self.reason = reason
+
+
+class PolicyError(StoreError):
+    """The operator's policy cannot be used: ``policy.json`` is malformed, a policy plugin fails
+    to load or raises, or a hook gives an answer outside what it may answer."""
+
+
+class PolicyDeniedError(StoreError):
+    """The operator's policy denies a source, an index or a package; nothing was changed."""
+
+    def __init__(self, what: str, subject: str, reason: str) -> None:
+        super().__init__(f"{what} {subject!r}", f"denied by policy: {reason}")
+        self.what = what  # "source", "index" or "package"
+        self.denied = subject
+        self.policy_reason = reason

@@ -12,6 +12,8 @@ Layout of a store root (a tenant)::
     bytecode/<tag>/<key>.pyc    compiled once per distinct source, hardlinked into venvs
     cache/uv/                   uv's cache (on the store's filesystem, so venvs hardlink it)
     tmp/op-<id>/                one operation's scratch space (clones, builds, resolution)
+    policy.json                 the operator's file policy, when there is one (_policy.py)
+    audit.jsonl                 the audit log, one JSON object per line
 
 Every install goes the same way, whatever the source: resolve to pins with hashes, fetch the
 chosen files into the wheelhouse (verified), build a new generation from exactly those files
@@ -36,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from packaging.utils import canonicalize_name
+from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from ._acquire import copy_content, git_checkout
@@ -53,6 +55,7 @@ from ._distinfo import (
 from ._errors import (
     CommandError,
     DistributionError,
+    HashMismatchError,
     IsolatorError,
     PluginCollisionError,
     PluginNotFoundError,
@@ -61,7 +64,26 @@ from ._errors import (
     StoreError,
 )
 from ._interpreters import Interpreter, base_interpreter, find_python
+from ._lockfile import (
+    Lock,
+    LockedPlugin,
+    check_content,
+    check_site_packages,
+    file_hashes,
+    locked_plugin,
+    parse_lock,
+    read_lock,
+)
 from ._model import Diagnostic, Installation, Plugin
+from ._permissions import SANDBOX_PROFILES, Permissions, PermissionsError, PluginSettings
+from ._policy import (
+    AUDIT_LOG,
+    POLICY_FILE,
+    Policy,
+    check_distributions,
+    distribution_name,
+    source_indexes,
+)
 from ._resolve import (
     Artifact,
     Pin,
@@ -76,9 +98,10 @@ from ._sources import PluginSource, classify_directory, resolve_repo_path
 from ._wheelhouse import Wheelhouse
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from ._distinfo import Distribution
+    from ._lockfile import Change
 
 STORE_FORMAT = 1
 METADATA_FORMAT = 1
@@ -92,6 +115,14 @@ _POINTER = "current"
 _LEASE = ".lease"
 _NAME_MAX = 100
 _DEFAULT_LOCK_TIMEOUT = 900.0
+
+
+class _Unset:
+    """The default of an argument whose None means something."""
+
+
+_UNSET = _Unset()
+
 
 def default_store_root() -> Path:
     """``~/.openhands/plugins``; ``OH_PERSISTENCE_DIR`` replaces ``~/.openhands`` (as the SDK)."""
@@ -227,6 +258,76 @@ class CleanReport:
                 "kept_leased": list(self.kept_leased), "bytecode": self.bytecode}
 
 
+@dataclass(frozen=True)
+class SyncReport:
+    """What :meth:`PluginStore.sync` did: plugin names by what happened to them."""
+
+    installed: tuple[str, ...] = ()
+    """In the lock, not in the store before."""
+    replaced: tuple[str, ...] = ()
+    """In both, but different: a new generation built from the lock."""
+    removed: tuple[str, ...] = ()
+    """In the store, not in the lock: uninstalled."""
+    unchanged: tuple[str, ...] = ()
+    """Already as the lock says: untouched."""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.installed or self.replaced or self.removed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"installed": list(self.installed), "replaced": list(self.replaced),
+                "removed": list(self.removed), "unchanged": list(self.unchanged)}
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One installed file that is not as it was installed (:meth:`PluginStore.verify`)."""
+
+    plugin: str
+    distribution: str | None
+    """The distribution that owns the path (``None``: no distribution, or content-only)."""
+    path: str
+    """Relative to the venv's site-packages, or to a content-only plugin's directory."""
+    change: Literal["missing", "modified", "unexpected"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"plugin": self.plugin, "distribution": self.distribution, "path": self.path,
+                "change": self.change}
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What :meth:`PluginStore.verify` found: changed files, and plugins it could not check."""
+
+    plugins: tuple[str, ...] = ()
+    files: int = 0
+    """How many files were checked."""
+    changes: tuple[FileChange, ...] = ()
+    unverified: tuple[str, ...] = ()
+    """``"name: reason"`` for a plugin whose record cannot be checked (it counts as a failure)."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.changes and not self.unverified
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "plugins": list(self.plugins), "files": self.files,
+                "changes": [c.to_dict() for c in self.changes],
+                "unverified": list(self.unverified)}
+
+
+@dataclass
+class _Staged:
+    """A lock entry checked and ready to install (:meth:`PluginStore.sync`)."""
+
+    entry: LockedPlugin
+    op: Path
+    interpreter: Interpreter | None = None
+    dists: list[ResolvedDistribution] = field(default_factory=list)
+    prepared: _Prepared | None = None
+
+
 @dataclass
 class _Prepared:
     """A source made ready to resolve: a root requirement, or content to copy."""
@@ -243,7 +344,8 @@ class PluginStore:
     *backend* is ``"uv"`` (default), ``"virtualenv"``, or a :class:`Backend`. *python* is the
     default interpreter spec for plugin venvs (a version like ``3.12`` or a path; default: the
     interpreter running isolator). *cache_dir* is uv's cache (default ``ROOT/cache/uv``, on the
-    same filesystem as the venvs so files are hardlinked, not copied).
+    same filesystem as the venvs so files are hardlinked, not copied). *policy* is the
+    operator's :class:`Policy` (default: ``Policy.load(root)``, made on first use).
     """
 
     def __init__(
@@ -254,8 +356,11 @@ class PluginStore:
         python: str | os.PathLike[str] | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         lock_timeout: float = _DEFAULT_LOCK_TIMEOUT,
+        policy: Policy | None = None,
     ) -> None:
         self.root = Path(root).expanduser().absolute()
+        self._policy = policy
+        self._published: set[str] = set()  # generations this object made current, to audit
         self.python = python
         self.lock_timeout = lock_timeout
         cache = Path(cache_dir).absolute() if cache_dir is not None else self.root / "cache" / "uv"
@@ -269,6 +374,14 @@ class PluginStore:
 
     def __repr__(self) -> str:
         return f"PluginStore({str(self.root)!r}, backend={self.backend.name!r})"
+
+    @property
+    def policy(self) -> Policy:
+        """The operator's policy: checks, the profile choice, and the audit log
+        (``ROOT/policy.json``, ``ROOT/audit.jsonl``, ``isolator.policy`` entry points)."""
+        if self._policy is None:
+            self._policy = Policy.load(self.root)
+        return self._policy
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -383,8 +496,9 @@ class PluginStore:
             raise SourceError(src.source, "an sdist is built by running code it ships; pass "
                               "allow_build=True (--allow-build) to allow that")
         interpreter = base_interpreter(find_python(python if python is not None else self.python))
-        return self._install(src, interpreter, allow_build=allow_build, upgrade=upgrade,
-                             progress=progress, timeout=timeout)
+        return self._audited("install", self._install(
+            src, interpreter, allow_build=allow_build, upgrade=upgrade, progress=progress,
+            timeout=timeout))
 
     def upgrade(
         self,
@@ -403,8 +517,9 @@ class PluginStore:
             src = PluginSource.from_dict(data)
         src.check_local_paths()
         interpreter = self._recorded_python(current)
-        return self._install(src, interpreter, allow_build=current.allow_build, upgrade=True,
-                             progress=progress, timeout=timeout)
+        return self._audited("upgrade", self._install(
+            src, interpreter, allow_build=current.allow_build, upgrade=True, progress=progress,
+            timeout=timeout))
 
     def reinstall(
         self,
@@ -421,29 +536,35 @@ class PluginStore:
         """
         current = self._top_level(name)
         interpreter = self._recorded_python(current) if current.kind == "package" else None
+        # The policy may have changed since the install: the record is checked again.
+        self.policy.check_source(current.source)
+        check_distributions(self.policy, current.source,
+                            canonicalize_name(current.package or current.name),
+                            [(d.name, d.version, d.url) for d in current.distributions])
         with self._operation(progress) as op:
             if current.kind == "content-only":
                 prepared = self._prepare(current.source, None, op, allow_build=False,
                                          progress=progress, timeout=timeout,
                                          ref=current.git_commit)
                 assert prepared.content_dir is not None
-                return self._install_content(current.source, prepared, op, force=True,
-                                             progress=progress)
+                return self._audited("reinstall", self._install_content(
+                    current.source, prepared, op, force=True, progress=progress))
             assert interpreter is not None and current.package is not None
             chosen = [(d, self.wheelhouse.path(d.artifact())) for d in current.distributions]
             _say(progress, f"verifying {len(chosen)} files in the wheelhouse")
             for dist, _ in chosen:
                 self._refetch(dist.artifact(), progress)
-            return self._install_package(
+            return self._audited("reinstall", self._install_package(
                 current.source, interpreter, list(current.distributions), current.package,
                 op, allow_build=current.allow_build, git_commit=current.git_commit,
                 force=True, progress=progress, timeout=timeout,
-            )
+            ))
 
     def uninstall(self, name: str) -> InstalledPlugin:
         """Remove plugin *name*. Its venv stays until no worker leases it."""
         _check_name(name)
         self._check_store()
+        policy = self.policy  # a policy that cannot load refuses before anything changes
         if not (self.root / _MARKER).exists():  # no store: nothing to lock, nothing to remove
             raise PluginNotFoundError(name, f"not installed in the store at {self.root}")
         with self._store_lock(shared=True), self._plugin_lock(name):
@@ -460,7 +581,45 @@ class PluginStore:
             self._drop_generations(name, keep=None)
             with contextlib.suppress(OSError):
                 plugin_dir.rmdir()  # only when no leased generation is left in it
-            return current
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._settings_path(name))
+        policy.audit("uninstall", **_audit_fields(current))
+        return current
+
+    # ---- the operator's settings of a plugin (sandbox profile, grants) --------------------
+
+    def settings(self, name: str) -> PluginSettings:
+        """The sandbox profile and grants the operator chose for plugin *name* (defaults when
+        none were chosen). Kept across upgrades; removed with the plugin."""
+        _check_name(name)
+        path = self._settings_path(name)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return PluginSettings()
+        except (OSError, ValueError) as exc:
+            raise StoreError(str(path), f"cannot be read as JSON: {exc}") from None
+        return PluginSettings.from_dict(data, str(path))
+
+    def configure(self, name: str, *, sandbox: str | _Unset | None = _UNSET,
+                  grants: Permissions | _Unset = _UNSET) -> PluginSettings:
+        """Set the default sandbox profile and/or the grants of installed plugin *name*."""
+        self._top_level(name)  # raises when it is not installed
+        if isinstance(sandbox, str) and sandbox not in SANDBOX_PROFILES:
+            raise PermissionsError(f"sandbox profile {sandbox!r}",
+                                   f"expected one of {', '.join(SANDBOX_PROFILES)}")
+        with self._plugin_lock(name):
+            current = self.settings(name)
+            settings = PluginSettings(
+                current.sandbox if isinstance(sandbox, _Unset) else sandbox,
+                current.grants if isinstance(grants, _Unset) else grants)
+            path = self._settings_path(name)
+            path.parent.mkdir(exist_ok=True)
+            _write_json_atomic(path, settings.to_dict())
+            return settings
+
+    def _settings_path(self, name: str) -> Path:
+        return self.root / "settings" / f"{name}.json"
 
     def clean(self, progress: Callable[[str], None] | None = None) -> CleanReport:
         """Remove what no current generation needs: old and half-built generations that no
@@ -526,6 +685,226 @@ class PluginStore:
         return CleanReport(tuple(removed_gens), tuple(removed_plugins), scratch, wheels, freed,
                            tuple(kept), pyc_files)
 
+    # ---- lock, sync, verify ----------------------------------------------------------------
+
+    def lock(self) -> dict[str, Any]:
+        """The store's whole plugin set as lock data (format: :mod:`isolator._lockfile`): each
+        installed plugin, its source, and every distribution with its sha256. A plugin another
+        plugin brings is one of that plugin's distributions, not an entry of its own."""
+        plugins: dict[str, LockedPlugin] = {}
+        for name in self._plugin_names():
+            current = self._current(name)
+            if current is not None:
+                plugins[name] = locked_plugin(current)
+        return Lock(plugins).to_dict()
+
+    def sync(
+        self,
+        lock: Lock | Mapping[str, Any] | str | os.PathLike[str],
+        *,
+        find_links: Sequence[str | os.PathLike[str]] = (),
+        progress: Callable[[str], None] | None = None,
+        timeout: float | None = None,
+    ) -> SyncReport:
+        """Make the store hold exactly the plugins of *lock* (a :class:`Lock`, lock data as
+        :meth:`lock` returns it, or a lock file's path).
+
+        A plugin installed as the lock says is left untouched; one missing or different gets a
+        new generation built from exactly the locked files (the install pipeline of
+        :meth:`reinstall`); one the lock lacks is uninstalled. First every file of every plugin
+        to install is checked against the lock's sha256, before anything changes: from the
+        store's wheelhouse, the lock's ``file:`` URL, a *find_links* directory (by file name),
+        or a download of the lock's URL. A content-only plugin is copied from its source (a git
+        source at the locked commit) and its content hash compared. Then each plugin switches
+        on its own, atomically, so a failure part-way leaves every plugin at its old or its new
+        generation; plugins the lock lacks are removed only after every install succeeded.
+        """
+        if isinstance(lock, Lock):
+            wanted = lock
+        elif isinstance(lock, (str, os.PathLike)):
+            wanted = read_lock(lock)
+        else:
+            wanted = parse_lock(lock)
+        self._check_store()
+        current = {name: plugin for name in self._plugin_names()
+                   if (plugin := self._current(name)) is not None}
+        todo: list[LockedPlugin] = []
+        unchanged: list[str] = []
+        for name in sorted(wanted.plugins):
+            entry = wanted.plugins[name]
+            have = current.get(name)
+            try:
+                same = have is not None and locked_plugin(have).to_dict() == entry.to_dict()
+            except StoreError:
+                same = False  # a record that cannot be locked is replaced from the lock
+            if same:
+                unchanged.append(name)
+            else:
+                todo.append(entry)
+        if todo:
+            with self._operation(progress) as op:
+                staged = [self._stage_locked(entry, op / entry.name, find_links, progress,
+                                             timeout) for entry in todo]
+                _checkpoint("sync-verified")
+                for stage in staged:
+                    self._audited("sync", self._apply_locked(stage, progress, timeout))
+        removed = sorted(set(current) - set(wanted.plugins))
+        for name in removed:
+            _say(progress, f"uninstalling {name}")
+            self.uninstall(name)
+        return SyncReport(
+            installed=tuple(e.name for e in todo if e.name not in current),
+            replaced=tuple(e.name for e in todo if e.name in current),
+            removed=tuple(removed), unchanged=tuple(unchanged))
+
+    def verify(self, name: str | None = None) -> VerifyReport:
+        """Check every installed file of plugin *name* (default: every installed plugin).
+
+        A package: each distribution's files against its ``RECORD``, the ``RECORD`` against
+        the wheel's own (hash-pinned in the wheelhouse), anything else in site-packages as
+        ``unexpected``, and each ``.pyc`` against the bytecode pool's entry for its source.
+        A content-only plugin: its files against the per-file hashes recorded at install.
+        """
+        if name is not None:
+            names = [self._top_level(name).name]
+        else:
+            names = [n for n in self._plugin_names() if self._current(n) is not None]
+        changes: list[FileChange] = []
+        unverified: list[str] = []
+        files = 0
+        for plugin_name in names:
+            with self.lease(plugin_name) as installed:
+                try:
+                    found, count = self._check_files(installed)
+                except (StoreError, DistributionError, OSError) as exc:
+                    unverified.append(f"{plugin_name}: {exc}")
+                    continue
+            files += count
+            changes += [FileChange(plugin_name, dist, path, what)  # type: ignore[arg-type]
+                        for dist, path, what in found]
+        return VerifyReport(tuple(names), files, tuple(changes), tuple(unverified))
+
+    def _check_files(self, installed: InstalledPlugin) -> tuple[list[Change], int]:
+        if installed.kind == "content-only":
+            recorded = installed.metadata.get("files")
+            if not isinstance(recorded, dict):
+                raise StoreError(f"plugin {installed.name!r}", "installed before per-file "
+                                 "hashes were recorded; reinstall it to record them")
+            return check_content(installed.content_dir, recorded)
+        if installed.venv is None:
+            raise StoreError(f"plugin {installed.name!r}", "its record names no venv")
+        wheels: list[tuple[str, Path | None]] = []
+        for dist in installed.distributions:
+            try:
+                wheels.append((dist.name, self.wheelhouse.verified(dist.artifact())))
+            except (ResolutionError, HashMismatchError):
+                wheels.append((dist.name, None))  # then its installed RECORD alone
+        return check_site_packages(
+            find_site_packages(installed.venv), wheels, self.bytecode.root,
+            virtualenv=(installed.backend or {}).get("name") == "virtualenv")
+
+    def _stage_locked(self, entry: LockedPlugin, op: Path,
+                      find_links: Sequence[str | os.PathLike[str]],
+                      progress: Callable[[str], None] | None,
+                      timeout: float | None) -> _Staged:
+        """Everything plugin *entry* needs, checked against the lock; nothing changed yet."""
+        op.mkdir()
+        src = entry.source
+        self.policy.check_source(src)
+        if entry.kind == "content-only":
+            if src.kind == "directory":
+                src.check_local_paths()
+                assert src.path is not None
+                if classify_directory(src.path) != "content-only":
+                    raise StoreError(f"plugin {entry.name!r}", f"the lock has it content-only, "
+                                     f"but {src.source} is a package now")
+            prepared = self._prepare(src, None, op, allow_build=False, progress=progress,
+                                     timeout=timeout, ref=entry.git_commit)
+            if prepared.content_dir is None:
+                raise StoreError(f"plugin {entry.name!r}", f"the lock has it content-only, but "
+                                 f"{src.source} is a package now")
+            _say(progress, f"checking {entry.name}'s content")
+            digest = copy_content(prepared.content_dir, op / "checked")
+            assert entry.content_sha256 is not None
+            if digest != entry.content_sha256:
+                raise HashMismatchError(f"{src.source} (plugin {entry.name!r})",
+                                        entry.content_sha256, digest)
+            named = load_plugin(op / "checked").name
+            if named != entry.name:
+                raise StoreError(f"plugin {entry.name!r}", f"{src.source} is the plugin "
+                                 f"{named!r} now")
+            return _Staged(entry, op, prepared=prepared)
+        assert entry.package is not None and entry.python is not None
+        check_distributions(self.policy, src, canonicalize_name(entry.package),
+                            [(d.name, d.version, d.url) for d in entry.distributions])
+        interpreter = self._locked_python(entry.python)
+        tags = set(interpreter_tags(interpreter.path))
+        _say(progress, f"checking {entry.name}'s {len(entry.distributions)} files")
+        dists = []
+        for locked in entry.distributions:
+            if not any(str(tag) in tags for tag in parse_wheel_filename(locked.file)[3]):
+                raise ResolutionError(f"{locked.name}=={locked.version}", f"{locked.file} does "
+                                      f"not fit Python {interpreter.version_str} "
+                                      f"({interpreter.path})")
+            dist = ResolvedDistribution(locked.name, locked.version, locked.file,
+                                        locked.sha256, locked.url)
+            self._fetch_locked(dist, find_links, progress)
+            dists.append(dist)
+        root = next(d for d in dists
+                    if canonicalize_name(d.name) == canonicalize_name(entry.package))
+        declared = [ep.name for ep in wheel_entry_points(self.wheelhouse.path(root.artifact()))
+                    .get(PLUGINS_GROUP, ())]
+        if declared != [entry.name]:
+            raise StoreError(f"plugin {entry.name!r}", f"{root.filename} declares the plugin "
+                             f"{', '.join(declared) or 'nothing'}, not {entry.name!r}")
+        return _Staged(entry, op, interpreter=interpreter, dists=dists)
+
+    def _apply_locked(self, stage: _Staged, progress: Callable[[str], None] | None,
+                      timeout: float | None) -> InstalledPlugin:
+        entry = stage.entry
+        _say(progress, f"installing {entry.name} from the lock")
+        if stage.prepared is not None:
+            return self._install_content(entry.source, stage.prepared, stage.op, force=True,
+                                         replace_other=True, progress=progress,
+                                         expected_sha256=entry.content_sha256)
+        assert stage.interpreter is not None and entry.package is not None
+        for dist in stage.dists:  # checked again right before use: the files are not trusted
+            self.wheelhouse.verified(dist.artifact())
+        return self._install_package(
+            entry.source, stage.interpreter, stage.dists, entry.package, stage.op,
+            allow_build=entry.allow_build, git_commit=entry.git_commit, force=True,
+            replace_other=True, progress=progress, timeout=timeout)
+
+    def _fetch_locked(self, dist: ResolvedDistribution,
+                      find_links: Sequence[str | os.PathLike[str]],
+                      progress: Callable[[str], None] | None) -> Path:
+        """A locked file in the wheelhouse, hashed now: from the wheelhouse, the lock's
+        ``file:`` URL, a *find_links* directory, or a download; the lock's sha256 decides."""
+        artifact = dist.artifact()
+        if self.wheelhouse.path(artifact).exists():
+            return self.wheelhouse.verified(artifact)
+        local = artifact.local_path
+        candidates = [local] if local is not None else []
+        candidates += [Path(link) / dist.filename for link in find_links]
+        for candidate in candidates:
+            if candidate.is_file():
+                return self.wheelhouse.ensure(
+                    Artifact(candidate.absolute().as_uri(), dist.sha256, dist.filename),
+                    progress)
+        if local is None:
+            return self.wheelhouse.ensure(artifact, progress)
+        hint = "" if find_links else " (find_links, --find-links DIR, names a directory to " \
+            "look in)"
+        raise ResolutionError(dist.filename, f"not in the store's wheelhouse, not at {local}, "
+                              f"and not in a find-links directory{hint}")
+
+    def _locked_python(self, version: str) -> Interpreter:
+        """The store's default interpreter when it is that version, else one found for it."""
+        default = find_python(self.python)
+        if version in (default.version_str, default.minor):
+            return base_interpreter(default)
+        return base_interpreter(find_python(version))
+
     # ---- install internals -----------------------------------------------------------------
 
     def _install(
@@ -538,6 +917,8 @@ class PluginStore:
         progress: Callable[[str], None] | None,
         timeout: float | None,
     ) -> InstalledPlugin:
+        self._check_store()  # a directory that is no store gets no audit log either
+        self.policy.check_source(src)  # before anything is fetched, cloned or built
         if not upgrade and src.kind == "pypi":
             existing = self._satisfying(src, interpreter)
             if existing is not None:
@@ -563,6 +944,9 @@ class PluginStore:
                 raise ResolutionError(src.source, f"cannot be resolved: {exc.summary}") \
                     from exc
             _checkpoint("resolved")
+            # Every index and distribution of the resolution, before any file is fetched.
+            check_distributions(self.policy, src, canonicalize_name(prepared.root_name),
+                                [(pin.name, pin.version, _pin_url(pin)) for pin in pins])
             dists = self._fetch_pins(pins, interpreter, op, allow_build=allow_build,
                                      progress=progress, timeout=timeout)
             _checkpoint("fetched")
@@ -583,6 +967,8 @@ class PluginStore:
         ref: str | None = None,
     ) -> _Prepared:
         """Turn a source into a requirement to resolve, or a directory of content to copy."""
+        if src.kind in ("pypi", "wheel"):  # resolution is the first use of an index
+            self._check_indexes(src, distribution_name(src))
         if src.kind == "pypi":
             assert src.canonical_name is not None
             return _Prepared(requirement=src.requirement(), root_name=src.canonical_name)
@@ -615,6 +1001,7 @@ class PluginStore:
             raise StoreError(src.source, "a package source needs an interpreter")
         # A local project (or a checkout, or an sdist) is built into a wheel first; from then
         # on it is a wheel like any other, resolved together with its dependencies.
+        self._check_indexes(src, distribution_name(src, directory))  # the build uses them
         _say(progress, f"building {directory.name}")
         built = self.backend.build_wheel(
             directory, op / "built", interpreter, index_url=src.index_url,
@@ -687,6 +1074,7 @@ class PluginStore:
         force: bool,
         progress: Callable[[str], None] | None,
         timeout: float | None,
+        replace_other: bool = False,
     ) -> InstalledPlugin:
         root = [d for d in dists if canonicalize_name(d.name) == canonicalize_name(root_name)]
         if not root:
@@ -706,7 +1094,8 @@ class PluginStore:
         with self._plugin_lock(name, progress):
             current = self._current(name)
             if current is not None:
-                self._refuse_collision(current, src, root[0].name)
+                if not replace_other:  # sync replaces whatever holds the name
+                    self._refuse_collision(current, src, root[0].name)
                 same = {(d.name, d.sha256) for d in current.distributions} == \
                        {(d.name, d.sha256) for d in dists}
                 if same and not force and current.python is not None and \
@@ -777,18 +1166,24 @@ class PluginStore:
         *,
         force: bool,
         progress: Callable[[str], None] | None,
+        replace_other: bool = False,
+        expected_sha256: str | None = None,
     ) -> InstalledPlugin:
         assert prepared.content_dir is not None
         staged = op / "content"
         _say(progress, f"copying {prepared.content_dir}")
         content_hash = copy_content(prepared.content_dir, staged)
+        if expected_sha256 is not None and content_hash != expected_sha256:
+            raise HashMismatchError(src.source, expected_sha256, content_hash)
+        files = file_hashes(staged)  # per file, for verify()
         plugin = load_plugin(staged)
         name = _check_name(plugin.name, f"the plugin name of {src.source}")
         self._check_store(create=True)
         with self._plugin_lock(name, progress):
             current = self._current(name)
             if current is not None:
-                self._refuse_collision(current, src, None)
+                if not replace_other:  # sync replaces whatever holds the name
+                    self._refuse_collision(current, src, None)
                 if current.content_sha256 == content_hash and not force:
                     _say(progress, f"{name} {current.version} is already installed")
                     return current
@@ -805,6 +1200,7 @@ class PluginStore:
                     "constraint": None,
                     "git_commit": prepared.git_commit,
                     "content_sha256": content_hash,
+                    "files": files,
                     "installed_at": _now(),
                     "content_dir": "content",
                     "distributions": [],
@@ -814,6 +1210,18 @@ class PluginStore:
             installed = self._current(name)
             assert installed is not None
             return installed
+
+    def _check_indexes(self, src: PluginSource, plugin: str) -> None:
+        for url in source_indexes(src):
+            self.policy.check_index(plugin, url)
+
+    def _audited(self, event: str, installed: InstalledPlugin) -> InstalledPlugin:
+        """Audit *event* when *installed* is a generation this call made current (an install
+        that found the plugin installed already changed nothing, and is not audited)."""
+        if installed.generation in self._published:
+            self._published.discard(installed.generation)
+            self.policy.audit(event, **_audit_fields(installed))
+        return installed
 
     def _refuse_collision(self, current: InstalledPlugin, src: PluginSource,
                           package: str | None) -> None:
@@ -879,6 +1287,7 @@ class PluginStore:
         _fsync_dir(gen)
         _checkpoint("metadata-written")
         self._switch(gen.parent, gen.name)
+        self._published.add(gen.name)
         _checkpoint("switched")
 
     def _switch(self, plugin_dir: Path, generation: str) -> None:
@@ -997,8 +1406,10 @@ class PluginStore:
         try:
             data = json.loads(marker.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            # Ignore a marker's temporary file: a concurrent process is creating this store.
-            if self.root.is_dir() and any(not entry.name.startswith(f".{_MARKER}.")
+            # Ignore a marker's temporary file: a concurrent process is creating this store;
+            # and the operator's policy and audit log, which may come before the first install.
+            if self.root.is_dir() and any(not entry.name.startswith(f".{_MARKER}.") and
+                                          entry.name not in (POLICY_FILE, AUDIT_LOG)
                                           for entry in self.root.iterdir()):
                 if marker.exists():  # created by a concurrent process since we looked
                     self._check_store(create=create)
@@ -1093,6 +1504,19 @@ def _plugins_in(site: Path, root_package: str) -> list[tuple[Distribution, Entry
             except DistributionError:
                 continue
     return found
+
+
+def _audit_fields(installed: InstalledPlugin) -> dict[str, Any]:
+    return {"plugin": installed.name, "package": installed.package, "kind": installed.kind,
+            "source": installed.source.source, "version": installed.version,
+            "generation": installed.generation,
+            "distributions": len(installed.distributions)}
+
+
+def _pin_url(pin: Pin) -> str:
+    """The URL of a file a pin may install from (they come from one index)."""
+    files = [*pin.wheels, *([pin.sdist] if pin.sdist is not None else [])]
+    return files[0].url if files else ""
 
 
 def _from_metadata(gen: Path, data: dict[str, Any]) -> InstalledPlugin:
