@@ -88,9 +88,10 @@ from _measure import Side, gc_paused, ms, print_sides, print_summary  # noqa: E4
 from helpers_build import make_wheel  # noqa: E402 - the repo paths must be set first
 
 import hostbridge._process as process_module  # noqa: E402
+import hostbridge._sandbox as sandbox_module  # noqa: E402
 from hostbridge import HostBridge, Worker  # noqa: E402
-from hostbridge._process import _UNSHARE, launcher_info  # noqa: E402
 from hostbridge._runtime import ensure_runtime  # noqa: E402
+from hostbridge._sandbox import _UNSHARE, launcher_info  # noqa: E402
 from hostbridge._worker import protocol  # noqa: E402
 from isolator import PluginStore  # noqa: E402
 
@@ -180,7 +181,7 @@ def launcher() -> list[str]:
     namespaces = [info["unshare"], *_UNSHARE] if info["pid_namespace"] else []
     if namespaces and info["net_namespace"]:
         namespaces.append("--net")
-    return [*process_module._die_with_parent_prefix(), *namespaces]
+    return [*sandbox_module._die_with_parent_prefix(), *namespaces]
 
 
 # ---- timing ----------------------------------------------------------------------------------

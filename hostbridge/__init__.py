@@ -18,16 +18,25 @@ from ._errors import (
     WorkerError,
     WorkerStartError,
 )
-from ._process import PROFILES, Worker, WorkerLimits, launcher_info, sandbox_layers
+from ._process import Worker
+from ._programs import PluginProgram, ProgramResult, run_program, spawn_program
 from ._registry import (
     CapabilityNotFoundError,
     CapabilityRegistry,
     RegistryError,
     RequirementError,
 )
+from ._sandbox import (
+    PROFILE_LIMITS,
+    PROFILES,
+    WorkerLimits,
+    launcher_info,
+    sandbox_layers,
+)
 
 __all__ = [
     "PROFILES",
+    "PROFILE_LIMITS",
     "CallTimeoutError",
     "CapabilityNotFoundError",
     "CapabilityRegistry",
@@ -38,6 +47,8 @@ __all__ = [
     "LLMLimits",
     "LLMUsage",
     "PluginFailedError",
+    "PluginProgram",
+    "ProgramResult",
     "RegistryError",
     "RemoteAgent",
     "RemoteError",
@@ -53,5 +64,7 @@ __all__ = [
     "WorkerStartError",
     "failed_plugins",
     "launcher_info",
+    "run_program",
     "sandbox_layers",
+    "spawn_program",
 ]

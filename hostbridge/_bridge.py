@@ -40,12 +40,15 @@ from ._errors import (
     WorkerCrashedError,
     WorkerError,
 )
-from ._process import Worker, WorkerLimits
+from ._process import Worker
 from ._registry import CapabilityRegistry, RegistryError
+from ._sandbox import check_profile
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
     from pathlib import Path
+
+    from ._sandbox import WorkerLimits
 
 _bridges: weakref.WeakSet[HostBridge] = weakref.WeakSet()
 
@@ -126,7 +129,7 @@ class HostBridge:
         llm_limits: LLMLimits | None = None,
         host_tools: Sequence[HostTool] = (),
         grants: Mapping[str, Iterable[str]] | None = None,
-        profile: str = "standard",
+        profile: str | None = None,
     ) -> None:
         self.store = store if store is not None else default_store()
         self.env_allow = tuple(env_allow)
@@ -137,7 +140,8 @@ class HostBridge:
         self.grants = None if grants is None else {k: frozenset(v) for k, v in grants.items()}
         self.llm_usage: dict[str, LLMUsage] = {}
         self.profile = profile
-        """The sandbox profile of every worker (:data:`hostbridge.PROFILES`)."""
+        """The sandbox profile of every worker (:data:`hostbridge.PROFILES`); None: each
+        plugin's own (``ohp install --sandbox``), ``standard`` for a plugin without one."""
         self.registry = CapabilityRegistry()
         """Components enabled through this bridge and the capabilities they provide."""
         self._agents: dict[str, RemoteAgent] = {}
@@ -184,28 +188,78 @@ class HostBridge:
                 delay = min(0.1 * 2 ** (len(recent) - 1), 2.0) - (time.time() - recent[-1])
                 if delay > 0:
                     time.sleep(delay)
+            settings = self.store.settings(plugin)
+            profile = self.profile_for(plugin)
             worker = Worker(self.store, plugin, env_allow=self.env_allow,
-                            capabilities=self._capabilities_for(plugin), limits=self.limits,
-                            on_crash=self._crashed, on_notification=self._notified,
-                            profile=self.profile)
-            worker.start()
+                            capabilities=self._capabilities_for(plugin, profile,
+                                                                settings.grants.capabilities),
+                            limits=self.limits, on_crash=self._crashed,
+                            on_notification=self._notified, profile=profile,
+                            grants=settings.grants)
+            try:
+                worker.start()
+            except WorkerError as exc:
+                self.store.policy.audit("worker.refused", plugin=plugin, profile=profile,
+                                        reason=str(exc))
+                raise
+            self.store.policy.audit("worker.start", plugin=plugin, profile=profile,
+                                    worker_pid=worker.pid, sandbox=worker.sandbox)
             with self._lock:
                 self._workers[plugin] = worker
                 self._tools.pop(plugin, None)
             self._ensure_monitor()
             return worker
 
-    def _capabilities_for(self, plugin: str) -> dict[str, Callable[..., Any]]:
+    def profile_for(self, plugin: str) -> str:
+        """The sandbox profile *plugin*'s worker runs under: this bridge's, else the one the
+        operator chose for the plugin, else ``standard``; then as operator policy decides
+        (``isolator_choose_profile``, ``profile.minimum``)."""
+        requested = self.profile or self.store.settings(plugin).sandbox or "standard"
+        check_profile(requested)
+        return self.store.policy.profile_for(plugin, requested)
+
+    def _capabilities_for(self, plugin: str, profile: str,
+                          store_grants: Iterable[str]) -> dict[str, Callable[..., Any]]:
         offered: dict[str, Callable[..., Any]] = dict(self.capabilities)
         if self.llm is not None:
             usage = self.llm_usage.setdefault(plugin, LLMUsage())
-            offered["llm.complete"] = llm_capability(plugin, self.llm, usage, self.llm_limits)
+            offered["llm.complete"] = self._audited_llm(
+                plugin, profile, llm_capability(plugin, self.llm, usage, self.llm_limits))
         if self.host_tools:
             offered["tool.call"] = tool_capability(self.host_tools)
-        if self.grants is None:
+        # Granted: through this bridge's *grants* when given, else what the operator granted
+        # the plugin in the store; under the ``off`` profile, everything offered.
+        if self.grants is not None:
+            granted = self.grants.get(plugin, self.grants.get("*", frozenset()))
+        elif profile == "off":
             return offered
-        granted = self.grants.get(plugin, self.grants.get("*", frozenset()))
-        return {name: fn for name, fn in offered.items() if name in granted}
+        else:
+            granted = frozenset(store_grants)
+        return {name: fn if name in granted else self._denied(plugin, profile, name)
+                for name, fn in offered.items()}
+
+    def _denied(self, plugin: str, profile: str, name: str) -> Callable[..., Any]:
+        def deny(*_args: object) -> None:
+            self.store.policy.audit("deny", plugin=plugin, profile=profile, what="capability",
+                                    capability=name)
+            raise PermissionError(f"capability {name!r} is not granted to plugin {plugin!r} "
+                                  f"(grant it: `ohp configure {plugin} --grant "
+                                  f"capability:{name}`)")
+        return deny
+
+    def _audited_llm(self, plugin: str, profile: str,
+                     complete: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+        def call(*args: Any) -> dict[str, Any]:
+            try:
+                answer = complete(*args)
+            except Exception as exc:
+                self.store.policy.audit("llm.call", plugin=plugin, profile=profile,
+                                        ok=False, error=str(exc))
+                raise
+            self.store.policy.audit("llm.call", plugin=plugin, profile=profile, ok=True,
+                                    model=answer.get("model"), usage=answer.get("usage"))
+            return answer
+        return call
 
     def _notified(self, method: str, params: list[Any]) -> None:
         if method == "agent.event" and len(params) == 2:
@@ -322,6 +376,9 @@ class HostBridge:
     # ---- supervision -----------------------------------------------------------------------
 
     def _crashed(self, worker: Worker, error: WorkerCrashedError) -> None:
+        self.store.policy.audit("worker.crash", plugin=worker.name, profile=worker.profile,
+                                reason=error.reason, exit_code=error.exit_code,
+                                signal=error.signal)
         state = self._state(worker.name)
         crashes = [*self._recent(state), time.time()]
         count, window = self.crash_budget

@@ -14,6 +14,7 @@ from isolator import _cli
 from isolator._errors import IsolatorError
 
 PROFILE_CHOICES = ("off", "standard", "strict")
+_DASHES = "--"
 
 if TYPE_CHECKING:
     import argparse
@@ -22,13 +23,18 @@ if TYPE_CHECKING:
     from isolator._store import PluginStore
 
 
+def _add_sandbox(p: argparse.ArgumentParser, what: str = "worker") -> None:
+    p.add_argument("--sandbox", metavar="PROFILE", choices=PROFILE_CHOICES, default=None,
+                   help=f"the {what}'s sandbox profile: off, standard or strict (default: "
+                   "the plugin's, set by `ohp install --sandbox`; else standard)")
+
+
 def _add_tools(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("tools", help="list a plugin's tools with their input schemas (runs its "
                        "worker)", description="List an installed plugin's tools. Their schemas "
                        "come from the plugin's code, loaded in the plugin's own worker.")
     p.add_argument("name", metavar="NAME", help="an installed plugin's name")
-    p.add_argument("--sandbox", metavar="PROFILE", choices=PROFILE_CHOICES, default="standard",
-                   help="the worker's sandbox profile: off, standard (default) or strict")
+    _add_sandbox(p)
     _cli._add_root(p)
     p.set_defaults(run=_run_tools)
 
@@ -65,8 +71,7 @@ def _add_call(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help='the arguments as a JSON object, e.g. \'{"text": "hi"}\'')
     p.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
                    help="give up after this many seconds")
-    p.add_argument("--sandbox", metavar="PROFILE", choices=PROFILE_CHOICES, default="standard",
-                   help="the worker's sandbox profile: off, standard (default) or strict")
+    _add_sandbox(p)
     _cli._add_root(p)
     p.set_defaults(run=_run_call)
 
@@ -105,8 +110,7 @@ def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--prompt", required=True, metavar="TEXT", help="the user's message")
     p.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
                    help="give up after this many seconds")
-    p.add_argument("--sandbox", metavar="PROFILE", choices=PROFILE_CHOICES, default="standard",
-                   help="the worker's sandbox profile: off, standard (default) or strict")
+    _add_sandbox(p)
     _cli._add_root(p)
     p.set_defaults(run=_run_agent)
 
@@ -135,6 +139,48 @@ def _run_agent(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_exec(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("exec", help="run a plugin's program (hook command, MCP server) in its "
+                       "sandbox", description="Run CMD as a program of an installed plugin, "
+                       "through the same launcher and sandbox profile as its worker: its "
+                       "working directory and CLAUDE_PLUGIN_ROOT are the plugin's directory, "
+                       "its venv's bin comes first on PATH. Exit status: the program's.",
+                       usage="ohp exec [options] NAME -- CMD [ARG ...]")
+    p.add_argument("name", metavar="NAME", help="an installed plugin's name")
+    p.add_argument("cmd", metavar="CMD", nargs="*",
+                   help="the program and its arguments, after --")
+    _add_sandbox(p, "program")
+    p.add_argument("--env-allow", metavar="VAR", action="append", default=[],
+                   help="pass this host environment variable through (repeatable)")
+    p.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
+                   help="kill the program after this many seconds (exit 124)")
+    _cli._add_root(p, json_flag=False)
+    p.set_defaults(run=_run_exec)
+
+
+def _run_exec(args: argparse.Namespace) -> int:
+    import subprocess  # noqa: PLC0415
+
+    from ._programs import spawn_program  # noqa: PLC0415
+
+    cmd = [*args.cmd, *getattr(args, "program", [])]
+    if not cmd:
+        raise IsolatorError("ohp exec: expected a command after --, e.g. "
+                            "`ohp exec NAME -- ./hooks/check.sh`")
+    if args.timeout is not None and args.timeout <= 0:
+        raise IsolatorError("--timeout: expected a positive number of seconds")
+    store = _cli._store(args)
+    with spawn_program(store, args.name, cmd, profile=args.sandbox, env_allow=args.env_allow,
+                       stdin=None, stdout=None, stderr=None) as program:
+        try:
+            code = program.wait(timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            print(f"ohp: {cmd[0]} passed its deadline of {args.timeout:g} s and was killed",
+                  file=sys.stderr)
+            return 124
+    return code if code >= 0 else 128 - code
+
+
 def _add_reset(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("reset", help="let a plugin whose worker crashed too often start again",
                        description="Forget a plugin's worker crashes (see `ohp doctor`).")
@@ -156,12 +202,14 @@ def _run_reset(args: argparse.Namespace) -> int:
 
 def _doctor_extra(store: PluginStore) -> dict[str, Any]:
     from ._bridge import failed_plugins  # noqa: PLC0415
-    from ._process import sandbox_layers  # noqa: PLC0415
+    from ._sandbox import sandbox_layers, sandbox_reach  # noqa: PLC0415
 
     layers = sandbox_layers()
     return {"failed_plugins": failed_plugins(store),
-            "sandbox_layers": {name: {"works": layer["works"], "profiles": layer["profiles"]}
-                               for name, layer in layers.items()}}
+            "sandbox_layers": {name: {"works": layer["works"], "profiles": layer["profiles"],
+                                      "what": layer["what"]}
+                               for name, layer in layers.items()},
+            "unprivileged_uid_reaches": sandbox_reach(store)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,13 +219,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_call(sub)  # type: ignore[arg-type]
     _add_agent(sub)  # type: ignore[arg-type]
     _add_reset(sub)  # type: ignore[arg-type]
+    _add_exec(sub)  # type: ignore[arg-type]
     doctor = sub.choices["doctor"]  # type: ignore[index]
     doctor.set_defaults(run=lambda args: _cli._run_doctor(args, extra=_doctor_extra))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return _cli.main(argv, parser=build_parser())
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if "exec" in argv and _DASHES in argv[argv.index("exec"):]:
+        # Everything after `--` is the program's: argparse would look for options in it.
+        split = argv.index(_DASHES, argv.index("exec"))
+        argv, program = argv[:split], argv[split + 1:]
+        sub = next(a for a in parser._actions if a.dest == "command")
+        sub.choices["exec"].set_defaults(program=program)  # type: ignore[index]
+    return _cli.main(argv, parser=parser)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,26 +11,20 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import functools
 import json
 import logging
 import os
 import queue
-import shutil
 import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from isolator._backends import _die_with_parent_prefix
 from isolator._distinfo import find_site_packages
+from isolator._permissions import Permissions
 
 from ._errors import (
     CallTimeoutError,
@@ -39,10 +33,12 @@ from ._errors import (
     WorkerStartError,
 )
 from ._runtime import WORKER_PACKAGE, ensure_runtime
+from ._sandbox import PROFILES, Launch, WorkerLimits, plan
 from ._worker import protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
+    from pathlib import Path
 
     from isolator._store import InstalledPlugin, PluginStore
 
@@ -55,104 +51,6 @@ _BOOT = (
 _RECV = 1 << 20
 _LOG_LINES = 200
 _LOG_LINE_BYTES = 4096
-_BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR")
-
-@dataclass(frozen=True)
-class WorkerLimits:
-    """Resource limits for each worker, applied by ``prlimit`` before the interpreter starts."""
-
-    memory_bytes: int | None = None
-    """Address space (``RLIMIT_AS``): an allocation past it fails with MemoryError."""
-    open_files: int | None = None
-    cpu_seconds: int | None = None
-
-    def prefix(self) -> list[str]:
-        args = []
-        if self.memory_bytes is not None:
-            args.append(f"--as={int(self.memory_bytes)}")
-        if self.open_files is not None:
-            args.append(f"--nofile={int(self.open_files)}")
-        if self.cpu_seconds is not None:
-            args.append(f"--cpu={int(self.cpu_seconds)}")
-        if not args:
-            return []
-        prlimit = shutil.which("prlimit")
-        if prlimit is None:
-            raise WorkerStartError("worker limits", "prlimit (util-linux) is not installed")
-        return [prlimit, *args, "--"]
-
-
-_UNSHARE = ["--user", "--map-root-user", "--pid", "--fork", "--kill-child=SIGKILL"]
-
-
-@functools.cache
-def launcher_info() -> dict[str, Any]:
-    """How workers can be launched here: in their own PID namespace (``unshare``) when that
-    works, so that a worker's death takes every descendant with it, ``setsid()`` or not;
-    with a network namespace of their own (no network at all) when that works too."""
-    unshare = shutil.which("unshare")
-    pid_ns = net_ns = False
-    if unshare is not None and sys.platform.startswith("linux"):
-        pid_ns = _runs([unshare, *_UNSHARE, "true"])
-        net_ns = pid_ns and _runs([unshare, *_UNSHARE, "--net", "true"])
-    from ._worker.landlock import abi_version  # noqa: PLC0415
-
-    return {"pid_namespace": pid_ns, "net_namespace": net_ns,
-            "landlock": abi_version() if sys.platform.startswith("linux") else 0,
-            "unshare": unshare if pid_ns else None,
-            "parent_death_signal": bool(_die_with_parent_prefix()),
-            "rlimits": shutil.which("prlimit") is not None,
-            "process_group": True}
-
-
-def _runs(cmd: list[str]) -> bool:
-    try:
-        return subprocess.run(cmd, capture_output=True, timeout=10, check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-PROFILES = ("off", "standard", "strict")
-"""Sandbox profiles, weakest first. ``off``: a process group and a minimal environment only.
-``standard``: also a PID namespace (the whole tree dies with the worker) and a network
-namespace (no network), each where the machine has it. ``strict``: as standard, but a worker
-whose layer is missing here is refused."""
-
-_PROFILE_LAYERS = {"off": (), "standard": ("pid_namespace", "net_namespace"),
-                   "strict": ("pid_namespace", "net_namespace", "landlock")}
-# Read-only under Landlock besides the venv, the runtime and the interpreter's prefix: what a
-# Python process needs of the system (shared libraries, certificates, time zone).
-_SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/etc/ssl", "/etc/ca-certificates",
-                "/etc/localtime", "/etc/ld.so.cache", "/dev/urandom", "/dev/random",
-                "/proc/self")
-
-
-def sandbox_layers() -> dict[str, dict[str, Any]]:
-    """Every sandbox layer, whether it works on this machine, and which profiles use it."""
-    info = launcher_info()
-
-    def layer(works: bool | None, profiles: tuple[str, ...], what: str) -> dict[str, Any]:
-        return {"works": works, "profiles": list(profiles), "what": what}
-
-    return {
-        "environment": layer(True, PROFILES, "only PATH, HOME, LANG, LC_*, TMPDIR and what "
-                             "the operator allows"),
-        "process_group": layer(True, PROFILES, "killed as a group"),
-        "parent_death_signal": layer(info["parent_death_signal"], PROFILES,
-                                     "dies when the host dies"),
-        "pid_namespace": layer(info["pid_namespace"], ("standard", "strict"),
-                               "its whole process tree dies with it"),
-        "net_namespace": layer(info["net_namespace"], ("standard", "strict"),
-                               "no network (TCP, UDP, ...)"),
-        "rlimits": layer(info["rlimits"], PROFILES, "WorkerLimits through prlimit"),
-        "landlock": layer(bool(info["landlock"]), ("strict",),
-                          f"filesystem: venv read-only, one scratch directory writable, the "
-                          f"rest unreachable (ABI {info['landlock']})"),
-        "seccomp": layer(None, (), "not implemented yet (#7)"),
-        "unprivileged_uid": layer(None, (), "not implemented yet (#7)"),
-    }
-
-
 class Worker:
     """A running worker for one installed plugin. Use :meth:`start`, then :meth:`request`."""
 
@@ -167,6 +65,7 @@ class Worker:
         on_crash: Callable[[Worker, WorkerCrashedError], None] | None = None,
         on_notification: Callable[[str, list[Any]], None] | None = None,
         profile: str = "standard",
+        grants: Permissions | None = None,
     ) -> None:
         self.store = store
         self.name = name
@@ -180,18 +79,17 @@ class Worker:
             raise WorkerStartError(f"sandbox profile {profile!r}",
                                    f"expected one of {', '.join(PROFILES)}")
         self.profile = profile
-        self.pid_namespace = bool(profile != "off" and launcher_info()["pid_namespace"])
-        """Whether this worker runs as PID 1 of its own PID namespace."""
-        self.net_namespace = bool(profile != "off" and launcher_info()["net_namespace"])
-        """Whether this worker has a network namespace of its own (no network)."""
+        self.grants = grants or Permissions()
+        """What the operator granted the plugin (environment, network, capabilities)."""
+        self.sandbox: dict[str, Any] = {}
+        """Every sandbox layer and whether it applies to this worker (set by :meth:`start`)."""
+        self._launch: Launch | None = None
         self.last_used = time.monotonic()
         """When a caller last used the worker (heartbeats do not count)."""
         self.last_ping = 0.0
         self.crash: WorkerCrashedError | None = None
         """Why the worker died, when it died on its own (not closed by the host)."""
         self._closing = False
-        self.scratch: Path | None = None
-        """The one writable directory of a worker under the strict profile."""
         self.hello: dict[str, Any] = {}
         # One bounded log per stream: a flood on stdout must not push out the stderr lines
         # that explain a crash.
@@ -236,64 +134,37 @@ class Worker:
         except BaseException:
             self.close(timeout=1.0)
             raise
+        self.sandbox["applied_in_worker"] = self.hello.get("sandbox", {})
         if not self.hello.get("msgpack_compiled", False):
             log.warning("worker for %s uses msgpack's pure-Python fallback (slow)", self.name)
         return self.hello
 
     def _spawn(self, installed: InstalledPlugin) -> None:
         assert installed.venv is not None and installed.python is not None
-        if self.profile == "strict":
-            missing = [name for name in _PROFILE_LAYERS["strict"] if not launcher_info()[name]]
-            if missing:
-                raise WorkerStartError(f"worker of {self.name!r}", f"the strict sandbox needs "
-                                       f"{', '.join(missing)}, which does not work here "
-                                       "(see `ohp doctor`)")
         runtime = ensure_runtime(self.store.root, str(installed.python["abi_tag"]),
                                  os.path.realpath(installed.python["path"]))
+        python = installed.venv / "bin" / "python"
+        launch = plan(self.store.root, self.name, installed, runtime, python,
+                      profile=self.profile, grants=self.grants, env_allow=self.env_allow,
+                      limits=self.limits)
+        self._launch = launch
+        self.sandbox = dict(launch.layers)
         tools = {ep.name: ep.value
                  for ep in self.store.entry_points(self.name)["openhands.tools"]}
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         config: dict[str, Any] = {
             "fd": child.fileno(), "plugin": self.name,
             "site_packages": str(find_site_packages(installed.venv)),
-            "msgpack_path": str(runtime.msgpack_dir), "tools": tools}
-        cwd = installed.path
-        extra_env: dict[str, str] = {}
-        if self.profile == "strict":
-            scratch_root = self.store.root / "scratch"  # not under tmp/: clean empties that
-            scratch_root.mkdir(exist_ok=True)
-            self.scratch = Path(tempfile.mkdtemp(prefix=f"worker-{self.name}-",
-                                                 dir=scratch_root))
-            prefix_dir = os.path.dirname(os.path.dirname(
-                os.path.realpath(installed.python["path"])))
-            config["landlock"] = {
-                "read": [str(installed.venv), str(runtime.worker_dir),
-                         str(runtime.msgpack_dir), prefix_dir, *_SYSTEM_READ],
-                "write": [str(self.scratch), "/dev/null"]}
-            cwd = self.scratch
-            extra_env = {"TMPDIR": str(self.scratch)}
-        python = installed.venv / "bin" / "python"
+            "msgpack_path": str(runtime.msgpack_dir), "tools": tools, **launch.config}
         # Die with the host. The kernel's parent-death signal follows the spawning *thread*,
-        # so every worker is spawned by one thread that lives as long as the process. A copy:
-        # the prefix is cached, and extending it in place nests one more unshare per start.
-        prefix = [*_die_with_parent_prefix()]
-        launcher = launcher_info()
-        if self.pid_namespace:
-            # The worker becomes PID 1 of a namespace of its own: when it dies, the kernel
-            # kills every process left in it, including grandchildren that called setsid().
-            prefix += [launcher["unshare"], *_UNSHARE]
-            if self.net_namespace:
-                prefix.append("--net")  # only a loopback that is down: no network at all
-        cmd = [*self.limits.prefix(), *prefix, str(python), "-I", "-S", "-B", "-c", _BOOT,
+        # so every worker is spawned by one thread that lives as long as the process.
+        cmd = [*launch.prefix, str(python), "-I", "-S", "-B", "-c", _BOOT,
                str(runtime.worker_dir), json.dumps(config)]
-        env = {key: os.environ[key] for key in (*_BASE_ENV, *self.env_allow)
-               if key in os.environ}
-        env.update(extra_env)
         try:
             self._proc = _spawner.popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=env, cwd=cwd, pass_fds=(child.fileno(),),
-                start_new_session=True,
+                env=launch.env, cwd=launch.cwd, pass_fds=(child.fileno(),),
+                start_new_session=True, **launch.user,
             )
         except OSError as exc:
             parent.close()
@@ -306,6 +177,21 @@ class Worker:
         assert self._proc.stdout is not None and self._proc.stderr is not None
         self._thread(lambda: self._drain("stdout", self._proc.stdout), "stdout")  # type: ignore[union-attr]
         self._thread(lambda: self._drain("stderr", self._proc.stderr), "stderr")  # type: ignore[union-attr]
+
+    @property
+    def scratch(self) -> Path | None:
+        """The one writable directory of a worker under the strict profile."""
+        return self._launch.scratch if self._launch is not None else None
+
+    @property
+    def pid_namespace(self) -> bool:
+        """Whether this worker runs as PID 1 of its own PID namespace."""
+        return bool(self.sandbox.get("pid_namespace"))
+
+    @property
+    def net_namespace(self) -> bool:
+        """Whether this worker has a network namespace of its own (no network)."""
+        return self.sandbox.get("net_namespace") is True
 
     def _thread(self, target: Callable[[], None], what: str) -> None:
         thread = threading.Thread(target=target, name=f"hostbridge-{self.name}-{what}",
@@ -366,9 +252,8 @@ class Worker:
             self._capability_pool.shutdown(wait=False, cancel_futures=True)
         for thread in self._threads:
             thread.join(timeout=2.0)
-        if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
-            self.scratch = None
+        if self._launch is not None:
+            self._launch.cleanup()
         if self._lease is not None:
             self._lease.__exit__(None, None, None)
             self._lease = None

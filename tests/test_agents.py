@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hostbridge import EchoLLM, HostBridge, HostTool, LLMLimits, RemoteError
+from hostbridge import EchoLLM, HostBridge, HostTool, LLMLimits, RemoteError, launcher_info
 from isolator import PluginStore
+from isolator._permissions import Permissions
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,6 +26,10 @@ def store(tmp_path: Path, example_wheelhouse: Path) -> PluginStore:
     store = PluginStore(tmp_path / "store")
     store.install("pypi:openhands-plugin-echo-agent", find_links=[example_wheelhouse],
                   no_index=True)
+    # What `ohp install --grant all` does: the operator grants what plugin.json asks for.
+    asked = Permissions.from_manifest(store.load("echo-agent").manifest.extra, "echo-agent")
+    assert asked.capabilities == ("llm.complete", "tool.call")
+    store.configure("echo-agent", grants=asked.grant(["all"], "echo-agent"))
     return store
 
 
@@ -119,3 +124,21 @@ def test_cli_agent(store: PluginStore) -> None:
     failed = ohp("agent", "nope", "--prompt", "x")
     assert failed.returncode == 1 and failed.stderr.startswith("ohp: error: ")
     assert len(failed.stderr.splitlines()) == 1
+
+
+def test_model_calls_denials_and_worker_starts_are_audited(store: PluginStore) -> None:
+    with HostBridge(store, llm=EchoLLM()) as bridge:
+        bridge.agent("echo-agent").step({"messages": [{"role": "user", "content": "hi"}]})
+    store.configure("echo-agent", grants=Permissions())  # the operator takes the grant back
+    with HostBridge(store, llm=EchoLLM()) as bridge, \
+            pytest.raises(RemoteError, match="not granted"):
+        bridge.agent("echo-agent").step({"messages": []})
+    events = [json.loads(line) for line in
+              (store.root / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
+    starts = [e for e in events if e["event"] == "worker.start"]
+    assert len(starts) == 2 and all(e["profile"] == "standard" for e in starts)
+    assert starts[0]["sandbox"]["pid_namespace"] is launcher_info()["pid_namespace"]
+    calls = [e for e in events if e["event"] == "llm.call"]
+    assert len(calls) == 1 and calls[0]["ok"] is True and calls[0]["plugin"] == "echo-agent"
+    denied = [e for e in events if e["event"] == "deny"]
+    assert denied[-1]["capability"] == "llm.complete"

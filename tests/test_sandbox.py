@@ -1,23 +1,34 @@
-"""Sandbox profiles (#7, first layers): no network under standard; Landlock under strict."""
+"""Sandbox profiles (#7): each layer in force, plugin programs, permissions and grants."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers_build import make_wheel
+from reachable import remove, worker_python, world_dir
 
-import hostbridge._process as process_module
-from hostbridge import HostBridge, WorkerStartError, launcher_info, sandbox_layers
+import hostbridge._sandbox as sandbox_module
+from hostbridge import (
+    PROFILE_LIMITS,
+    HostBridge,
+    WorkerStartError,
+    launcher_info,
+    run_program,
+    sandbox_layers,
+)
+from hostbridge._sandbox import UNPRIVILEGED_UID
 from isolator import PluginStore
+from isolator._permissions import Permissions, PermissionsError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 NET_PY = '''\
 import socket
@@ -98,7 +109,7 @@ def test_strict_refuses_a_worker_whose_layer_is_missing(
 ) -> None:
     # No machine here lacks network namespaces on demand: the probe's answer is replaced.
     missing = dict(launcher_info(), net_namespace=False)
-    monkeypatch.setattr(process_module, "launcher_info", lambda: missing)
+    monkeypatch.setattr(sandbox_module, "launcher_info", lambda: missing)
     with HostBridge(store, profile="strict") as bridge, \
             pytest.raises(WorkerStartError, match="strict sandbox needs net_namespace"):
         bridge.worker("net")
@@ -122,7 +133,8 @@ def test_doctor_lists_every_layer(tmp_path: Path) -> None:
     reported: dict[str, Any] = json.loads(out)["sandbox_layers"]
     assert reported["net_namespace"]["works"] == launcher_info()["net_namespace"]
     assert reported["landlock"]["works"] is bool(launcher_info()["landlock"])
-    assert reported["seccomp"]["works"] is None  # not implemented, and it says so
+    assert reported["seccomp"]["works"] is launcher_info()["seccomp"]
+    assert reported["host_proc_hidden"]["works"] is launcher_info()["host_proc_hidden"]
 
 
 FS_PY = '''\
@@ -169,7 +181,7 @@ needs_landlock = pytest.mark.skipif(not launcher_info()["landlock"],
 
 
 @pytest.fixture
-def fs_store(tmp_path: Path) -> PluginStore:
+def fs_store(tmp_path: Path) -> Iterator[PluginStore]:
     links = tmp_path / "links"
     make_wheel(links, "fs-plugin", "1.0.0", files={
         "fs_plugin/__init__.py": "", "fs_plugin/tools.py": FS_PY,
@@ -181,9 +193,12 @@ def fs_store(tmp_path: Path) -> PluginStore:
     }, entry_points={"openhands.plugins": {"fs": "fs_plugin"},
                      "openhands.tools": {n: f"fs_plugin.tools:{n}"
                                          for n in ("write_venv", "read", "scratch", "pth")}})
-    store = PluginStore(tmp_path / "store")
+    # Where uid 65534 can reach it: workers run as that uid when the tests run as root.
+    root = world_dir()
+    store = PluginStore(root / "store", python=worker_python())
     store.install("pypi:fs-plugin", find_links=[links], no_index=True)
-    return store
+    yield store
+    remove(root)
 
 
 @needs_landlock
@@ -204,8 +219,226 @@ def test_strict_profile_confines_the_filesystem(fs_store: PluginStore, tmp_path:
         # A .pth file of the venv ran under Landlock too: it could not read the home dir.
         assert bridge.call_tool("fs", "pth", {}).content is False
     assert not scratch.exists()  # removed with the worker
-    # Without the profile the same tools succeed: the refusals are Landlock's doing.
-    with HostBridge(fs_store, profile="standard") as bridge:
+    # Without the sandbox the same tools succeed: the refusals are the sandbox's doing.
+    with HostBridge(fs_store, profile="off") as bridge:
         assert bridge.call_tool("fs", "read", {"path": str(secret)}).content == "s3cret"
         assert bridge.call_tool("fs", "write_venv", {}).content == "written"
         assert bridge.call_tool("fs", "pth", {}).content is True
+
+
+# ---- seccomp, /proc, uid, limits: one worker, every layer ------------------------------
+
+LAYERS_PY = '''\
+import ctypes
+import os
+import resource
+import socket
+
+
+def probe(host_pid: int) -> dict:
+    """What this worker can do that it must not."""
+    seen = {"uid": os.getuid(), "host_pid_visible": os.path.exists(f"/proc/{host_pid}"),
+            "nproc": resource.getrlimit(resource.RLIMIT_NPROC)[0],
+            "fsize": resource.getrlimit(resource.RLIMIT_FSIZE)[0]}
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+        seen["inet_socket"] = "created"
+    except OSError as exc:
+        seen["inet_socket"] = exc.errno
+    libc = ctypes.CDLL(None, use_errno=True)
+    seen["unshare"] = libc.unshare(0x10000000) == 0 or ctypes.get_errno()
+    seen["ptrace"] = libc.ptrace(16, 1, 0, 0) == 0 or ctypes.get_errno()  # PTRACE_ATTACH
+    return seen
+'''
+
+
+@pytest.fixture
+def layers_store(tmp_path: Path) -> Iterator[PluginStore]:
+    make_wheel(tmp_path / "links", "layers-plugin", "1.0.0", files={
+        "layers_plugin/__init__.py": "", "layers_plugin/tools.py": LAYERS_PY,
+        "layers_plugin/commands/c.md": "c\n",
+    }, entry_points={"openhands.plugins": {"layers": "layers_plugin"},
+                     "openhands.tools": {"probe": "layers_plugin.tools:probe"}})
+    root = world_dir()
+    store = PluginStore(root / "store", python=worker_python())
+    store.install("pypi:layers-plugin", find_links=[tmp_path / "links"], no_index=True)
+    yield store
+    remove(root)
+
+
+@pytest.mark.skipif(not (launcher_info()["seccomp"] and launcher_info()["host_proc_hidden"]),
+                    reason="seccomp or a PID namespace with its own /proc is missing here")
+@pytest.mark.parametrize("profile", ["standard", "strict"])
+def test_every_layer_is_in_force(layers_store: PluginStore, profile: str) -> None:
+    import errno
+
+    with HostBridge(layers_store, profile=profile) as bridge:
+        seen = bridge.call_tool("layers", "probe", {"host_pid": os.getpid()}).content
+        worker = bridge.worker("layers")
+        assert seen["host_pid_visible"] is False
+        assert seen["inet_socket"] == errno.EACCES
+        assert seen["unshare"] == errno.EPERM and seen["ptrace"] == errno.EPERM
+        assert seen["nproc"] == PROFILE_LIMITS[profile].processes
+        assert seen["fsize"] == PROFILE_LIMITS[profile].file_size_bytes
+        assert worker.sandbox["seccomp"] is True
+        assert worker.sandbox["applied_in_worker"]["seccomp"] == "none"
+        if os.geteuid() == 0:  # as root: really another uid, as the host's /proc says
+            assert worker.sandbox["unprivileged_uid"] is True
+            status = Path(f"/proc/{worker.pid}/status").read_text()
+            assert f"Uid:\t{UNPRIVILEGED_UID}\t" in status
+    with HostBridge(layers_store, profile="off") as bridge:  # the probe can tell
+        seen = bridge.call_tool("layers", "probe", {"host_pid": os.getpid()}).content
+        assert seen["host_pid_visible"] is True and seen["inet_socket"] == "created"
+
+
+def test_seccomp_program_refuses_by_argument() -> None:
+    from hostbridge._worker import seccomp
+
+    for machine in ("x86_64", "aarch64"):
+        for sockets in ("any", "unix", "none"):
+            code = seccomp.program(sockets, machine)
+            assert len(code) % 8 == 0 and len(code) // 8 < 4096
+    with pytest.raises(ValueError, match="sockets must be"):
+        seccomp.install("some")
+
+
+# ---- plugin programs: `ohp exec` and run_program ----------------------------------------
+
+HOOK = "#!/bin/sh\necho \"secret=${HOOK_SECRET:-absent} uid=$(id -u)\"\ncat \"$1\" 2>&1\nexit 3\n"
+
+
+@pytest.fixture
+def content_store(tmp_path: Path) -> Iterator[PluginStore]:
+    plugin = tmp_path / "hooky"
+    (plugin / ".claude-plugin").mkdir(parents=True)
+    (plugin / ".claude-plugin" / "plugin.json").write_text(json.dumps({
+        "name": "hooky", "version": "1.0.0",
+        "permissions": {"environment": ["HOOK_SECRET"], "capabilities": ["llm.complete"]}}))
+    (plugin / "hooks").mkdir()
+    (plugin / "hooks" / "check.sh").write_text(HOOK)
+    (plugin / "hooks" / "check.sh").chmod(0o755)
+    root = world_dir()
+    store = PluginStore(root / "store")
+    store.install(str(plugin))
+    yield store
+    remove(root)
+
+
+def test_a_hook_command_runs_in_the_sandbox(content_store: PluginStore, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text("host-only")
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    result = run_program(content_store, "hooky", ["./hooks/check.sh", str(secret_file)],
+                         timeout=60)
+    assert result.returncode == 3
+    assert b"secret=absent" in result.stdout  # declared, not granted: not passed
+    assert b"host-only" not in result.stdout
+    assert result.profile == "standard" and result.layers["pid_namespace"] is True
+    # Granted by the operator: passed through.
+    asked = Permissions.from_manifest(content_store.load("hooky").manifest.extra, "hooky")
+    content_store.configure("hooky", grants=asked.grant(["env:HOOK_SECRET"], "hooky"))
+    result = run_program(content_store, "hooky", ["./hooks/check.sh", "/dev/null"], timeout=60)
+    assert b"secret=s3cret" in result.stdout
+    # The CLI, with the program's exit status and a deadline.
+    cli = subprocess.run([sys.executable, "-m", "hostbridge._cli", "exec", "hooky", "--root",
+                          str(content_store.root), "--", "sh", "-c", "pwd; exit 7"],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert cli.returncode == 7, cli.stderr
+    assert cli.stdout.strip() == str(content_store.get("hooky").content_dir)
+    slow = subprocess.run([sys.executable, "-m", "hostbridge._cli", "exec", "hooky", "--root",
+                           str(content_store.root), "--timeout", "0.5", "--", "sleep", "30"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert slow.returncode == 124 and "deadline" in slow.stderr
+
+
+@needs_landlock
+def test_strict_programs_write_only_their_scratch(content_store: PluginStore) -> None:
+    root = content_store.root
+    result = run_program(content_store, "hooky", ["sh", "-c", f"echo x > {root}/planted; "
+                         f"echo y > $TMPDIR/ok && cat $TMPDIR/ok; ls {root}"],
+                         profile="strict", timeout=60)
+    assert not (root / "planted").exists()
+    assert result.stdout.strip() == b"y"
+    assert b"Permission denied" in result.stderr
+
+
+def test_bad_exec_input_is_a_clear_error(content_store: PluginStore) -> None:
+    def ohp(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hostbridge._cli", *args[:2], "--root",
+                               str(content_store.root), *args[2:]], capture_output=True,
+                              text=True, timeout=120, check=False)
+
+    for args, expected, code in [
+        (["exec", "hooky"], "expected a command after --", 1),
+        (["exec", "nope", "--", "true"], "not installed", 1),
+        (["exec", "hooky", "--", "no-such-program"], "command not found", 127),
+        (["exec", "hooky", "--timeout", "0", "--", "true"], "positive number", 1),
+    ]:
+        done = ohp(*args)
+        assert done.returncode == code and expected in done.stderr, (args, done)
+    with pytest.raises(WorkerStartError, match="expected a command"):
+        run_program(content_store, "hooky", [])
+
+
+# ---- permissions and grants ------------------------------------------------------------
+
+
+def test_grants_are_checked_against_what_the_plugin_asks(content_store: PluginStore) -> None:
+    asked = Permissions.from_manifest(content_store.load("hooky").manifest.extra, "hooky")
+    assert asked.grant(["all"], "hooky") == asked
+    assert asked.grant(["capability"], "hooky").capabilities == ("llm.complete",)
+    for spec, expected in [("network:example.com:443", "does not ask for it"),
+                           ("env:HOME", "does not ask for it"),
+                           ("disk:/", "expected 'all', or KIND")]:
+        with pytest.raises(PermissionsError, match=expected):
+            asked.grant([spec], "hooky")
+
+
+@pytest.mark.parametrize(("declared", "expected"), [
+    ("[]", "expected an object"),
+    ('{"disk": []}', "is not a permission kind"),
+    ('{"network": "x"}', "expected a list of strings"),
+    ('{"network": ["a b:1"]}', "expected HOST:PORT"),
+    ('{"network": ["example.com:99999"]}', "expected HOST:PORT"),
+    ('{"environment": ["1BAD"]}', "environment variable name"),
+    ('{"capabilities": ["a b"]}', "capability name"),
+])
+def test_bad_permissions_are_clear_errors(declared: str, expected: str) -> None:
+    with pytest.raises(PermissionsError, match=expected):
+        Permissions.from_manifest({"permissions": json.loads(declared)}, "plugin.json")
+
+
+def test_cli_install_sandbox_and_grant(tmp_path: Path) -> None:
+    plugin = tmp_path / "asker"
+    (plugin / ".claude-plugin").mkdir(parents=True)
+    (plugin / ".claude-plugin" / "plugin.json").write_text(json.dumps({
+        "name": "asker", "permissions": {"network": ["api.example.com:443"],
+                                         "environment": ["ASKER_TOKEN"]}}))
+    (plugin / "commands").mkdir()
+    (plugin / "commands" / "c.md").write_text("c\n")
+
+    def ohp(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hostbridge._cli", *args, "--root",
+                               str(tmp_path / "store")], capture_output=True, text=True,
+                              timeout=120, check=False)
+
+    done = ohp("install", str(plugin), "--sandbox", "strict", "--grant", "env")
+    assert done.returncode == 0, done.stderr
+    assert "network: api.example.com:443  (not granted)" in done.stdout
+    assert "environment: ASKER_TOKEN  (granted)" in done.stdout
+    store = PluginStore(tmp_path / "store")
+    assert store.settings("asker").sandbox == "strict"
+    assert store.settings("asker").grants.environment == ("ASKER_TOKEN",)
+    # A grant it did not ask for: the plugin stays installed, its settings unchanged.
+    bad = ohp("configure", "asker", "--grant", "capability:llm.complete")
+    assert bad.returncode == 1 and "does not ask for it" in bad.stderr
+    assert store.settings("asker").grants.environment == ("ASKER_TOKEN",)
+    bad = ohp("install", str(plugin), "--sandbox", "paranoid")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    revoked = ohp("configure", "asker", "--revoke-all", "--sandbox", "standard", "--json")
+    assert revoked.returncode == 0, revoked.stderr
+    assert json.loads(revoked.stdout) == {"sandbox": "standard", "grants": {
+        "network": [], "environment": [], "capabilities": []}}
+    assert ohp("uninstall", "asker").returncode == 0
+    assert not (tmp_path / "store" / "settings" / "asker.json").exists()

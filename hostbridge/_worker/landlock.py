@@ -1,8 +1,9 @@
 """Landlock (Linux 5.13+), applied by a worker to itself before any plugin code runs.
 
 Stdlib only (ctypes). After :func:`restrict`, the process and everything it starts can read
-only beneath the given read paths and write only beneath the given write paths; the rules
-cannot be lifted. Paths that do not exist are skipped.
+only beneath the given read paths and write only beneath the given write paths, connect only
+to the given TCP ports, and signal no process outside; the rules cannot be lifted. Paths that
+do not exist are skipped.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import os
 
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # the same on x86_64 and arm64
 _VERSION = 1
-_PATH_BENEATH = 1
+_PATH_BENEATH, _NET_PORT = 1, 2
+_NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
+_SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 _PR_SET_NO_NEW_PRIVS = 38
 
 EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
@@ -54,30 +57,46 @@ def _handled(abi: int) -> int:
     return rights
 
 
-def restrict(read: list[str], write: list[str]) -> int:
-    """Allow reading beneath *read* and everything beneath *write*; deny the rest of the
-    filesystem to this process for good. Returns the ABI version used."""
+def restrict(read: list[str] | None, write: list[str] | None, *,
+             connect_ports: list[int] | None = None, scope: bool = False) -> dict[str, bool]:
+    """Confine this process and everything it starts, for good.
+
+    With *read*/*write* (lists, possibly empty): read only beneath *read*, write only beneath
+    *write*. With *connect_ports* (ABI 4+): TCP connections only to those ports, no TCP bind.
+    With *scope* (ABI 6+): no signals to, and no abstract unix sockets of, processes outside.
+    Returns which of ``filesystem``, ``network``, ``scope`` are in force."""
     libc = _libc()
     abi = abi_version()
     if abi < 1:
         raise OSError("Landlock is not available in this kernel")
-    handled = _handled(abi)
-    attr = ctypes.c_uint64(handled)
-    ruleset = libc.syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(8),
+    fs = _handled(abi) if read is not None or write is not None else 0
+    net = _NET_BIND_TCP | _NET_CONNECT_TCP if connect_ports is not None and abi >= 4 else 0
+    scoped = _SCOPE_ABSTRACT_UNIX | _SCOPE_SIGNAL if scope and abi >= 6 else 0
+    applied = {"filesystem": bool(fs), "network": bool(net), "scope": bool(scoped)}
+    if not (fs or net or scoped):
+        return applied
+    size = 24 if scoped else 16 if net else 8
+    attr = (ctypes.c_uint64 * 3)(fs, net, scoped)
+    ruleset = libc.syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size),
                            ctypes.c_uint32(0))
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     try:
-        for paths, access in ((read, READ), (write, handled)):
+        for paths, access in ((read or [], READ), (write or [], fs)):
             for path in paths:
-                _add(libc, int(ruleset), path, access & handled)
+                _add(libc, int(ruleset), path, access & fs)
+        for port in connect_ports or [] if net else []:
+            rule = (ctypes.c_uint64 * 2)(_NET_CONNECT_TCP, int(port))
+            if libc.syscall(_ADD_RULE, int(ruleset), _NET_PORT, ctypes.byref(rule),
+                            ctypes.c_uint32(0)) != 0:
+                raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for port {port}")
         if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
         if libc.syscall(_RESTRICT_SELF, int(ruleset), ctypes.c_uint32(0)) != 0:
             raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
     finally:
         os.close(int(ruleset))
-    return abi
+    return applied
 
 
 def _add(libc: ctypes.CDLL, ruleset: int, path: str, access: int) -> None:

@@ -29,14 +29,12 @@ def main(config_text: str) -> None:
     faulthandler.enable()
     config = json.loads(config_text)
     _raise_mmap_threshold()
-    rules = config.get("landlock")
-    if rules:
-        # Before any plugin code, .pth files of the venv included (_set_path runs them): from
-        # here on the filesystem is the venv, the runtime and the interpreter (read) and one
-        # scratch directory (write).
-        from .landlock import restrict  # noqa: PLC0415
+    # Before any plugin code, .pth files of the venv included (_set_path runs them): from
+    # here on the filesystem is the venv, the runtime and the interpreter (read) and one
+    # scratch directory (write), and the system calls are filtered, as the profile says.
+    from .sandbox import apply  # noqa: PLC0415
 
-        restrict(list(rules["read"]), list(rules["write"]))
+    config["applied"] = apply(config)
     _set_path(config)
     from . import protocol  # noqa: PLC0415 - msgpack is importable only after _set_path
 
@@ -214,6 +212,8 @@ class _Session:
             "plugin": self.config.get("plugin"),
             "pid": os.getpid(),
             "executable": sys.executable,
+            "uid": os.getuid(),
+            "sandbox": self.config.get("applied", {}),
         }
 
     def _tool(self, name: str) -> object:

@@ -1,0 +1,396 @@
+"""Sandbox profiles: how every plugin process (worker, hook command, MCP server) is launched.
+
+One mechanism for all of them. :func:`plan` turns a profile, the operator's grants and this
+machine's abilities into a :class:`Launch`: the launcher command that goes before the
+interpreter (``prlimit``, ``setpriv``, ``unshare``), the environment, the working directory,
+the uid, and the layers the process applies to itself before any plugin code
+(``ohp_worker.sandbox``: Landlock, seccomp). :func:`launcher_info` probes, once per process,
+which layers work here; :func:`sandbox_layers` reports them (``ohp doctor``).
+
+Layers, outermost first::
+
+    Popen(user=65534)           when the host is root: an unprivileged uid
+    prlimit                     rlimits that count per uid (off profile only)
+    setpriv --pdeathsig KILL    dies with the host
+    unshare --user --map-user=65534 --pid --fork --mount-proc [--net] --kill-child
+    prlimit                     rlimits, inside the user namespace (so processes count per worker)
+    python -I -S -B ...         applies Landlock and the seccomp filter to itself, then runs
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from isolator._backends import _die_with_parent_prefix
+from isolator._permissions import SANDBOX_PROFILES, Permissions
+
+from ._errors import WorkerStartError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from isolator._store import InstalledPlugin, PluginStore
+
+    from ._runtime import Runtime
+
+log = logging.getLogger("hostbridge.sandbox")
+
+PROFILES = SANDBOX_PROFILES
+"""Sandbox profiles, weakest first. ``off``: a process group, a minimal environment and the
+limits the host sets. ``standard``: every layer that works on this machine. ``strict``: every
+layer, and a process whose layer is missing here is refused."""
+
+UNPRIVILEGED_UID = UNPRIVILEGED_GID = 65534
+"""``nobody``/``nogroup``: the identity of plugin processes when the host runs as root, and the
+identity a plugin process sees for itself inside its user namespace."""
+
+_BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR")
+_UNSHARE = ["--user", f"--map-user={UNPRIVILEGED_UID}", f"--map-group={UNPRIVILEGED_GID}",
+            "--pid", "--fork", "--kill-child=SIGKILL"]
+_MOUNT_PROC = "--mount-proc"
+# Read-only under Landlock besides the plugin, the runtime and the interpreter's prefix: what a
+# process needs of the system (shared libraries, programs, certificates, time zone).
+_SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ssl",
+                "/etc/ca-certificates", "/etc/localtime", "/etc/ld.so.cache",
+                "/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/hosts", "/dev/random",
+                "/dev/zero", "/proc/self")
+_SYSTEM_WRITE = ("/dev/null",)
+
+
+@dataclass(frozen=True)
+class WorkerLimits:
+    """Resource limits of a plugin process (``prlimit``); None leaves a limit as it is.
+
+    Under ``standard`` and ``strict`` they apply inside the process's user namespace, so
+    *processes* counts that process tree only (threads included)."""
+
+    memory_bytes: int | None = None
+    """Address space (``RLIMIT_AS``): an allocation past it fails with MemoryError."""
+    open_files: int | None = None
+    cpu_seconds: int | None = None
+    """CPU time over the process's whole life (``RLIMIT_CPU``): past it, SIGKILL."""
+    processes: int | None = None
+    """Processes and threads (``RLIMIT_NPROC``): a fork past it fails with EAGAIN."""
+    file_size_bytes: int | None = None
+    """Largest file it may write (``RLIMIT_FSIZE``): a write past it fails with EFBIG."""
+
+    def over(self, base: WorkerLimits) -> WorkerLimits:
+        """These limits, with *base*'s where these say None."""
+        return WorkerLimits(**{f.name: getattr(self, f.name) if getattr(self, f.name)
+                               is not None else getattr(base, f.name) for f in fields(self)})
+
+    def args(self) -> list[str]:
+        """``prlimit`` options."""
+        options = (("--as", self.memory_bytes), ("--nofile", self.open_files),
+                   ("--cpu", self.cpu_seconds), ("--nproc", self.processes),
+                   ("--fsize", self.file_size_bytes))
+        return [f"{option}={int(value)}" for option, value in options if value is not None]
+
+    def prefix(self) -> list[str]:
+        """``prlimit OPTIONS --``, or nothing when no limit is set."""
+        args = self.args()
+        if not args:
+            return []
+        prlimit = shutil.which("prlimit")
+        if prlimit is None:
+            raise WorkerStartError("worker limits", "prlimit (util-linux) is not installed")
+        return [prlimit, *args, "--"]
+
+    def to_dict(self) -> dict[str, int | None]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+PROFILE_LIMITS = {
+    "off": WorkerLimits(),
+    "standard": WorkerLimits(open_files=1024, processes=256, file_size_bytes=1 << 30),
+    "strict": WorkerLimits(memory_bytes=4 << 30, open_files=256, processes=64,
+                           file_size_bytes=256 << 20),
+}
+"""The limits each profile sets unless the host sets its own (:meth:`WorkerLimits.over`)."""
+
+_REQUIRED = ("pid_namespace", "host_proc_hidden", "net_namespace", "landlock", "seccomp",
+             "unprivileged_uid", "rlimits")
+"""The layers ``strict`` refuses to go without (net_namespace not when network is granted,
+unprivileged_uid only when the host is root)."""
+
+
+def check_profile(profile: str) -> None:
+    """Raise :class:`WorkerStartError` unless *profile* is one of :data:`PROFILES`."""
+    if profile not in PROFILES:
+        raise WorkerStartError(f"sandbox profile {profile!r}",
+                               f"expected one of {', '.join(PROFILES)}")
+
+
+def _root() -> bool:
+    return sys.platform.startswith("linux") and os.geteuid() == 0
+
+
+@functools.cache
+def launcher_info() -> dict[str, Any]:
+    """Which layers work here, probed once: a PID namespace (``unshare``; then a worker's death
+    takes every descendant with it, ``setsid()`` or not), a ``/proc`` of its own, a network
+    namespace (no network), Landlock (its ABI), seccomp, rlimits, the uid switch."""
+    unshare = shutil.which("unshare")
+    linux = sys.platform.startswith("linux")
+    user = {"user": UNPRIVILEGED_UID, "group": UNPRIVILEGED_GID, "extra_groups": []} \
+        if _root() else {}
+    pid_ns = proc = net_ns = False
+    if unshare is not None and linux:
+        pid_ns = _runs([unshare, *_UNSHARE, "true"], user)
+        proc = pid_ns and _runs([unshare, *_UNSHARE, _MOUNT_PROC, "true"], user)
+        net_ns = pid_ns and _runs([unshare, *_UNSHARE, "--net", "true"], user)
+    from ._worker import seccomp  # noqa: PLC0415
+    from ._worker.landlock import abi_version  # noqa: PLC0415
+
+    return {"pid_namespace": pid_ns, "host_proc_hidden": proc, "net_namespace": net_ns,
+            "landlock": abi_version() if linux else 0,
+            "seccomp": linux and seccomp.supported() and _seccomp_works(),
+            "unshare": unshare if pid_ns else None,
+            "parent_death_signal": bool(_die_with_parent_prefix()),
+            "rlimits": shutil.which("prlimit") is not None,
+            "unprivileged_uid": _root() and (not unshare or _runs(["true"], user)),
+            "host_is_root": _root(),
+            "process_group": True}
+
+
+def _runs(cmd: list[str], user: Mapping[str, Any]) -> bool:
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=10, check=False, cwd="/",
+                              **user).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _seccomp_works() -> bool:
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); from seccomp import install; "
+             "install('none'); import socket\ntry: socket.socket()\nexcept OSError: pass\n"
+             "else: raise SystemExit(3)")
+    worker = str(Path(__file__).parent / "_worker")
+    return _runs([sys.executable, "-I", "-S", "-c", probe, worker], {})
+
+
+def sandbox_layers() -> dict[str, dict[str, Any]]:
+    """Every sandbox layer, whether it works on this machine, and which profiles use it."""
+    info = launcher_info()
+
+    def layer(works: bool | None, profiles: tuple[str, ...], what: str) -> dict[str, Any]:
+        return {"works": works, "profiles": list(profiles), "what": what}
+
+    both = ("standard", "strict")
+    return {
+        "environment": layer(True, PROFILES, "only PATH, HOME, LANG, LC_*, TMPDIR, what the "
+                             "operator allows and what the plugin was granted"),
+        "process_group": layer(True, PROFILES, "killed as a group"),
+        "parent_death_signal": layer(info["parent_death_signal"], PROFILES,
+                                     "dies when the host dies"),
+        "rlimits": layer(info["rlimits"], PROFILES, "address space, CPU, open files, file "
+                         "size, processes (WorkerLimits, PROFILE_LIMITS)"),
+        "pid_namespace": layer(info["pid_namespace"], both,
+                               "its whole process tree dies with it"),
+        "host_proc_hidden": layer(info["host_proc_hidden"], both,
+                                  "a /proc of its own: the host's processes are not there"),
+        "net_namespace": layer(info["net_namespace"], both,
+                               "no network (TCP, UDP, ...) unless network is granted"),
+        "seccomp": layer(info["seccomp"], both,
+                         "no ptrace, mount, namespaces, bpf, io_uring, keyctl...; no new "
+                         "sockets (socketpair only) unless network is granted"),
+        "unprivileged_uid": layer(info["unprivileged_uid"] if info["host_is_root"] else None,
+                                  both, f"the host runs as root: plugin processes run as uid "
+                                  f"{UNPRIVILEGED_UID}" if info["host_is_root"] else
+                                  "the host is not root: plugin processes keep its uid"),
+        "landlock": layer(bool(info["landlock"]), ("strict",),
+                          f"filesystem: the plugin and the interpreter read-only, one scratch "
+                          f"directory writable, the rest unreachable; no signals outside; "
+                          f"granted TCP ports only (ABI {info['landlock']})"),
+    }
+
+
+def sandbox_reach(store: PluginStore) -> dict[str, str]:
+    """When the host is root: whether uid 65534 reaches the store and the interpreter plugin
+    venvs are made from, path by path (where it does not, ``standard`` runs plugin processes
+    as root and ``strict`` refuses them). Empty when the host is not root."""
+    if not launcher_info()["host_is_root"]:
+        return {}
+    from isolator._interpreters import base_interpreter, find_python  # noqa: PLC0415
+
+    python = Path(os.path.realpath(base_interpreter(find_python(store.python)).path))
+    reach = {}
+    for path in (store.root, python):
+        blocked = _unreachable(path)
+        reach[str(path)] = "reachable" if blocked is None else f"blocked at {blocked} " \
+            f"(uid {UNPRIVILEGED_UID} may not enter it)"
+    return reach
+
+
+@dataclass
+class Launch:
+    """How to start one plugin process under a profile (see :func:`plan`)."""
+
+    profile: str
+    prefix: list[str]
+    """The launcher command, to put before the interpreter."""
+    env: dict[str, str]
+    cwd: Path
+    config: dict[str, Any]
+    """What the process applies to itself (``ohp_worker.sandbox.apply``)."""
+    user: dict[str, Any] = field(default_factory=dict)
+    """``Popen`` keywords for the uid switch (empty when there is none)."""
+    scratch: Path | None = None
+    """The one writable directory (strict), removed by :meth:`cleanup`."""
+    layers: dict[str, Any] = field(default_factory=dict)
+    """Every layer and whether it is applied to this process (False with a reason: not)."""
+    limits: WorkerLimits = WorkerLimits()
+
+    def cleanup(self) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
+
+
+def plan(
+    store_root: Path,
+    name: str,
+    installed: InstalledPlugin,
+    runtime: Runtime,
+    python: Path,
+    *,
+    profile: str,
+    grants: Permissions | None = None,
+    env_allow: Iterable[str] = (),
+    limits: WorkerLimits | None = None,
+    what: str = "worker",
+) -> Launch:
+    """The launch of *what* (a worker, a program) of plugin *name* under *profile*.
+
+    Raises :class:`WorkerStartError` when *profile* is ``strict`` and a layer it requires does
+    not work here (or the unprivileged uid cannot reach the plugin's files)."""
+    if profile not in PROFILES:
+        raise WorkerStartError(f"sandbox profile {profile!r}",
+                               f"expected one of {', '.join(PROFILES)}")
+    info = launcher_info()
+    grants = grants or Permissions()
+    sandboxed = profile != "off"
+    network = bool(grants.network)
+    limits = (limits or WorkerLimits()).over(PROFILE_LIMITS[profile])
+    layers: dict[str, Any] = {}
+
+    def want(layer: str, applies: bool, missing: str = "does not work here") -> bool:
+        works = bool(info.get(layer))
+        layers[layer] = works if applies else False
+        if applies and not works:
+            layers[layer] = False
+            if profile == "strict":
+                raise WorkerStartError(f"{what} of {name!r}", f"the strict sandbox needs "
+                                       f"{layer}, which {missing} (see `ohp doctor`)")
+        return applies and works
+
+    pid_ns = want("pid_namespace", sandboxed)
+    proc = pid_ns and want("host_proc_hidden", sandboxed)
+    net_ns = pid_ns and want("net_namespace", sandboxed and not network)
+    if network:
+        layers["net_namespace"] = f"lifted: network granted ({', '.join(grants.network)})"
+    seccomp = want("seccomp", sandboxed)
+    landlock_abi = int(info["landlock"])
+    fs_landlock = profile == "strict" and want("landlock", True)
+    if profile == "strict" and limits.args():
+        want("rlimits", True)
+
+    # Who: an unprivileged uid when the host is root, if it can reach the plugin's files.
+    user: dict[str, Any] = {}
+    prefix_dir = Path(os.path.realpath(python)).parent.parent
+    reach = [Path(os.path.realpath(python)), installed.path, runtime.worker_dir,
+             runtime.msgpack_dir, prefix_dir]
+    if sandboxed and info["host_is_root"]:
+        blocked = next((b for b in map(_unreachable, reach) if b is not None), None)
+        if blocked is not None:
+            layers["unprivileged_uid"] = False
+            if profile == "strict":
+                raise WorkerStartError(f"{what} of {name!r}", f"the strict sandbox runs it as "
+                                       f"uid {UNPRIVILEGED_UID}, which cannot reach {blocked} "
+                                       "(keep the store and the interpreters where other "
+                                       "users can read them)")
+            log.warning("%s of %s runs as root: uid %d cannot reach %s", what, name,
+                        UNPRIVILEGED_UID, blocked)
+        elif want("unprivileged_uid", True):
+            user = {"user": UNPRIVILEGED_UID, "group": UNPRIVILEGED_GID, "extra_groups": []}
+
+    env = {key: os.environ[key] for key in (*_BASE_ENV, *env_allow, *grants.environment)
+           if key in os.environ}
+    cwd = installed.path
+    scratch: Path | None = None
+    config: dict[str, Any] = {}
+    if fs_landlock:
+        scratch_root = store_root / "scratch"  # not under tmp/: clean empties that
+        scratch_root.mkdir(exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f"{what}-{name}-", dir=scratch_root))
+        if user:
+            os.chown(scratch, UNPRIVILEGED_UID, UNPRIVILEGED_GID)
+        config["landlock"] = {
+            "read": sorted({str(installed.path), str(runtime.worker_dir),
+                            str(runtime.msgpack_dir), str(prefix_dir), *_SYSTEM_READ}),
+            "write": [str(scratch), *_SYSTEM_WRITE], "scope": True}
+        cwd = scratch
+        env.update(TMPDIR=str(scratch), HOME=str(scratch))
+    if network and landlock_abi >= 4 and sandboxed and grants.ports is not None:
+        config.setdefault("landlock", {})["connect_ports"] = list(grants.ports)
+        layers["network_ports"] = list(grants.ports)
+    if seccomp:
+        # No socket() at all: the worker's channel is an inherited socketpair, and an AF_UNIX
+        # socket could connect to the host's sockets by path (ssh-agent, dbus, docker), which
+        # neither the network namespace nor Landlock (ABI <= 7) governs.
+        config["seccomp"] = "any" if network else "none"
+    layers["landlock"] = bool(config.get("landlock")) and landlock_abi > 0
+    for layer in _REQUIRED:
+        layers.setdefault(layer, False)
+    if not info["host_is_root"]:
+        layers["unprivileged_uid"] = None  # nothing to drop: the host is not root
+    layers["rlimits"] = limits.to_dict()
+    layers["environment"] = sorted(env)
+
+    # The launcher command. The parent-death signal is set after the uid switch (which would
+    # clear it); a copy, as the prefix is cached.
+    prefix: list[str] = []
+    if not pid_ns:
+        prefix += limits.prefix()
+    prefix += [*_die_with_parent_prefix()]
+    if pid_ns:
+        prefix += [str(info["unshare"]), *_UNSHARE]
+        if proc:
+            prefix.append(_MOUNT_PROC)
+        if net_ns:
+            prefix.append("--net")  # only a loopback that is down: no network at all
+        prefix += limits.prefix()
+    return Launch(profile, prefix, env, cwd, config, user, scratch, layers, limits)
+
+
+def _unreachable(path: Path) -> str | None:
+    """The first directory on the way to *path* that the unprivileged uid cannot search, or
+    *path* itself when it cannot read it; None when it can."""
+    current = Path("/")
+    for part in path.parts[1:]:
+        if not _allows(current, stat.S_IXOTH):
+            return str(current)
+        current /= part
+    return None if _allows(current, stat.S_IROTH) else str(current)
+
+
+def _allows(path: Path, other_bit: int) -> bool:
+    try:
+        info = path.stat()
+    except OSError:
+        return True  # not there: the process says so itself, more clearly
+    if info.st_uid == UNPRIVILEGED_UID:
+        return bool(info.st_mode & (other_bit << 6))
+    if info.st_gid == UNPRIVILEGED_GID:
+        return bool(info.st_mode & (other_bit << 3))
+    return bool(info.st_mode & other_bit)

@@ -1,0 +1,51 @@
+"""The in-process layers of the sandbox: what a process applies to itself before running
+anything of a plugin (Landlock, then the seccomp filter). Stdlib only.
+
+The worker calls :func:`apply` first thing; a plugin program (hook command, MCP server) is
+started through :func:`exec_main`, which applies the same layers and then ``execve``s the
+program: both are inherited and cannot be lifted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+
+def apply(config: dict[str, Any]) -> dict[str, Any]:
+    """Apply the ``landlock`` and ``seccomp`` entries of *config*; returns what is in force."""
+    applied: dict[str, Any] = {}
+    rules = config.get("landlock")
+    if rules:
+        from .landlock import restrict  # noqa: PLC0415 - ctypes, only when asked
+
+        applied["landlock"] = restrict(rules.get("read"), rules.get("write"),
+                                       connect_ports=rules.get("connect_ports"),
+                                       scope=bool(rules.get("scope")))
+    sockets = config.get("seccomp")
+    if sockets:
+        from .seccomp import install  # noqa: PLC0415
+
+        install(sockets)
+        applied["seccomp"] = sockets
+    return applied
+
+
+def exec_main(config_text: str, argv: list[str]) -> None:
+    """Apply the layers, then replace this process with *argv* (searched on ``PATH``)."""
+    try:
+        apply(json.loads(config_text))
+    except OSError as exc:
+        sys.stderr.write(f"ohp sandbox: cannot confine the program: {exc}\n")
+        os._exit(126)
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as exc:
+        found = "/" in argv[0] or any(
+            os.access(os.path.join(d, argv[0]), os.X_OK)
+            for d in os.environ.get("PATH", "").split(os.pathsep) if d)
+        reason = exc.strerror if found else "command not found on PATH"
+        sys.stderr.write(f"ohp sandbox: cannot run {argv[0]}: {reason}\n")
+        os._exit(126 if found and not isinstance(exc, FileNotFoundError) else 127)
