@@ -33,7 +33,7 @@ from ._errors import (
     WorkerStartError,
 )
 from ._runtime import WORKER_PACKAGE, ensure_runtime
-from ._sandbox import PROFILES, Launch, WorkerLimits, plan
+from ._sandbox import Launch, WorkerLimits, check_profile, plan
 from ._worker import protocol
 
 if TYPE_CHECKING:
@@ -75,9 +75,7 @@ class Worker:
         self.on_crash = on_crash
         self.on_notification = on_notification
         self._capability_pool: ThreadPoolExecutor | None = None
-        if profile not in PROFILES:
-            raise WorkerStartError(f"sandbox profile {profile!r}",
-                                   f"expected one of {', '.join(PROFILES)}")
+        check_profile(profile)
         self.profile = profile
         self.grants = grants or Permissions()
         """What the operator granted the plugin (environment, network, capabilities)."""

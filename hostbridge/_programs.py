@@ -27,7 +27,14 @@ from isolator._interpreters import base_interpreter, find_python
 from ._errors import WorkerStartError
 from ._process import _spawner
 from ._runtime import WORKER_PACKAGE, ensure_runtime
-from ._sandbox import Launch, _unreachable, check_profile, plan
+from ._sandbox import (
+    Launch,
+    _unreachable,
+    check_profile,
+    launcher_info,
+    plan,
+    reachable_system_python,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -220,11 +227,10 @@ def _launcher_python(installed: InstalledPlugin, profile: str) -> tuple[Path, st
     if installed.venv is not None and installed.python is not None:
         return installed.venv / "bin" / "python", str(installed.python["abi_tag"])
     interpreter = base_interpreter(find_python(None))
-    if profile != "off" and os.geteuid() == 0 and _unreachable(interpreter.path) is not None:
-        for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
-            if os.path.exists(candidate) and _unreachable(Path(os.path.realpath(candidate))) \
-                    is None:
-                interpreter = find_python(candidate)
-                break
+    if profile != "off" and launcher_info()["host_is_root"] \
+            and _unreachable(interpreter.path) is not None:
+        system = reachable_system_python()
+        if system is not None:
+            interpreter = find_python(system)
     return interpreter.path, interpreter.abi_tag
 

@@ -274,9 +274,7 @@ def plan(
 
     Raises :class:`WorkerStartError` when *profile* is ``strict`` and a layer it requires does
     not work here (or the unprivileged uid cannot reach the plugin's files)."""
-    if profile not in PROFILES:
-        raise WorkerStartError(f"sandbox profile {profile!r}",
-                               f"expected one of {', '.join(PROFILES)}")
+    check_profile(profile)
     info = launcher_info()
     grants = grants or Permissions()
     sandboxed = profile != "off"
@@ -371,6 +369,15 @@ def plan(
             prefix.append("--net")  # only a loopback that is down: no network at all
         prefix += limits.prefix()
     return Launch(profile, prefix, env, cwd, config, user, scratch, layers, limits)
+
+
+def reachable_system_python() -> str | None:
+    """The system's ``python3``, when uid 65534 can run it (for a root host whose own
+    interpreter lives where that uid cannot go, such as pyenv under /root)."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.path.exists(candidate) and _unreachable(Path(os.path.realpath(candidate))) is None:
+            return candidate
+    return None
 
 
 def _unreachable(path: Path) -> str | None:

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from hostbridge._sandbox import _unreachable
+from hostbridge._sandbox import reachable_system_python
 
 
 def world_dir(prefix: str = "isolator-test-") -> Path:
@@ -29,10 +29,4 @@ def remove(path: Path) -> None:
 
 def worker_python() -> str | None:
     """An interpreter uid 65534 can run when the host is root (None: the default is fine)."""
-    if os.geteuid() != 0:
-        return None
-    candidates = ("/usr/bin/python3", "/usr/local/bin/python3")
-    for candidate in candidates:
-        if os.path.exists(candidate) and _unreachable(Path(os.path.realpath(candidate))) is None:
-            return candidate
-    return None
+    return reachable_system_python() if os.geteuid() == 0 else None
