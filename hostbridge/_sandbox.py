@@ -347,6 +347,11 @@ def plan(
         # socket could connect to the host's sockets by path (ssh-agent, dbus, docker), which
         # neither the network namespace nor Landlock (ABI <= 7) governs.
         config["seccomp"] = "any" if network else "none"
+        # Under strict, no chmod/chown either: the process owns the store's files when the host
+        # is not root, and a venv's files are hardlinks of uv's cache and the bytecode pool,
+        # shared with every other plugin; Landlock has no right for modes.
+        if profile == "strict":
+            config["no_mode_changes"] = True
     layers["landlock"] = bool(config.get("landlock")) and landlock_abi > 0
     for layer in _REQUIRED:
         layers.setdefault(layer, False)

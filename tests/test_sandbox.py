@@ -282,6 +282,8 @@ def test_every_layer_is_in_force(layers_store: PluginStore, profile: str) -> Non
         assert seen["fsize"] == PROFILE_LIMITS[profile].file_size_bytes
         assert worker.sandbox["seccomp"] is True
         assert worker.sandbox["applied_in_worker"]["seccomp"] == "none"
+        # chmod/chown refused under strict only (Landlock has no right for modes).
+        assert worker.sandbox["applied_in_worker"]["mode_changes"] is (profile != "strict")
         if os.geteuid() == 0:  # as root: really another uid, as the host's /proc says
             assert worker.sandbox["unprivileged_uid"] is True
             status = Path(f"/proc/{worker.pid}/status").read_text()
@@ -296,8 +298,12 @@ def test_seccomp_program_refuses_by_argument() -> None:
 
     for machine in ("x86_64", "aarch64"):
         for sockets in ("any", "unix", "none"):
-            code = seccomp.program(sockets, machine)
-            assert len(code) % 8 == 0 and len(code) // 8 < 4096
+            for mode_changes in (True, False):
+                code = seccomp.program(sockets, machine, mode_changes=mode_changes)
+                assert len(code) % 8 == 0 and len(code) // 8 < 4096
+        # Refusing chmod and chown adds one test and one return per system call it names.
+        assert len(seccomp.program("none", machine, mode_changes=False)) > \
+            len(seccomp.program("none", machine))
     with pytest.raises(ValueError, match="sockets must be"):
         seccomp.install("some")
 

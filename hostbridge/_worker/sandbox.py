@@ -28,8 +28,10 @@ def apply(config: dict[str, Any]) -> dict[str, Any]:
     if sockets:
         from .seccomp import install  # noqa: PLC0415
 
-        install(sockets)
+        mode_changes = not config.get("no_mode_changes")
+        install(sockets, mode_changes=mode_changes)
         applied["seccomp"] = sockets
+        applied["mode_changes"] = mode_changes
     return applied
 
 

@@ -13,6 +13,7 @@ What it refuses:
   would bypass this very filter), module loading, ``kexec_load``, ``open_by_handle_at``;
 - ``clone`` with a namespace flag (``clone3``, whose flags live in memory a filter cannot read,
   answers ``ENOSYS``: the C library then falls back to ``clone``);
+- unless asked to allow them, ``chmod``/``chown`` of every kind (:data:`MODE_CHANGES`);
 - with *sockets* ``"unix"``: ``socket()`` of every family but ``AF_UNIX``; with ``"none"``:
   every ``socket()`` (``socketpair`` stays: it cannot reach anything).
 
@@ -34,19 +35,22 @@ _ARCHES = {
         "add_key": 248, "request_key": 249, "keyctl": 250, "unshare": 272,
         "perf_event_open": 298, "name_to_handle_at": 303, "open_by_handle_at": 304,
         "setns": 308, "process_vm_readv": 310, "process_vm_writev": 311, "finit_module": 313,
-        "bpf": 321, "userfaultfd": 323, "kexec_file_load": 320}),
+        "bpf": 321, "userfaultfd": 323, "kexec_file_load": 320,
+        "chmod": 90, "fchmod": 91, "chown": 92, "fchown": 93, "lchown": 94, "fchownat": 260,
+        "fchmodat": 268}),
     "aarch64": (0xC00000B7, 277, {
         "socket": 198, "clone": 220, "ptrace": 117, "pivot_root": 41, "mount": 40,
         "umount2": 39, "init_module": 105, "delete_module": 106, "kexec_load": 104,
         "add_key": 217, "request_key": 218, "keyctl": 219, "unshare": 97,
         "perf_event_open": 241, "name_to_handle_at": 264, "open_by_handle_at": 265,
         "setns": 268, "process_vm_readv": 270, "process_vm_writev": 271, "finit_module": 273,
-        "bpf": 280, "userfaultfd": 282, "kexec_file_load": 294}),
+        "bpf": 280, "userfaultfd": 282, "kexec_file_load": 294,
+        "fchmod": 52, "fchmodat": 53, "fchownat": 54, "fchown": 55}),
 }
 # The same number on every architecture (the unified table from Linux 5.1 on).
 _COMMON = {"io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
            "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
-           "fsmount": 432, "fspick": 433, "mount_setattr": 442}
+           "fsmount": 432, "fspick": 433, "mount_setattr": 442, "fchmodat2": 452}
 _CLONE3 = 435
 _X32_BIT = 0x40000000
 # CLONE_NEWNS, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWCGROUP, NEWTIME
@@ -67,7 +71,13 @@ _PR_SET_NO_NEW_PRIVS = 38
 _SET_MODE_FILTER = 1
 _FLAG_TSYNC = 1
 
-DENIED = tuple(sorted({*_ARCHES["x86_64"][2]} - {"socket", "clone"} | set(_COMMON)))
+MODE_CHANGES = ("chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown",
+                "fchownat")
+"""Refused only when asked (the strict profile): a process owning files it shares with
+others (a venv's files are hardlinks of uv's cache) must not change their modes, which no
+Landlock right governs."""
+DENIED = tuple(sorted({*_ARCHES["x86_64"][2]} - {"socket", "clone", *MODE_CHANGES}
+                      | set(_COMMON) - set(MODE_CHANGES)))
 """The system calls refused outright (clone and socket are refused by their arguments)."""
 
 
@@ -80,12 +90,14 @@ def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("=HBBI", code, jt, jf, k)
 
 
-def program(sockets: str = "unix", machine: str | None = None) -> bytes:
+def program(sockets: str = "unix", machine: str | None = None, *,
+            mode_changes: bool = True) -> bytes:
     """The BPF program, as the bytes of its ``struct sock_filter`` array."""
     arch, _, numbers = _ARCHES[machine or platform.machine()]
     deny_eperm = _RET_ERRNO | errno.EPERM
     numbers = {**numbers, **_COMMON}
-    denied = sorted(numbers[name] for name in DENIED)
+    names = DENIED if mode_changes else (*DENIED, *MODE_CHANGES)
+    denied = sorted(numbers[name] for name in names if name in numbers)
     code: list[tuple[int, int, int, int]] = []
     # A foreign architecture (a 32-bit syscall entry) is refused as a whole.
     code += [(_LD_W_ABS, 0, 0, _ARCH), (_JEQ_K, 1, 0, arch), (_RET_K, 0, 0, deny_eperm),
@@ -109,14 +121,15 @@ def program(sockets: str = "unix", machine: str | None = None) -> bytes:
     return b"".join(_insn(*insn) for insn in code)
 
 
-def install(sockets: str = "unix") -> None:
+def install(sockets: str = "unix", *, mode_changes: bool = True) -> None:
     """Install the filter on every thread of this process, for good. *sockets*: ``"any"``,
-    ``"unix"`` (only ``AF_UNIX`` sockets) or ``"none"``."""
+    ``"unix"`` (only ``AF_UNIX`` sockets) or ``"none"``; without *mode_changes*, chmod and
+    chown of every kind fail with ``EPERM``."""
     if sockets not in ("any", "unix", "none"):
         raise ValueError(f"sockets must be 'any', 'unix' or 'none', not {sockets!r}")
     if not supported():
         raise OSError(errno.ENOSYS, f"no seccomp filter for {platform.machine()}")
-    filters = program(sockets)
+    filters = program(sockets, mode_changes=mode_changes)
     buffer = ctypes.create_string_buffer(filters, len(filters))
 
     class _Prog(ctypes.Structure):

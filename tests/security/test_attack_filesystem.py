@@ -10,10 +10,10 @@ create a .pth in site-packages, append to  root host: uid 65534      Landlock: E
   a module in place, overwrite a pooled      (EACCES); else **not
   .pyc, write into another plugin's venv,    stopped** (xfail)
   plant a symlink among the skills
-chmod an installed file                    root host: uid 65534      root host: uid 65534;
-                                             (EPERM); else **not       else **not stopped**
-                                             stopped** (xfail)         (xfail: no Landlock
-                                                                       right covers chmod)
+chmod an installed file                    root host: uid 65534      seccomp: EPERM (chmod
+                                             (EPERM); else **not       and chown refused; no
+                                             stopped** (xfail)         Landlock right covers
+                                                                       them)
 read or write another worker's scratch     (no scratch directories)  Landlock: EACCES
 write a file past the size limit           RLIMIT_FSIZE (1 GiB)      RLIMIT_FSIZE (256 MiB):
                                                                        EFBIG
@@ -150,11 +150,10 @@ def test_the_venv_and_what_it_shares_stay_unchanged(own_store: PluginStore,
 
 @pytest.mark.parametrize("profile", [
     pytest.param("standard", marks=HOLE_UNLESS_ROOT),
-    pytest.param("strict", marks=pytest.mark.xfail(
-        not AS_ROOT, strict=True, reason="HOLE under strict when the host is not root: Landlock "
-        "does not govern chmod, and the worker owns the store's files; a chmod of a venv file "
-        "changes the mode of uv's cache entry and every other venv's hardlink (e.g. 0666: "
-        "writable by any local user)")),
+    # Found by this suite under strict with a host that is not root: Landlock does not govern
+    # chmod and the worker owns the store's files (a venv file is a hardlink of uv's cache
+    # entry and of every other venv's copy). Now strict's seccomp filter refuses chmod/chown.
+    "strict",
 ])
 def test_installed_files_keep_their_modes(own_store: PluginStore, profile: str) -> None:
     store = own_store
