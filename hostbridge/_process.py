@@ -178,7 +178,8 @@ class Worker:
 
     @property
     def scratch(self) -> Path | None:
-        """The one writable directory of a worker under the strict profile."""
+        """The worker's ``TMPDIR`` in the store, removed with it (where Landlock keeps the
+        store read-only); under strict, the one directory it may write at all."""
         return self._launch.scratch if self._launch is not None else None
 
     @property

@@ -175,7 +175,7 @@ def spawn_program(
             launch.env["PATH"] = os.pathsep.join(
                 [str(installed.venv / "bin"), *filter(None, [launch.env.get("PATH")])])
         launch.env.update(env or {})
-        if launch.scratch is None:
+        if launch.cwd == installed.path:  # not confined to its scratch directory (strict)
             launch.cwd = installed.content_dir
         cmd = [*launch.prefix, str(python), "-I", "-S", "-B", "-c", _EXEC_BOOT,
                str(runtime.worker_dir), json.dumps(launch.config), *argv]

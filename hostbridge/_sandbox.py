@@ -208,6 +208,9 @@ def sandbox_layers() -> dict[str, dict[str, Any]]:
                                   both, f"the host runs as root: plugin processes run as uid "
                                   f"{UNPRIVILEGED_UID}" if info["host_is_root"] else
                                   "the host is not root: plugin processes keep its uid"),
+        "store_read_only": layer(bool(info["landlock"]), both, "Landlock: the store (every "
+                                 "venv, uv's cache, the wheelhouse) cannot be written; under "
+                                 "standard the rest of the filesystem stays as it was"),
         "landlock": layer(bool(info["landlock"]), ("strict",),
                           f"filesystem: the plugin and the interpreter read-only, one scratch "
                           f"directory writable, the rest unreachable; no signals outside; "
@@ -246,7 +249,8 @@ class Launch:
     user: dict[str, Any] = field(default_factory=dict)
     """``Popen`` keywords for the uid switch (empty when there is none)."""
     scratch: Path | None = None
-    """The one writable directory (strict), removed by :meth:`cleanup`."""
+    """Its ``TMPDIR`` in the store (standard, strict; the one writable directory under
+    strict), removed by :meth:`cleanup`."""
     layers: dict[str, Any] = field(default_factory=dict)
     """Every layer and whether it is applied to this process (False with a reason: not)."""
     limits: WorkerLimits = WorkerLimits()
@@ -327,18 +331,30 @@ def plan(
     cwd = installed.path
     scratch: Path | None = None
     config: dict[str, Any] = {}
-    if fs_landlock:
+    store_read_only = profile == "standard" and landlock_abi > 0
+    if fs_landlock or store_read_only:
+        # The one directory of the store it may write: its TMPDIR, removed afterwards.
         scratch_root = store_root / "scratch"  # not under tmp/: clean empties that
         scratch_root.mkdir(exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f"{what}-{name}-", dir=scratch_root))
         if user:
             os.chown(scratch, UNPRIVILEGED_UID, UNPRIVILEGED_GID)
+        env["TMPDIR"] = str(scratch)
+    if fs_landlock:
+        assert scratch is not None
         config["landlock"] = {
             "read": sorted({str(installed.path), str(runtime.worker_dir),
                             str(runtime.msgpack_dir), str(prefix_dir), *_SYSTEM_READ}),
             "write": [str(scratch), *_SYSTEM_WRITE], "scope": True}
         cwd = scratch
         env.update(TMPDIR=str(scratch), HOME=str(scratch))
+    elif store_read_only:
+        # The store read-only, the rest of the filesystem as it was: a worker owning the store's
+        # files (a host that is not root) must not write its own venv, whose files are
+        # hardlinks of uv's cache and the bytecode pool, nor another plugin's venv.
+        config["landlock"] = {"write_except": os.path.realpath(store_root),
+                              "write": [str(scratch)]}
+        layers["store_read_only"] = True
     if network and landlock_abi >= 4 and sandboxed and grants.ports is not None:
         config.setdefault("landlock", {})["connect_ports"] = list(grants.ports)
         layers["network_ports"] = list(grants.ports)
@@ -352,7 +368,8 @@ def plan(
         # shared with every other plugin; Landlock has no right for modes.
         if profile == "strict":
             config["no_mode_changes"] = True
-    layers["landlock"] = bool(config.get("landlock")) and landlock_abi > 0
+    layers["landlock"] = fs_landlock  # the filesystem confined (strict); see store_read_only
+    layers.setdefault("store_read_only", fs_landlock)
     for layer in _REQUIRED:
         layers.setdefault(layer, False)
     if not info["host_is_root"]:

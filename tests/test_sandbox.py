@@ -162,6 +162,16 @@ def read(path: str) -> str:
         return f"refused: {exc.__class__.__name__}"
 
 
+def write(path: str) -> str:
+    """Create (or append to) a file."""
+    try:
+        with open(path, "a") as handle:
+            handle.write("x")
+        return "written"
+    except OSError as exc:
+        return f"refused: {exc.__class__.__name__}"
+
+
 def pth() -> object:
     """What the venv's .pth file saw of the home directory."""
     return getattr(sys, "pth_saw_home", None)
@@ -191,8 +201,8 @@ def fs_store(tmp_path: Path) -> Iterator[PluginStore]:
                                "\\n sys.pth_saw_home = False')\n",
         "fs_plugin/commands/c.md": "c\n",
     }, entry_points={"openhands.plugins": {"fs": "fs_plugin"},
-                     "openhands.tools": {n: f"fs_plugin.tools:{n}"
-                                         for n in ("write_venv", "read", "scratch", "pth")}})
+                     "openhands.tools": {n: f"fs_plugin.tools:{n}" for n in
+                                         ("write_venv", "read", "scratch", "pth", "write")}})
     # Where uid 65534 can reach it: workers run as that uid when the tests run as root.
     root = world_dir()
     store = PluginStore(root / "store", python=worker_python())
@@ -219,6 +229,19 @@ def test_strict_profile_confines_the_filesystem(fs_store: PluginStore, tmp_path:
         # A .pth file of the venv ran under Landlock too: it could not read the home dir.
         assert bridge.call_tool("fs", "pth", {}).content is False
     assert not scratch.exists()  # removed with the worker
+    # Standard: the store read-only (every venv, uv's cache), the rest writable as it was, and
+    # a TMPDIR of its own in the store.
+    outside = fs_store.root.parent / "outside"
+    outside.mkdir()
+    outside.chmod(0o777)  # the worker may be uid 65534
+    with HostBridge(fs_store, profile="standard") as bridge:
+        worker = bridge.worker("fs")
+        assert worker.sandbox["store_read_only"] is True
+        assert bridge.call_tool("fs", "write_venv", {}).content.startswith("refused")
+        assert bridge.call_tool("fs", "write", {"path": str(outside / "f")}).content == "written"
+        assert bridge.call_tool("fs", "scratch", {}).content == "kept"
+        assert worker.scratch is not None and worker.scratch.parent == fs_store.root / "scratch"
+    assert (outside / "f").read_text() == "x"
     # Without the sandbox the same tools succeed: the refusals are the sandbox's doing.
     with HostBridge(fs_store, profile="off") as bridge:
         assert bridge.call_tool("fs", "read", {"path": str(secret)}).content == "s3cret"
