@@ -77,14 +77,20 @@ class _SkipFile(Exception):
     """A component file that cannot be loaded at all; the message is its diagnostic."""
 
 
-def load_plugin(path: str | os.PathLike[str], *, limits: LoadLimits | None = None) -> Plugin:
+def load_plugin(path: str | os.PathLike[str], *, name: str | None = None,
+                limits: LoadLimits | None = None) -> Plugin:
     """Load the plugin directory at ``path`` without importing or running anything in it.
+
+    *name* stands for the directory's own name wherever the loader would use it: a plugin
+    without a manifest is named after its directory, as the SDK names it. The store passes the
+    installed plugin's name (a package's entry point name), so the same content loads the
+    same from a git checkout, a copy in the store and a venv's site-packages.
 
     Raises :class:`PluginLoadError` when the directory is missing or its manifest is unusable;
     every other problem skips the file or field concerned and is listed in
     ``Plugin.diagnostics``.
     """
-    return _Loader(path, limits or LoadLimits()).load()
+    return _Loader(path, limits or LoadLimits(), name).load()
 
 
 def _snake(event: str) -> str:
@@ -98,7 +104,8 @@ def _type_name(value: object) -> str:
 
 
 class _Loader:
-    def __init__(self, path: str | os.PathLike[str], limits: LoadLimits) -> None:
+    def __init__(self, path: str | os.PathLike[str], limits: LoadLimits,
+                 name: str | None = None) -> None:
         given = os.fspath(path)
         try:
             real = os.path.realpath(given, strict=False)
@@ -110,6 +117,8 @@ class _Loader:
             raise PluginLoadError(given, "is not a directory (expected a plugin directory)")
         self.diagnostics: list[Diagnostic] = []
         self.fs = PluginFS(real, limits, self.diagnostics)
+        self.root_name = name if name else os.path.basename(real)
+        """The directory's name, as far as content goes (see :func:`load_plugin`)."""
         self.limits = limits
         self.manifest_rel = "."
         self.loaded_paths: set[str] = set()
@@ -190,7 +199,7 @@ class _Loader:
         rel = next((c for c in (".plugin/plugin.json", ".claude-plugin/plugin.json")
                     if self.fs.lexists(c)), None)
         if rel is None:
-            name = os.path.basename(self.fs.root)
+            name = self.root_name
             return Manifest(name=name, description=f"Plugin loaded from {name}"), {}
         self.manifest_rel = rel
         data = self._read_manifest_json(rel)
@@ -453,7 +462,8 @@ class _Loader:
         try:
             if filename.lower() == "skill.md":
                 folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
-                dirname = os.path.basename(self.fs.abspath(folder))
+                dirname = os.path.basename(self.fs.abspath(folder)) if folder else \
+                    self.root_name
                 return self._skill_from(rel, fm, source, dirname, agentskills=True,
                                         folder=folder, skip_mcp=skip_mcp)
             third_party = _THIRD_PARTY_SKILLS.get(filename.lower())

@@ -212,6 +212,21 @@ class PluginSource:
         return Path(self.source) if self.kind in ("directory", "wheel", "sdist") else None
 
     @property
+    def default_name(self) -> str | None:
+        """The name a plugin from this source has when it has no manifest: the directory's
+        name (a git source: ``repo_path``'s last part, else the repository's name);
+        ``None`` for packages, which are named by their entry point."""
+        if self.kind == "directory":
+            return Path(self.source).name
+        if self.kind != "git":
+            return None
+        if self.repo_path is not None:
+            return PurePosixPath(self.repo_path).name
+        url = self.url or ""
+        last = re.split(r"[/:]", url.rstrip("/"))[-1]
+        return last[: -len(".git")] if last.endswith(".git") else last
+
+    @property
     def is_remote(self) -> bool:
         """True when the source itself is fetched over the network (pypi and non-file git)."""
         if self.kind == "pypi":

@@ -829,7 +829,7 @@ class PluginStore:
             if digest != entry.content_sha256:
                 raise HashMismatchError(f"{src.source} (plugin {entry.name!r})",
                                         entry.content_sha256, digest)
-            named = load_plugin(op / "checked").name
+            named = load_plugin(op / "checked", name=src.default_name).name
             if named != entry.name:
                 raise StoreError(f"plugin {entry.name!r}", f"{src.source} is the plugin "
                                  f"{named!r} now")
@@ -1124,7 +1124,8 @@ class PluginStore:
                 if dist is None:
                     raise StoreError(src.source, f"{root[0].name} is missing after installing")
                 content_dir = find_module_dir(dist, entry.module)
-                plugin = load_plugin(content_dir)  # a fatal content error refuses the install
+                # A fatal content error refuses the install.
+                plugin = load_plugin(content_dir, name=name)
                 # The venv never changes once built: what it brings is recorded here, once, so
                 # listing reads metadata.json alone instead of every distribution's dist-info.
                 brought = [{"name": ep.name, "package": other.name, "version": other.version,
@@ -1176,7 +1177,7 @@ class PluginStore:
         if expected_sha256 is not None and content_hash != expected_sha256:
             raise HashMismatchError(src.source, expected_sha256, content_hash)
         files = file_hashes(staged)  # per file, for verify()
-        plugin = load_plugin(staged)
+        plugin = load_plugin(staged, name=src.default_name)
         name = _check_name(plugin.name, f"the plugin name of {src.source}")
         self._check_store(create=True)
         with self._plugin_lock(name, progress):
@@ -1473,7 +1474,7 @@ class PluginStore:
 
 
 def _loaded(installed: InstalledPlugin) -> Plugin:
-    plugin = load_plugin(installed.content_dir)
+    plugin = load_plugin(installed.content_dir, name=installed.name)
     notes: list[Diagnostic] = []
     manifest = plugin.manifest
     if manifest.name != installed.name:

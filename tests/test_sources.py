@@ -301,3 +301,20 @@ def test_resolve_repo_path_in_a_real_checkout(tmp_path: Path) -> None:
         resolve_repo_path(repo, "escape")
     with pytest.raises(SourceError, match="not a directory"):
         resolve_repo_path(repo, "plugins/none")
+
+
+@pytest.mark.parametrize(("source", "repo_path", "expected"), [
+    ("github:acme/tools", None, "tools"),
+    ("git+https://example.org/acme/tools.git", None, "tools"),
+    ("git@example.org:acme/tools.git", None, "tools"),
+    ("github:acme/tools", "plugins/scanner", "scanner"),
+    ("pypi:openhands-plugin-x", None, None),
+])
+def test_default_name_is_what_a_plugin_without_manifest_is_named(
+        source: str, repo_path: str | None, expected: str | None) -> None:
+    assert PluginSource(source, repo_path=repo_path).default_name == expected
+
+
+def test_default_name_of_a_directory_is_its_name(tmp_path: Path) -> None:
+    (tmp_path / "my-tool").mkdir()
+    assert PluginSource.parse(str(tmp_path / "my-tool")).default_name == "my-tool"
