@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -295,10 +296,13 @@ class Backend(abc.ABC):
         allow_build: bool = False,
         progress: Callable[[str], None] | None = None,
         timeout: float | None = None,
+        via_sdist: bool = False,
     ) -> Path:
         """Build a local project into a wheel in *out_dir*; return the wheel's path.
 
-        *allow_build* governs the project's build dependencies only.
+        *allow_build* governs the project's build dependencies only. *via_sdist* builds the
+        wheel from an sdist of the project, as publishing does (a backend that cannot builds
+        it from the directory).
         """
 
     @abc.abstractmethod
@@ -539,15 +543,21 @@ class UvBackend(Backend):
         allow_build: bool = False,
         progress: Callable[[str], None] | None = None,
         timeout: float | None = None,
+        via_sdist: bool = False,
     ) -> Path:
-        """``uv build --wheel``; with ``allow_build=False`` build dependencies are wheels only."""
+        """``uv build --wheel``; with ``allow_build=False`` build dependencies are wheels only.
+
+        With *via_sdist* the project is built as publishing builds it: an sdist first, then
+        the wheel from the sdist (which is discarded), so a file the sdist leaves out is
+        missing from the wheel too, and no stale ``build/`` directory of the project counts.
+        """
         version = self.version()
         out_dir.mkdir(parents=True, exist_ok=True)
         # A private directory: the one wheel in it is ours, whatever out_dir already holds.
         staging = Path(tempfile.mkdtemp(prefix=".build-", dir=out_dir))
         try:
-            cmd = [self.uv, "build", "--wheel", *self._common(), "--python",
-                   _python_path(interpreter), "--out-dir", os.fspath(staging)]
+            cmd = [self.uv, "build", *(() if via_sdist else ("--wheel",)), *self._common(),
+                   "--python", _python_path(interpreter), "--out-dir", os.fspath(staging)]
             # Before 0.13, `uv build --no-build` refused to build the project itself (checked
             # with 0.4.20; uv issue #12607), so older uv builds with the build dependencies'
             # sdists allowed: the project's backend is the user's choice, like its code.
@@ -701,8 +711,13 @@ class VirtualenvPipBackend(Backend):
         allow_build: bool = False,
         progress: Callable[[str], None] | None = None,
         timeout: float | None = None,
+        via_sdist: bool = False,
     ) -> Path:
-        """``pip wheel --no-deps`` run by *interpreter*, which must have pip (a seeded venv)."""
+        """``pip wheel --no-deps`` run by *interpreter*, which must have pip (a seeded venv).
+
+        pip has no sdist-then-wheel build: *via_sdist* is not honoured (the wheel is built
+        from the directory, where a stale ``build/`` of setuptools can add old files).
+        """
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".build-", dir=out_dir))
         try:
@@ -736,13 +751,19 @@ def get_backend(name: str = "uv") -> Backend:
     return backend_class()
 
 
+_FIND_UV_LOCK = threading.Lock()
+
+
 def find_uv() -> str:
     """The uv binary shipped by the ``uv`` package, else ``uv`` on ``PATH``."""
     found: str | None
-    try:
-        found = find_uv_bin()
-    except FileNotFoundError:
-        found = shutil.which("uv")
+    # find_uv_bin reads sysconfig, whose first use is not thread-safe (a concurrent first
+    # call can see a half-built config: "can only concatenate str (not NoneType)").
+    with _FIND_UV_LOCK:
+        try:
+            found = find_uv_bin()
+        except FileNotFoundError:
+            found = shutil.which("uv")
     if found is None:
         raise BackendUnavailableError("uv", "no uv binary (install the 'uv' package)")
     return str(Path(found).absolute())

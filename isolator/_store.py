@@ -1007,6 +1007,9 @@ class PluginStore:
             directory, op / "built", interpreter, index_url=src.index_url,
             find_links=list(src.find_links), no_index=src.no_index, allow_build=allow_build,
             timeout=timeout,
+            # A user's project directory may hold a stale build/ (setuptools never cleans
+            # build/lib): built from an sdist, a deleted skill cannot come back in the wheel.
+            via_sdist=src.kind == "directory",
         )
         return _Prepared(requirement=str(built), root_name=wheel_distribution(built)[0],
                          git_commit=git_commit)

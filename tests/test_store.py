@@ -193,6 +193,20 @@ def test_local_project_directory_is_built_and_installed(tmp_path: Path) -> None:
     assert store.reinstall("local").version == "0.3.0"
 
 
+@pytest.mark.slow
+def test_a_stale_setuptools_build_dir_cannot_bring_back_a_deleted_skill(tmp_path: Path) -> None:
+    """setuptools never cleans build/lib: a local project is built through an sdist."""
+    project = shutil.copytree(EXAMPLES_DIR / "openhands-plugin-greetings", tmp_path / "greet",
+                              ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    ghost = project / "build" / "lib" / "openhands_plugin_greetings" / "skills" / "ghost.md"
+    ghost.parent.mkdir(parents=True)
+    ghost.write_text("---\ndescription: deleted from the project long ago\n---\nBoo\n")
+    store = PluginStore(tmp_path / "store")
+    store.install(str(project))
+    skills = [s.name for s in store.load("greetings").skills]
+    assert "greet" in skills and "ghost" not in skills
+
+
 def _git(cwd: Path, *args: str) -> str:
     env = {"PATH": os.environ["PATH"], "HOME": str(cwd), "GIT_AUTHOR_NAME": "t",
            "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
