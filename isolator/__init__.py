@@ -14,6 +14,7 @@ from ._errors import (
     HashMismatchError,
     IsolatorError,
     LockfileError,
+    PackagingError,
     PluginCollisionError,
     PluginLoadError,
     PluginNotFoundError,
@@ -44,6 +45,15 @@ from ._model import (
 from ._variables import expand_variables
 
 if TYPE_CHECKING:
+    from ._authoring import (
+        BuildSettings,
+        Check,
+        PackageResult,
+        ValidationReport,
+        package_plugin,
+        validate_directory,
+        validate_package,
+    )
     from ._lockfile import Lock
     from ._policy import Policy, hookimpl
     from ._sources import PluginSource
@@ -62,6 +72,13 @@ if TYPE_CHECKING:
 # The store (uv, resolution, downloads) loads on first use: a host that only reads plugin
 # directories does not pay for importing it.
 _LAZY = {
+    "BuildSettings": "._authoring",
+    "Check": "._authoring",
+    "PackageResult": "._authoring",
+    "ValidationReport": "._authoring",
+    "package_plugin": "._authoring",
+    "validate_directory": "._authoring",
+    "validate_package": "._authoring",
     "PluginSource": "._sources",
     "Policy": "._policy",
     "hookimpl": "._policy",
@@ -89,6 +106,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Agent",
     "Author",
+    "BuildSettings",
+    "Check",
     "CleanReport",
     "Command",
     "Diagnostic",
@@ -105,6 +124,8 @@ __all__ = [
     "LockfileError",
     "Manifest",
     "McpServer",
+    "PackageResult",
+    "PackagingError",
     "Plugin",
     "PluginCollisionError",
     "PluginLoadError",
@@ -123,10 +144,14 @@ __all__ = [
     "StoreError",
     "SyncReport",
     "Trigger",
+    "ValidationReport",
     "VerifyReport",
     "default_store",
     "default_store_root",
     "expand_variables",
     "hookimpl",
     "load_plugin",
+    "package_plugin",
+    "validate_directory",
+    "validate_package",
 ]

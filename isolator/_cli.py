@@ -23,6 +23,7 @@ from ._store import PluginStore, default_store_root
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
+    from ._authoring import BuildSettings
     from ._distinfo import EntryPoint
     from ._model import Plugin
     from ._store import InstalledPlugin
@@ -503,6 +504,152 @@ def _run_doctor(args: argparse.Namespace,
     return 1 if problems else 0
 
 
+# ---- for plugin authors: validate, new, package -------------------------------------------
+
+
+def _add_build_index(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--python", metavar="PY", help="the Python that runs the build backend "
+                   "(default: the Python running ohp)")
+    p.add_argument("--find-links", metavar="DIR", action="append", default=[],
+                   help="a local wheelhouse for the build backend (repeatable)")
+    p.add_argument("--index-url", metavar="URL", help="an index instead of PyPI")
+    p.add_argument("--no-index", action="store_true", help="only --find-links: offline")
+
+
+def _add_json_quiet(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+
+
+def _build_settings(args: argparse.Namespace) -> BuildSettings:
+    from ._authoring import BuildSettings  # noqa: PLC0415
+
+    return BuildSettings(python=args.python, index_url=args.index_url,
+                         find_links=args.find_links, no_index=args.no_index)
+
+
+def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "validate", help="check a plugin package project (or a plugin directory) before "
+        "publishing",
+        description="Check a plugin before publishing it. A directory with pyproject.toml (or "
+        "any directory with --python-package) is a package project: pyproject.toml, the "
+        "plugin module, plugin.json, versions and the entry point are checked, then the "
+        "project is built (an sdist, and the wheel from it) and the wheel must ship every "
+        "plugin file, dotfiles included. Another directory is checked as a plugin directory. "
+        "Exit code 1 when a check fails; warnings do not fail.")
+    p.add_argument("path", metavar="DIR")
+    p.add_argument("--python-package", action="store_true",
+                   help="check DIR as a package project (the default when it has "
+                   "pyproject.toml)")
+    p.add_argument("--no-build", action="store_true", help="skip building the wheel (the "
+                   "package-data check is skipped)")
+    _add_build_index(p)
+    _add_json_quiet(p, "the report")
+    p.set_defaults(run=_run_validate)
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    from ._authoring import _iter_checks, validate_directory, validate_package  # noqa: PLC0415
+
+    if args.python_package or os.path.exists(os.path.join(args.path, "pyproject.toml")):
+        with _progress(args).shown() as progress:
+            report = validate_package(args.path, build=not args.no_build,
+                                      settings=_build_settings(args), progress=progress)
+    else:
+        report = validate_directory(args.path)
+    if args.json:
+        _emit(report.to_dict())
+    else:
+        for line in _iter_checks(report):
+            print(line)
+        verdict = "ok" if report.ok else "FAILED"
+        print(f"{verdict}: {len(report.errors)} errors, {len(report.warnings)} warnings "
+              f"({report.kind} {report.path})")
+    return 0 if report.ok else 1
+
+
+def _add_new(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("new", help="start a plugin package project from a template",
+                       description="Create openhands-plugin-NAME/: pyproject.toml with the "
+                       "entry points and package data that ship dotfiles, the plugin module "
+                       "(plugin.json, a skill, a command), a README and a test.")
+    p.add_argument("name", metavar="NAME", help="the plugin name, kebab-case (my-plugin)")
+    p.add_argument("--with-tools", action="store_true", help="add tools.py with a tool and its "
+                   "openhands.tools entry point")
+    p.add_argument("--with-agent", action="store_true", help="add agent.py with "
+                   "create_agent() and its openhands.agents entry point")
+    p.add_argument("--description", help="one line for plugin.json and pyproject.toml")
+    p.add_argument("--dir", metavar="PARENT", default=".", help="where to create the project "
+                   "(default: the current directory)")
+    p.set_defaults(run=_run_new)
+
+
+def _run_new(args: argparse.Namespace) -> int:
+    from pathlib import Path  # noqa: PLC0415
+
+    from ._templates import new_project  # noqa: PLC0415
+
+    project = new_project(args.name, Path(args.dir), with_tools=args.with_tools,
+                          with_agent=args.with_agent, description=args.description)
+    print(f"created {project}")
+    print(f"next: cd {project} && ohp validate --python-package . && ohp install .")
+    return 0
+
+
+def _add_package(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("package", help="turn a plugin directory into a package and build its "
+                       "wheel",
+                       description="Turn a git-style plugin directory into a package project "
+                       "(the directory becomes the module openhands_plugin_NAME, its files "
+                       "package data) and build its wheel into --out. Symlinks inside the "
+                       "plugin become copies; symlinks leaving it, dangling ones and special "
+                       "files are refused and listed. Nothing is written when it fails.")
+    p.add_argument("plugin_dir", metavar="PLUGIN_DIR")
+    p.add_argument("--out", metavar="DIR", default="dist", help="where the wheel goes "
+                   "(default: ./dist)")
+    p.add_argument("--project", metavar="DIR", help="keep the package project in DIR (by "
+                   "default it is built in a temporary directory)")
+    p.add_argument("--force", action="store_true", help="replace an existing --project DIR")
+    p.add_argument("--version", metavar="VERSION", help="the package version (default: "
+                   "plugin.json's)")
+    p.add_argument("--dist-name", metavar="NAME", help="the distribution name (default: "
+                   "openhands-plugin-NAME)")
+    p.add_argument("--no-build", action="store_true", help="write the project only "
+                   "(needs --project)")
+    _add_build_index(p)
+    _add_json_quiet(p, "the result")
+    p.set_defaults(run=_run_package)
+
+
+def _run_package(args: argparse.Namespace) -> int:
+    from ._authoring import package_plugin  # noqa: PLC0415
+
+    if args.no_build and args.project is None:
+        raise IsolatorError("--no-build writes the project only: pass --project DIR too")
+    with _progress(args).shown() as progress:
+        result = package_plugin(
+            args.plugin_dir, args.out, project_dir=args.project, version=args.version,
+            dist_name=args.dist_name, force=args.force, build=not args.no_build,
+            settings=_build_settings(args), progress=progress)
+    if args.json:
+        _emit(result.to_dict())
+        return 0
+    print(f"packaged {result.plugin} {result.version} as {result.dist_name} "
+          f"({result.files} files)")
+    if result.wheel is not None:
+        print(f"wheel:   {result.wheel}")
+    if result.project is not None:
+        print(f"project: {result.project}")
+    for rel in result.linked:
+        print(f"copied symlink {rel}")
+    for rel in result.skipped:
+        print(f"left out {rel}/")
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0
+
+
 def _one_line(text: str | None, width: int = 90) -> str:
     line = " ".join((text or "").split())
     return line if len(line) <= width else line[: width - 1] + "…"
@@ -563,6 +710,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sync(sub)
     _add_verify(sub)
     _add_doctor(sub)
+    _add_validate(sub)
+    _add_new(sub)
+    _add_package(sub)
     return parser
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 class IsolatorError(Exception):
-    """Root of every error isolator raises on purpose. ``str()`` is one line for a user."""
+    """Root of every error isolator raises on purpose. ``str()`` is one line for a user (a
+    :class:`PackagingError` adds one indented line per problem it lists)."""
 
 
 class PluginLoadError(IsolatorError):
@@ -191,3 +192,21 @@ class PolicyDeniedError(StoreError):
         self.what = what  # "source", "index" or "package"
         self.denied = subject
         self.policy_reason = reason
+
+
+class PackagingError(IsolatorError):
+    """A plugin cannot be packaged or checked: the message names the path and what was expected.
+
+    Nothing is written when it is raised: an existing project or wheel is left as it was.
+    """
+
+    def __init__(self, path: str, reason: str, problems: tuple[str, ...] = ()) -> None:
+        message = _one_line(f"{path}: {reason}", 1000)
+        if problems:
+            message += "".join(f"\n  {p}" for p in problems[:50])
+            if len(problems) > 50:
+                message += f"\n  ... and {len(problems) - 50} more"
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
+        self.problems = problems
