@@ -559,9 +559,10 @@ class _Validator:
         except PluginLoadError as exc:
             self.add("content", "error", f"the plugin does not load: {exc}")
             return None
-        counts = (f"{len(plugin.skills)} skills, {len(plugin.commands)} commands, "
-                  f"{len(plugin.agents)} agents, {len(plugin.hooks or {})} hook events, "
-                  f"{len(plugin.mcp_servers)} MCP servers")
+        counts = ", ".join(_count(n, what) for n, what in (
+            (len(plugin.skills), "skill"), (len(plugin.commands), "command"),
+            (len(plugin.agents), "agent"), (len(plugin.hooks or {}), "hook event"),
+            (len(plugin.mcp_servers), "MCP server")))
         if plugin.diagnostics:
             self.add("content", "warning", f"content loads ({counts}) with "
                      f"{len(plugin.diagnostics)} diagnostics",
@@ -662,8 +663,8 @@ class _Validator:
         shipped = _wheel_files(wheel, prefix)
         missing = sorted(set(source) - set(shipped))
         if missing:
-            hint = ("setuptools' globs skip names that start with a dot: add patterns such as "
-                    "\".*\", \"**/.*\", \"**/.*/**/*\" to [tool.setuptools.package-data] (see "
+            hint = ("setuptools' globs skip names that start with a dot: package data "
+                    "[\"**/*\", \"**/.*\", \"**/.*/**/*\", \"**/.*/**/.*\"] ships them (see "
                     "docs/plugin-authors.md)")
             self.add("package-data", "error", f"the wheel lacks {len(missing)} of the "
                      f"{len(source)} plugin files; {hint}", missing)
@@ -725,6 +726,10 @@ class _Validator:
                 self.add(check, "error", f"'{group}' entry points are not usable", bad)
             else:
                 self.add(check, "ok", f"'{group}': {', '.join(items)}")
+
+
+def _count(number: int, what: str) -> str:
+    return f"{number} {what}" if number == 1 else f"{number} {what}s"
 
 
 def _manifest_version(plugin: Plugin) -> str | None:
