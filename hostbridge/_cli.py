@@ -1,4 +1,5 @@
-"""``ohp``: isolator's commands plus the bridge's (``tools``, ``call``), which run plugin code.
+"""``ohp``: isolator's commands plus the bridge's (``tools``, ``call``, ``agent``, ``exec``,
+``demo``), which run plugin code.
 
 The console script lives here so that :mod:`isolator` never imports the host bridge: the data
 flows one way, and the bridge builds on the store.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from isolator import _cli
@@ -200,6 +202,46 @@ def _run_reset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("demo", help="build, install and run three example plugins in a "
+                       "temporary root, offline, step by step",
+                       description="Build the example plugin packages into a local wheelhouse "
+                       "in a temporary root; install three plugins there, each into its own "
+                       "venv (one content-only; one with tools that depends on it; one with a "
+                       "custom agent that pins another version of a library); list them; read "
+                       "content from site-packages; call tools in workers; run an agent step "
+                       "whose model this process serves; show the sandbox layers in force; "
+                       "clean up. Offline; each step timed.")
+    p.add_argument("--examples", metavar="DIR", type=Path, default=None,
+                   help="the examples/ directory of a clone of this repository (default: the "
+                   "one next to the installed hostbridge package)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the temporary root (wheelhouse, store) and say where it is")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object at the end (steps with name, seconds, ok, data)")
+    p.set_defaults(run=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from ._demo import DemoError, default_examples_dir, print_summary, run_demo  # noqa: PLC0415
+
+    examples = args.examples if args.examples is not None else default_examples_dir()
+    try:
+        result = run_demo(examples, keep=args.keep, out=None if args.json else sys.stdout)
+    except DemoError as exc:
+        if exc.result is not None:
+            if args.json:
+                _cli._emit(exc.result.to_dict())
+            else:
+                print_summary(exc.result, sys.stdout)
+        raise
+    if args.json:
+        _cli._emit(result.to_dict())
+    else:
+        print_summary(result, sys.stdout)
+    return 0
+
+
 def _doctor_extra(store: PluginStore) -> dict[str, Any]:
     from ._bridge import failed_plugins  # noqa: PLC0415
     from ._sandbox import sandbox_layers, sandbox_reach  # noqa: PLC0415
@@ -220,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_agent(sub)  # type: ignore[arg-type]
     _add_reset(sub)  # type: ignore[arg-type]
     _add_exec(sub)  # type: ignore[arg-type]
+    _add_demo(sub)  # type: ignore[arg-type]
     doctor = sub.choices["doctor"]  # type: ignore[index]
     doctor.set_defaults(run=lambda args: _cli._run_doctor(args, extra=_doctor_extra))
     return parser

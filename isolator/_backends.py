@@ -297,12 +297,15 @@ class Backend(abc.ABC):
         progress: Callable[[str], None] | None = None,
         timeout: float | None = None,
         via_sdist: bool = False,
+        build_isolation: bool = True,
     ) -> Path:
         """Build a local project into a wheel in *out_dir*; return the wheel's path.
 
         *allow_build* governs the project's build dependencies only. *via_sdist* builds the
         wheel from an sdist of the project, as publishing does (a backend that cannot builds
-        it from the directory).
+        it from the directory). Without *build_isolation* the build backend runs in
+        *interpreter*'s own environment, which must hold the project's build requirements:
+        nothing is installed for the build, so it needs no index at all.
         """
 
     @abc.abstractmethod
@@ -544,6 +547,7 @@ class UvBackend(Backend):
         progress: Callable[[str], None] | None = None,
         timeout: float | None = None,
         via_sdist: bool = False,
+        build_isolation: bool = True,
     ) -> Path:
         """``uv build --wheel``; with ``allow_build=False`` build dependencies are wheels only.
 
@@ -563,6 +567,8 @@ class UvBackend(Backend):
             # sdists allowed: the project's backend is the user's choice, like its code.
             if not allow_build and parse_uv_version(f"uv {version}") >= UV_BUILD_NO_BUILD:
                 cmd.append("--no-build")
+            if not build_isolation:
+                cmd.append("--no-build-isolation")
             cmd += _index_args(index_url, find_links, no_index)
             cmd.append(str(project_dir.absolute()))
             result = run_command(cmd, env=self._env(), progress=progress, timeout=timeout)
@@ -712,6 +718,7 @@ class VirtualenvPipBackend(Backend):
         progress: Callable[[str], None] | None = None,
         timeout: float | None = None,
         via_sdist: bool = False,
+        build_isolation: bool = True,
     ) -> Path:
         """``pip wheel --no-deps`` run by *interpreter*, which must have pip (a seeded venv).
 
@@ -726,6 +733,8 @@ class VirtualenvPipBackend(Backend):
                    "--wheel-dir", os.fspath(staging)]
             if not allow_build:
                 cmd += ["--only-binary", ":all:"]
+            if not build_isolation:
+                cmd.append("--no-build-isolation")
             cmd += _index_args(index_url, find_links, no_index)
             cmd.append(str(project_dir.absolute()))
             result = run_command(cmd, env=self._env(), progress=progress, timeout=timeout)

@@ -59,6 +59,17 @@ def test_an_agent_step_runs_in_the_worker_with_the_hosts_model(bridge: HostBridg
         {"messages": []})[0] == {"type": "status", "text": "Hi"}
 
 
+def test_the_agent_plugin_runs_with_its_own_textkit(store: PluginStore,
+                                                   bridge: HostBridge) -> None:
+    # echo-agent pins example-textkit 2.x (salute and shout pin 1.x): its venv has 2.0.0, and
+    # so does its worker, next to the agent.
+    versions = {d.name: d.version for d in store.get("echo-agent").distributions}
+    assert versions == {"openhands-plugin-echo-agent": "1.0.0", "example-textkit": "2.0.0"}
+    assert sorted(tool.name for tool in bridge.tools("echo-agent")) == ["textkit_version",
+                                                                       "word_count"]
+    assert bridge.tool("echo-agent", "textkit_version")().content == "2.0.0"
+
+
 def _worker_memory_contains(pid: int, needle: bytes) -> bool:
     with open(f"/proc/{pid}/maps", encoding="ascii") as maps, \
             open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:

@@ -22,6 +22,7 @@ EXPECTED = {
     ("openhands-plugin-whisper", "1.0.0"),
     ("openhands-plugin-pypi-deps", "1.0.0"),
     ("openhands-plugin-echo-agent", "1.0.0"),
+    ("openhands-plugin-salute", "1.0.0"),
     ("example-textkit", "1.0.0"),
     ("example-textkit", "2.0.0"),
 }
@@ -32,6 +33,14 @@ PLUGINS = {
     "openhands-plugin-whisper": "whisper",
     "openhands-plugin-pypi-deps": "pypi-deps",
     "openhands-plugin-echo-agent": "echo-agent",
+    "openhands-plugin-salute": "salute",
+}
+# The pins that conflict on purpose: each plugin gets its own venv (ohp demo shows both).
+REQUIRES = {
+    "openhands-plugin-shout": ["example-textkit<2,>=1"],
+    "openhands-plugin-whisper": ["example-textkit<3,>=2"],
+    "openhands-plugin-salute": ["openhands-plugin-greetings>=1.0", "example-textkit<2,>=1"],
+    "openhands-plugin-echo-agent": ["example-textkit<3,>=2"],
 }
 
 
@@ -61,6 +70,19 @@ def test_plugin_wheel_has_manifest_and_entry_point(
     assert manifest["name"] == plugin
     assert manifest["version"] == "1.0.0"
     assert entry_points["openhands.plugins"] == {plugin: module}
+
+
+@pytest.mark.parametrize(("distribution", "requires"), sorted(REQUIRES.items()))
+def test_plugin_wheels_pin_their_textkit(
+    example_wheelhouse: Path, distribution: str, requires: list[str]
+) -> None:
+    wheel = wheelhouse.wheel_for(example_wheelhouse, distribution)
+    module = canonicalize_name(distribution).replace("-", "_")
+    with zipfile.ZipFile(wheel) as zf:
+        metadata = zf.read(f"{module}-1.0.0.dist-info/METADATA").decode()
+    found = [line.split(":", 1)[1].strip() for line in metadata.splitlines()
+             if line.startswith("Requires-Dist:")]
+    assert sorted(found) == sorted(requires)
 
 
 @pytest.mark.parametrize(("version", "marks"), [("1.0.0", "!"), ("2.0.0", "!!")])
