@@ -42,6 +42,7 @@ from ._model import (
     SkillResources,
     Trigger,
 )
+from ._permissions import Permissions, PluginSettings
 from ._variables import expand_variables
 
 if TYPE_CHECKING:
@@ -126,10 +127,12 @@ __all__ = [
     "McpServer",
     "PackageResult",
     "PackagingError",
+    "Permissions",
     "Plugin",
     "PluginCollisionError",
     "PluginLoadError",
     "PluginNotFoundError",
+    "PluginSettings",
     "PluginSource",
     "PluginStore",
     "Policy",
