@@ -185,8 +185,10 @@ def _add_settings_options(p: argparse.ArgumentParser) -> None:
                    "network[:HOST:PORT], env[:NAME], capability[:NAME]")
 
 
-def _apply_settings(args: argparse.Namespace, store: PluginStore, name: str) -> None:
-    """Record --sandbox/--grant for *name*; print what the plugin asks for and what it has."""
+def _apply_settings(args: argparse.Namespace, store: PluginStore, name: str, *,
+                    always: bool = False) -> None:
+    """Record --sandbox/--grant for *name*; print what the plugin asks for and what it has
+    (when it asks for something or something changed, or *always*)."""
     plugin = store.load(name)
     asked = Permissions.from_manifest(plugin.manifest.extra, f"plugin {name!r}")
     changes: dict[str, Any] = {}
@@ -195,10 +197,11 @@ def _apply_settings(args: argparse.Namespace, store: PluginStore, name: str) -> 
     if args.grant is not None:
         changes["grants"] = asked.grant(args.grant, name)
     settings = store.configure(name, **changes) if changes else store.settings(name)
-    if args.json or not (asked or changes):
+    if args.json or not (asked or changes or always):
         return
     granted = settings.grants
-    print(f"sandbox: {settings.sandbox or 'standard (default)'}")
+    sandbox = f"sandbox: {settings.sandbox or 'standard (default)'}"
+    print(sandbox if asked else f"{sandbox}; {name} asks for no permissions")
     if asked:
         print(f"{name} asks for:")
         for kind in ("network", "environment", "capabilities"):
@@ -246,13 +249,9 @@ def _run_configure(args: argparse.Namespace) -> int:
         if args.grant:
             raise IsolatorError("--revoke-all and --grant: expected one of them, not both")
         store.configure(args.name, grants=Permissions())
-    _apply_settings(args, store, args.name)
+    _apply_settings(args, store, args.name, always=True)
     if args.json:
         _emit(store.settings(args.name).to_dict())
-    elif not (store.settings(args.name).grants or Permissions.from_manifest(
-            store.load(args.name).manifest.extra, args.name)):
-        print(f"sandbox: {store.settings(args.name).sandbox or 'standard (default)'}; "
-              f"{args.name} asks for no permissions")
     return 0
 
 

@@ -147,3 +147,11 @@ def test_cli_install_from_a_git_repository_with_ref_and_repo_path(tmp_path: Path
                           "sub/notes", "--json", root=root).stdout)
     assert data["name"] == "notes" and data["kind"] == "content-only"
     assert data["git_commit"] and data["source_detail"]["ref"] == "v1"
+
+
+def test_configure_says_the_sandbox_once(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    ohp("install", str(EXAMPLES_DIR / "content-only-plugin"), root=root)
+    done = ohp("configure", "notes", "--sandbox", "strict", root=root)
+    assert done.stdout == "sandbox: strict; notes asks for no permissions\n"
+    assert ohp("configure", "notes", root=root).stdout == done.stdout
