@@ -112,8 +112,11 @@ def test_a_capability_not_granted_is_a_clear_error(store: PluginStore) -> None:
     with HostBridge(store, llm=EchoLLM(), grants={"*": []}) as bridge:
         agent = bridge.agent("echo-agent")
         with pytest.raises(RemoteError,
-                           match=r"capability 'llm\.complete' is not granted to plugin"):
+                           match=r"capability 'llm\.complete' is not granted to plugin") as err:
             agent.step({"messages": [{"role": "user", "content": "x"}]})
+        # One readable line, not a dict: "HostCallError: PermissionError: capability ..."
+        assert "HostCallError: PermissionError: capability 'llm.complete'" in str(err.value)
+        assert "{" not in str(err.value)
     with HostBridge(store, llm=EchoLLM(), grants={"echo-agent": ["llm.complete"]}) as bridge:
         events = bridge.agent("echo-agent").step({"messages": []})
         assert events[1]["content"] == "echo: "

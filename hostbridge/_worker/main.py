@@ -82,6 +82,14 @@ class HostCallError(Exception):
     """The host answered a :func:`host_call` with an error."""
 
 
+def _error_text(error: object) -> str:
+    """An error the host sent (``{"type", "message"}``) as one line: ``Type: message``."""
+    if isinstance(error, dict) and "message" in error:
+        kind = error.get("type")
+        return f"{kind}: {error['message']}" if kind else str(error["message"])
+    return str(error)
+
+
 class _HostLLM:
     """The ``llm`` an agent factory gets: completions are served by the host, which holds
     the model and its credentials; nothing of them is in this process."""
@@ -331,6 +339,6 @@ class _Session:
                 if isinstance(message, p.Response) and message.msgid == msgid:  # type: ignore[attr-defined]
                     self.backlog.extend(messages[index + 1 :])
                     if message.error is not None:
-                        raise HostCallError(str(message.error))
+                        raise HostCallError(_error_text(message.error))
                     return message.result
                 self.backlog.append(message)  # served after the current request
