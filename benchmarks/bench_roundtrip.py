@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         if installs else None,
         "content_only_install_median_ms": round(statistics.median(copies) * 1000),
         "failures": result.failures,
+        "install_ms": [round(t * 1000, 1) for t in installs],  # per plugin, corpus order
+        "content_only_install_ms": [round(t * 1000, 1) for t in copies],
     }
     print(f"round trip over {figures['plugins']} corpus plugins: {figures['passed']} equal, "
           f"{figures['failed']} differ")

@@ -1,0 +1,1041 @@
+"""docs/benchmarks.md from the JSON that ``benchmarks/run`` collects: tables, charts, the machine.
+
+A results directory holds ``run.json`` (the machine, the run's options, and for every benchmark
+its command, exit status, duration and stderr tail) and one ``<name>.json`` per benchmark that
+ran, as that benchmark writes it with ``--json``. :func:`render` turns it into one Markdown
+file and PNG charts beside it (``img/bench-<name>.png``, matplotlib's Agg backend, drawn only
+when matplotlib is installed: the ``bench`` extra). The Markdown depends on nothing but the
+results directory, so rendering the same directory twice gives the same text.
+
+Every table has the same columns: the figure, isolator's value, the alternative or floor
+measured in the same run, their ratio, the target and whether it is met. Store and bridge
+judge their own targets (their JSON ``summary``); the report repeats their verdicts and adds
+the values compared. The targets of the other benchmarks are read from their JSON or, for
+bench_distinfo, from its docstring (``DISTINFO_*`` below).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = REPO_ROOT / "benchmarks"
+RUN_FILE = "run.json"
+RUN_FORMAT = 1
+RESULTS_TOKEN = "$RESULTS"  # stands for the results directory in recorded commands
+DISTINFO_RATIO_MIN = 2.0  # bench_distinfo's docstring: at least 2x faster than importlib
+DISTINFO_MS_MAX = 50.0  # ... and under 50 ms for 100 plugin venvs
+DISTINFO_VENVS = 100
+STDERR_TAIL = 3000  # characters of a failed benchmark's stderr kept in run.json
+SHORT_READ = 900  # docstrings longer than this are cut to their first and "judged" paragraphs
+OURS_COLOUR = "#1f77b4"
+ALT_COLOUR = "#9a9a9a"
+TARGET_COLOUR = "#d62728"
+
+
+# ---- the benchmarks ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark script and how ``benchmarks/run`` runs it."""
+
+    name: str
+    script: str
+    title: str
+    quick_args: tuple[str, ...]
+    full_args: tuple[str, ...] = ()
+    json_on_stdout: bool = False  # bench_sandbox: ``--json`` prints the JSON instead of a table
+    needs_shared: bool = False  # the corpus and the SDK oracle (../shared)
+
+    @property
+    def path(self) -> Path:
+        return BENCH_DIR / self.script
+
+    def command(self, python: str, quick: bool, args: Sequence[str] | None = None) -> list[str]:
+        """The command line, with :data:`RESULTS_TOKEN` where the results directory goes."""
+        chosen = list(args) if args is not None else list(
+            self.quick_args if quick else self.full_args)
+        out = f"{RESULTS_TOKEN}/{self.name}.json"
+        tail = ["--json", ">", out] if self.json_on_stdout else ["--json", out]
+        return [python, f"benchmarks/{self.script}", *chosen, *tail]
+
+
+BENCHMARKS: tuple[Benchmark, ...] = (
+    Benchmark("loader", "bench_loader.py", "Content loader", ("--repeat", "1"),
+              needs_shared=True),
+    Benchmark("distinfo", "bench_distinfo.py", "dist-info reading",
+              ("--repeat", "3", "--venvs", "10")),
+    Benchmark("store", "bench_store.py", "Store",
+              ("--repeat", "1", "--slow-repeat", "1", "--list-repeat", "3",
+               "--disk-plugins", "2", "--list-plugins", "10")),
+    Benchmark("roundtrip", "bench_roundtrip.py", "Corpus round trip", ("--limit", "4"),
+              needs_shared=True),
+    Benchmark("bridge", "bench_bridge.py", "Bridge",
+              ("--repeat", "2", "--calls", "200", "--passes", "1", "--payloads", "5")),
+    Benchmark("sandbox", "bench_sandbox.py", "Sandbox profiles",
+              ("--starts", "2", "--calls", "100"), json_on_stdout=True),
+)
+BY_NAME = {bench.name: bench for bench in BENCHMARKS}
+
+
+# ---- formatting ----------------------------------------------------------------------------
+
+
+def fmt_ms(value: float) -> str:
+    if value >= 1000:
+        return f"{value / 1000:.2f} s"
+    if value >= 100:
+        return f"{value:.0f} ms"
+    if value >= 10:
+        return f"{value:.1f} ms"
+    return f"{value:.2f} ms"
+
+
+def fmt_us(value: float) -> str:
+    return fmt_ms(value / 1000) if value >= 1000 else f"{value:.0f} us"
+
+
+def fmt_ratio(value: float) -> str:
+    return f"{value:.1f}x" if value >= 10 else f"{value:.2f}x"
+
+
+def fmt_seconds(value: float) -> str:
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, seconds = divmod(round(value), 60)
+    return f"{minutes} min {seconds:02d} s"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "es" if word.endswith("s") else "s")
+
+
+def cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def verdict(met: bool | None) -> str:
+    return "" if met is None else ("met" if met else "**NOT met**")
+
+
+# ---- rows ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """One figure beside what it is compared with."""
+
+    figure: str
+    ours: str
+    alternative: str = ""  # "what: value", measured in the same run
+    ratio: str = ""
+    target: str = ""
+    met: bool | None = None
+
+
+TABLE_HEAD = ("| figure | isolator | alternative, same run | ratio | target | |\n"
+              "| --- | ---: | --- | ---: | --- | --- |")
+
+
+def table(rows: Iterable[Row]) -> str:
+    lines = [TABLE_HEAD]
+    for row in rows:
+        lines.append("| " + " | ".join(cell(text) for text in (
+            row.figure, row.ours, row.alternative, row.ratio, row.target,
+            verdict(row.met))) + " |")
+    return "\n".join(lines)
+
+
+def _side_ms(side: dict[str, Any] | None, key: str = "best_ms") -> str:
+    return "" if side is None else fmt_ms(side[key])
+
+
+def _versus(side: dict[str, Any] | None, value: str) -> str:
+    return "" if side is None else f"{side['label'].strip()}: {value}"
+
+
+def loader_rows(data: dict[str, Any]) -> list[Row]:
+    sides = data["sides"]
+    sdk, ours = sides["openhands-sdk"], sides.get("isolator")
+    n = data["corpus_dirs"]
+    against = f"openhands-sdk {sdk.get('version') or ''} Plugin.load".replace("  ", " ")
+    if ours is None:
+        return [Row(f"openhands-sdk / isolator, {n} corpus dirs",
+                    f"not measured: {data.get('isolator_error')}",
+                    f"{against}: {fmt_ms(sdk['best_s'] * 1e3)}",
+                    target=f">= {data['target_ratio']:g}x", met=False)]
+    return [
+        Row(f"openhands-sdk / isolator, best of {plural(data['repeat'], 'pass')} over {n} "
+            "dirs",
+            fmt_ms(ours["best_s"] * 1e3), f"{against}: {fmt_ms(sdk['best_s'] * 1e3)}",
+            fmt_ratio(data["ratio_best"]), f">= {data['target_ratio']:g}x",
+            data["ratio_best"] >= data["target_ratio"]),
+        Row("↳ same, median pass", fmt_ms(ours["median_s"] * 1e3),
+            f"{against}: {fmt_ms(sdk['median_s'] * 1e3)}", fmt_ratio(data["ratio_median"])),
+        Row("↳ per plugin dir, median pass", fmt_us(ours["median_s"] / n * 1e6),
+            f"{against}: {fmt_us(sdk['median_s'] / n * 1e6)}"),
+        Row("openhands-sdk / isolator, import (not counted)", fmt_ms(ours["import_s"] * 1e3),
+            f"import openhands.sdk.plugin: {fmt_ms(sdk['import_s'] * 1e3)}",
+            fmt_ratio(sdk["import_s"] / ours["import_s"])),
+    ]
+
+
+def loader_notes(data: dict[str, Any]) -> list[str]:
+    notes = [f"Python {data['python']} (the oracle's interpreter), {data['corpus_dirs']} "
+             f"corpus plugin directories."]
+    for name, side in data["sides"].items():
+        if side["failures"]:
+            notes.append(f"{name} failed on {len(side['failures'])} dirs, e.g. "
+                         f"`{side['failures'][0][:200]}`.")
+    return notes
+
+
+def distinfo_rows(data: list[dict[str, Any]]) -> list[Row]:
+    rows = []
+    for entry in data:
+        plugins = entry["label"] == "plugins"
+        what = (f"{entry['sites']} plugin venvs" if plugins
+                else "this venv's site-packages") + f", {entry['distributions']} distributions"
+        best = entry["best_ms"]
+        rows.append(Row(
+            f"importlib.metadata / isolator, {what}", fmt_ms(best["isolator"]),
+            f"importlib.metadata: {fmt_ms(best['importlib.metadata'])}",
+            fmt_ratio(entry["ratio"]), f">= {DISTINFO_RATIO_MIN:g}x" if plugins else "",
+            entry["ratio"] >= DISTINFO_RATIO_MIN if plugins else None))
+        if plugins:
+            judged = entry["sites"] >= DISTINFO_VENVS
+            rows.append(Row(
+                f"↳ isolator, {entry['sites']} plugin venvs", fmt_ms(best["isolator"]),
+                target=f"< {DISTINFO_MS_MAX:g} ms" + ("" if judged else
+                                                      f" at {DISTINFO_VENVS} venvs"),
+                met=best["isolator"] < DISTINFO_MS_MAX if judged else None))
+    return rows
+
+
+# Store and bridge: their own summary (figure, value, target, met), and for each figure what
+# it compares: (part, key of isolator's side, key of the alternative); None drops a row
+# whose values the table already shows beside another figure.
+Context = tuple[str, str | None, str | None] | None
+STORE_CONTEXT: dict[str, Context] = {
+    "install / floor without bytecode": ("install", "store", "floor"),
+    "install / floor with bytecode": ("install", "store", "floor_compile"),
+    "virtualenv + pip / install": ("virtualenv", None, "virtualenv"),
+    'backend="virtualenv" / install': ("virtualenv", None, "store_virtualenv"),
+    "pip --target / install": ("virtualenv", None, "target"),
+    "importlib.metadata / list_installed": ("list", "store", "importlib"),
+    "same, first call on a new PluginStore": ("list", "first", "importlib"),
+    "store.load(name)": ("list", "load_store", "load_bare"),
+}
+
+
+def _summary_rows(data: dict[str, Any], make: Callable[[str, str], tuple[str, str, str]]
+                  | None = None, context: dict[str, Context] | None = None) -> list[Row]:
+    rows = []
+    for figure, value, target, met in data.get("summary", []):
+        key = figure.strip()
+        if context is not None and key in context and context[key] is None:
+            continue
+        ours, alternative, ratio = make(key, value) if make else (value, "", "")
+        label = ("↳ " + key) if figure.startswith(" ") else key
+        rows.append(Row(label, ours, alternative, ratio, "" if target == "none" else target,
+                        met))
+    return rows
+
+
+def _is_ratio(value: str) -> bool:
+    return re.fullmatch(r"[\d.]+x?", value) is not None
+
+
+def store_rows(data: dict[str, Any]) -> list[Row]:
+    ours_install = data.get("install", {}).get("store")
+
+    def make(key: str, value: str) -> tuple[str, str, str]:
+        found = STORE_CONTEXT.get(key)
+        if found is None:
+            return value, "", ""
+        part, ours_key, alt_key = found
+        sides = data.get(part, {})
+        ours = ours_install if ours_key is None else sides.get(ours_key)
+        alt = sides.get(alt_key) if alt_key else None
+        if ours is None or alt is None:
+            return value, "", ""
+        if _is_ratio(value):
+            return _side_ms(ours), _versus(alt, _side_ms(alt)), value
+        return value, _versus(alt, _side_ms(alt)), fmt_ratio(ours["best_ms"] / alt["best_ms"])
+
+    return _summary_rows(data, make, STORE_CONTEXT)
+
+
+BRIDGE_CONTEXT: dict[str, Context] = {
+    "cold start / bare msgpack import": ("start", "bridge", "msgpack"),
+    "cold start, HostBridge (best)": None,
+    "sequential ping p50 / raw echo": ("sequential", "ping", "raw"),
+    "sequential ping p50": None,
+    "raw echo p50": None,
+    "tools.call noop p50 (HostBridge)": ("sequential", "noop", "raw"),
+    "ping 8 deep": None,
+    "raw echo, one way": None,
+    "bare msgpack import VmRSS": None,
+}
+MSGPACK_RSS = "python -I -S -B, import msgpack (runtime copy)"
+
+
+def _bridge_value(part: str, side: dict[str, Any]) -> str:
+    if part == "start":
+        return fmt_ms(side["best_ms"])
+    if part == "in_flight":
+        return f"{side['best_per_s']}/s"
+    return fmt_us(side["p50_us"])
+
+
+def bridge_rows(data: dict[str, Any]) -> list[Row]:
+    roundtrip = data.get("roundtrip", {})
+    parts = {"start": data.get("start", {}), "sequential": roundtrip.get("sequential", {}),
+             "in_flight": roundtrip.get("in_flight", {})}
+
+    def make(key: str, value: str) -> tuple[str, str, str]:
+        if key.startswith("ping ") and "deep rate / raw echo" in key:
+            return _rate_cells(parts["in_flight"], value)
+        if key.startswith("1 MiB echo"):
+            return _payload_cells(data.get("payload", {}), value)
+        if key == "idle worker VmRSS":
+            return _memory_cells(data.get("memory", {}), value)
+        found = BRIDGE_CONTEXT.get(key)
+        if found is None:
+            return value, "", ""
+        part, ours_key, alt_key = found
+        ours = parts[part].get(ours_key or "")
+        alt = parts[part].get(alt_key or "")
+        if ours is None or alt is None:
+            return value, "", ""
+        shown = _versus(alt, _bridge_value(part, alt))
+        if _is_ratio(value):
+            return _bridge_value(part, ours), shown, value
+        return value, shown, fmt_ratio(ours["p50_us"] / alt["p50_us"])
+
+    return _summary_rows(data, make, BRIDGE_CONTEXT)
+
+
+def _rate_cells(in_flight: dict[str, Any], value: str) -> tuple[str, str, str]:
+    ours, alt = in_flight.get("ping"), in_flight.get("raw")
+    if ours is None or alt is None:
+        return value, "", ""
+    return (f"{ours['best_per_s']}/s", _versus(alt, f"{alt['best_per_s']}/s"), value)
+
+
+def _payload_cells(payload: dict[str, Any], value: str) -> tuple[str, str, str]:
+    ours, alt = payload.get("bridge"), payload.get("raw")
+    if ours is None or alt is None:
+        return value, "", ""
+    return (value, _versus(alt, f"{alt['best_mib_s_one_way']:.0f} MiB/s"),
+            fmt_ratio(ours["best_mib_s_one_way"] / alt["best_mib_s_one_way"]))
+
+
+def _memory_cells(memory: dict[str, Any], value: str) -> tuple[str, str, str]:
+    bare = memory.get(MSGPACK_RSS)
+    idle = next(iter(memory.values()), None)
+    if bare is None or idle is None:
+        return value, "", ""
+    return value, f"{MSGPACK_RSS}: {bare['VmRSS']:.1f} MiB", fmt_ratio(
+        idle["VmRSS"] / bare["VmRSS"])
+
+
+def bridge_notes(data: dict[str, Any]) -> list[str]:
+    setup = data.get("setup", {})
+    hello = setup.get("hello", {})
+    if not hello:
+        return []
+    launcher = " ".join(Path(word).name for word in setup.get("launcher", [])) or "none"
+    return [f"Host Python {setup.get('host_python')}, worker Python {hello.get('python')} "
+            f"as uid {hello.get('uid')}, msgpack {hello.get('msgpack')}; launcher: "
+            f"`{launcher}`."]
+
+
+def store_notes(data: dict[str, Any]) -> list[str]:
+    pip = data.get("virtualenv", {}).get("pip")
+    notes = [f"pip {pip} (seeded by virtualenv)."] if pip else []
+    disk = data.get("disk")
+    if disk:
+        notes.append(f"Disk: {disk['plugins']} plugins sharing six and idna in one store; "
+                     "KiB allocated per additional plugin by area: " + ", ".join(
+                         f"{area} {kib:g}" for area, kib in
+                         disk["per_additional_kib_allocated"].items()) + ".")
+    return notes
+
+
+def roundtrip_rows(data: dict[str, Any]) -> list[Row]:
+    copy = data["content_only_install_median_ms"]
+    rows = [Row("plugins that load the same from their wheel as from their directory",
+                f"{data['passed']} of {data['plugins']}", target="all",
+                met=data["failed"] == 0)]
+    if data.get("install_median_ms") is not None:
+        rows += [
+            Row("install + load + compare + uninstall, per plugin, median",
+                fmt_ms(data["install_median_ms"]),
+                f"content-only install of the same directory (a copy): {fmt_ms(copy)}",
+                fmt_ratio(data["install_median_ms"] / copy)),
+            Row("↳ p95", fmt_ms(data["install_p95_ms"])),
+        ]
+    rows += [
+        Row(f"package_plugin (uv build, setuptools), {data['workers']} at a time",
+            fmt_seconds(data["package_s"]),
+            ratio="", target=""),
+        Row("↳ per plugin, one worker's time", fmt_seconds(data["package_per_plugin_s"])),
+        Row("install + compare, one plugin after another", fmt_seconds(
+            data["install_compare_s"])),
+        Row(f"whole round trip, {data['plugins']} plugins", fmt_seconds(data["total_s"])),
+    ]
+    return rows
+
+
+def roundtrip_notes(data: dict[str, Any]) -> list[str]:
+    return [f"Differs: `{name}`: {problems[0][:200]}"
+            for name, problems in sorted(data.get("failures", {}).items())]
+
+
+SANDBOX_WHAT = {"start": "worker start (to the handshake)", "call": "noop round trip, warm",
+                "program": 'run_program(["true"])'}
+
+
+def sandbox_rows(data: dict[str, Any]) -> list[Row]:
+    off = {row["what"]: row for row in data["rows"] if row["profile"] == "off"}
+    rows = []
+    for row in data["rows"]:
+        base = off.get(row["what"])
+        if row["profile"] == "off" or base is None:
+            continue
+        rows.append(Row(f"{SANDBOX_WHAT.get(row['what'], row['what'])}, {row['profile']}, "
+                        "median", fmt_ms(row["median_ms"]),
+                        f"profile off: {fmt_ms(base['median_ms'])}",
+                        fmt_ratio(row["ratio_to_off"])))
+    return rows
+
+
+def sandbox_notes(data: dict[str, Any]) -> list[str]:
+    layers = data.get("layers", {})
+    works = [name for name, ok in layers.items() if ok]
+    missing = [name for name, ok in layers.items() if ok is False]
+    text = f"Host uid {data.get('uid')}; layers that work here: {', '.join(works) or 'none'}"
+    return [text + (f"; not here: {', '.join(missing)}." if missing else ".")]
+
+
+# ---- charts --------------------------------------------------------------------------------
+
+
+def _bars(ax: Axes, labels: Sequence[str], values: Sequence[float], ours: Sequence[bool],
+          unit: str, *, log: bool = False, marks: Sequence[Sequence[float]] = ()) -> None:
+    """Horizontal bars, isolator's in colour, the alternatives' grey; *marks*: dots per bar."""
+    positions = list(range(len(labels)))[::-1]
+    colours = [OURS_COLOUR if mine else ALT_COLOUR for mine in ours]
+    ax.barh(positions, values, color=colours, height=0.6)
+    for position, dots in zip(positions, marks, strict=False):
+        ax.plot(list(dots), [position] * len(dots), "o", color="black", markersize=2.5,
+                alpha=0.6)
+    for position, value in zip(positions, values, strict=True):  # above the bar's end
+        ax.annotate(_short(value), (value, position + 0.3), ha="center", va="bottom",
+                    fontsize=7)
+    ax.set_yticks(positions, list(labels), fontsize=8)
+    ax.set_xlabel(unit, fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    if log:
+        ax.set_xscale("log")
+    ax.margins(x=0.15)
+
+
+def _short(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def _target_line(ax: Axes, value: float, text: str) -> None:
+    ax.axvline(value, color=TARGET_COLOUR, linestyle="--", linewidth=1)
+    ax.annotate(f" {text}", (value, 0.01), xycoords=("data", "axes fraction"),
+                color=TARGET_COLOUR, fontsize=7, ha="left", va="bottom")
+
+
+def chart_loader(fig: Figure, data: dict[str, Any]) -> bool:
+    sides = data["sides"]
+    ax = fig.subplots()
+    names = list(sides)
+    _bars(ax, [f"{name} best" for name in names],
+          [sides[name]["best_s"] * 1e3 for name in names], [n == "isolator" for n in names],
+          f"ms to load {data['corpus_dirs']} corpus plugin dirs (dots: every pass)",
+          marks=[[t * 1e3 for t in sides[name]["times_s"]] for name in names])
+    ratio = f" ({data['ratio_best']:.2f}x)" if data.get("ratio_best") else ""
+    ax.set_title(f"Content loader: openhands-sdk Plugin.load vs isolator.load_plugin{ratio}",
+                 fontsize=9)
+    return True
+
+
+def chart_distinfo(fig: Figure, data: list[dict[str, Any]]) -> bool:
+    axes = fig.subplots(1, len(data), squeeze=False)[0]
+    for ax, entry in zip(axes, data, strict=True):
+        names = list(entry["best_ms"])
+        _bars(ax, names, [entry["best_ms"][n] for n in names], [n == "isolator" for n in names],
+              "ms, best pass")
+        ax.set_title(f"{entry['label']}: {entry['sites']} site(s), "
+                     f"{entry['distributions']} dists ({entry['ratio']:.1f}x)", fontsize=8)
+    return True
+
+
+STORE_INSTALL_SIDES = (("install", "store"), ("install", "fresh"), ("install", "floor"),
+                       ("install", "floor_compile"), ("virtualenv", "virtualenv"),
+                       ("virtualenv", "store_virtualenv"), ("virtualenv", "target"))
+STORE_PHASE_GROUPS = (("resolve", "resolve (uv pip compile)"), ("uv venv", "uv venv"),
+                      ("bytecode", "bytecode compile"),
+                      ("uv pip install", "uv pip install: start, link"))
+
+
+def _phase_group(name: str) -> str:
+    for needle, group in STORE_PHASE_GROUPS:
+        if needle in name:
+            return group
+    return "the store's own steps"
+
+
+def chart_store(fig: Figure, data: dict[str, Any]) -> bool:
+    sides = [(part, key, data[part][key]) for part, key in STORE_INSTALL_SIDES
+             if key in data.get(part, {})]
+    phases = data.get("install", {}).get("store_phases_ms")
+    if not sides:
+        return False
+    axes = fig.subplots(1, 2 if phases else 1, squeeze=False,
+                        gridspec_kw={"width_ratios": [3, 2]} if phases else None)[0]
+    _bars(axes[0], [side["label"].strip() for *_, side in sides],
+          [side["best_ms"] for *_, side in sides],
+          [key in ("store", "fresh", "store_virtualenv") for _, key, _ in sides],
+          "ms, best run (dots: every run; log scale)", log=True,
+          marks=[side["times_ms"] for *_, side in sides])
+    axes[0].set_title("Install one plugin + six + idna, offline, warm uv cache", fontsize=9)
+    if phases:
+        _stacked_phases(axes[1], phases, data["install"].get("floor_steps_ms", {}))
+    return True
+
+
+def _stacked_phases(ax: Axes, store: dict[str, float], floor: dict[str, float]) -> None:
+    groups = [*dict.fromkeys(group for _, group in STORE_PHASE_GROUPS),
+              "the store's own steps"]
+    bars = {"store (median)": store, "floor + --compile-bytecode": floor}
+    colours = ("#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", OURS_COLOUR)
+    widest = 0.0
+    for position, steps in enumerate(bars.values()):
+        totals = dict.fromkeys(groups, 0.0)
+        for name, value in steps.items():
+            totals[_phase_group(name)] += value
+        left = 0.0
+        for group, colour in zip(groups, colours, strict=True):
+            ax.barh(position, totals[group], left=left, color=colour, height=0.6,
+                    label=group if position == 0 else None)
+            left += totals[group]
+        ax.annotate(f" {left:.0f}", (left, position), va="center", fontsize=7)
+        widest = max(widest, left)
+    ax.set_xlim(0, widest * 1.15 or 1.0)  # a zero-width segment's edge would stop margins
+    ax.set_yticks(range(len(bars)), list(bars), fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("ms, median", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    ax.set_title("Where the install's time goes", fontsize=9)
+
+
+def chart_bridge(fig: Figure, data: dict[str, Any]) -> bool:
+    panels = [(draw, data[key]) for key, draw in (
+        ("start", _bridge_start), ("roundtrip", _bridge_roundtrip),
+        ("payload", _bridge_payload), ("memory", _bridge_memory)) if key in data]
+    if not panels:
+        return False
+    axes = fig.subplots(2, 2, squeeze=False).flatten()
+    for ax, (draw, part) in zip(axes, panels, strict=False):
+        draw(ax, part)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    return True
+
+
+def _bridge_start(ax: Axes, start: dict[str, Any]) -> None:
+    keys = [k for k in ("bridge", "worker", "msgpack", "msgpack_pyc", "launcher", "pass")
+            if k in start]
+    _bars(ax, [start[k]["label"].strip() for k in keys], [start[k]["best_ms"] for k in keys],
+          [k in ("bridge", "worker") for k in keys], "ms, best (dots: every run)",
+          marks=[start[k]["times_ms"] for k in keys])
+    ax.set_title("Cold start to the first tool result", fontsize=9)
+
+
+def _bridge_roundtrip(ax: Axes, roundtrip: dict[str, Any]) -> None:
+    seq = roundtrip["sequential"]
+    keys = list(seq)
+    _bars(ax, [seq[k]["label"].strip() for k in keys], [seq[k]["p50_us"] for k in keys],
+          [k in ("ping", "noop_worker", "noop") for k in keys],
+          "us per call, p50 (dots: p99; log scale)", log=True,
+          marks=[[seq[k]["p99_us"]] for k in keys])
+    ax.set_title("Sequential round trips", fontsize=9)
+
+
+def _bridge_payload(ax: Axes, payload: dict[str, Any]) -> None:
+    keys = list(payload)
+    _bars(ax, [payload[k]["label"].strip() for k in keys],
+          [payload[k]["best_mib_s_one_way"] for k in keys],
+          [k in ("worker", "bridge") for k in keys], "MiB/s one way, best pass")
+    _target_line(ax, 500.0, "target 500")
+    ax.set_title("1 MiB payloads", fontsize=9)
+
+
+def _bridge_memory(ax: Axes, memory: dict[str, Any]) -> None:
+    labels = list(memory)[::-1]
+    positions = range(len(labels))
+    anon = [memory[label]["RssAnon"] for label in labels]
+    files = [memory[label]["RssFile"] for label in labels]
+    ax.barh(positions, anon, color=OURS_COLOUR, height=0.6, label="RssAnon")
+    ax.barh(positions, files, left=anon, color=ALT_COLOUR, height=0.6, label="RssFile")
+    ax.set_yticks(list(positions), [label.strip() for label in labels], fontsize=7)
+    ax.set_xlabel("MiB resident", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    _target_line(ax, 15.0, "target 15 (worker)")
+    ax.legend(fontsize=6, loc="center right")
+    ax.set_title("Memory (VmRSS = anon + file)", fontsize=9)
+
+
+def chart_roundtrip(fig: Figure, data: dict[str, Any]) -> bool:
+    ours, copies = data.get("install_ms"), data.get("content_only_install_ms")
+    if not ours or not copies:
+        return False
+    ax = fig.subplots()
+    for values, colour, label in ((ours, OURS_COLOUR, "install from its wheel, load, compare"),
+                                  (copies, ALT_COLOUR, "content-only install (a copy)")):
+        ordered = sorted(values)
+        fractions = [(i + 1) / len(ordered) for i in range(len(ordered))]
+        ax.step(ordered, fractions, where="post", color=colour, label=f"{label} ({len(values)})")
+    ax.set_xscale("log")
+    ax.set_xlabel("ms per plugin (log scale)", fontsize=8)
+    ax.set_ylabel("fraction of plugins", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, loc="center")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title("Per-plugin install time over the corpus", fontsize=9)
+    return True
+
+
+def chart_sandbox(fig: Figure, data: dict[str, Any]) -> bool:
+    profiles = list(dict.fromkeys(row["profile"] for row in data["rows"]))
+    whats = list(dict.fromkeys(row["what"] for row in data["rows"]))
+    ratio = {(row["profile"], row["what"]): row["ratio_to_off"] for row in data["rows"]}
+    ax = fig.subplots()
+    width = 0.8 / len(profiles)
+    colours = (ALT_COLOUR, OURS_COLOUR, "#ff7f0e", "#2ca02c")
+    for index, profile in enumerate(profiles):
+        xs = [w + (index - (len(profiles) - 1) / 2) * width for w in range(len(whats))]
+        ax.bar(xs, [ratio.get((profile, w), 0.0) for w in whats], width=width,
+               color=colours[index % len(colours)], label=profile)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(whats)), [SANDBOX_WHAT.get(w, w) for w in whats], fontsize=8)
+    ax.set_ylabel("median / profile off", fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.legend(fontsize=7)
+    ax.set_title("Cost of each sandbox profile, as a ratio to off", fontsize=9)
+    return True
+
+
+@dataclass(frozen=True)
+class Renderer:
+    rows: Callable[[Any], list[Row]]
+    notes: Callable[[Any], list[str]]
+    chart: Callable[[Figure, Any], bool]
+    size: tuple[float, float]
+
+
+def _no_notes(_data: Any) -> list[str]:
+    return []
+
+
+RENDERERS: dict[str, Renderer] = {
+    "loader": Renderer(loader_rows, loader_notes, chart_loader, (7.5, 2.0)),
+    "distinfo": Renderer(distinfo_rows, _no_notes, chart_distinfo, (8.0, 2.0)),
+    "store": Renderer(store_rows, store_notes, chart_store, (11.0, 3.6)),
+    "roundtrip": Renderer(roundtrip_rows, roundtrip_notes, chart_roundtrip, (7.0, 3.2)),
+    "bridge": Renderer(bridge_rows, bridge_notes, chart_bridge, (12.0, 6.5)),
+    "sandbox": Renderer(sandbox_rows, sandbox_notes, chart_sandbox, (7.0, 3.0)),
+}
+
+
+def draw_chart(name: str, data: Any, path: Path) -> bool:
+    """The benchmark's chart as a PNG at *path*; False when there is nothing to draw."""
+    from matplotlib.figure import Figure
+
+    renderer = RENDERERS[name]
+    fig = Figure(figsize=renderer.size, layout="constrained")
+    if not renderer.chart(fig, data):
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=100, metadata={"Software": None})
+    return True
+
+
+def have_matplotlib() -> bool:
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    matplotlib.use("Agg")
+    return True
+
+
+# ---- the docstring: how to read -----------------------------------------------------------
+
+
+def docstring_paragraphs(script: Path) -> list[str]:
+    """The script's docstring in paragraphs, Markdown quoting, without usage and exit status."""
+    doc = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8"))) or ""
+    paragraphs = [p.strip("\n") for p in re.split(r"\n\s*\n", doc)]
+    return [p.replace("``", "`") for p in paragraphs[1:]
+            if p and not p.startswith("    ") and "Exit status" not in p]
+
+
+def how_to_read(script: Path) -> str:
+    paragraphs = docstring_paragraphs(script)
+    if sum(map(len, paragraphs)) > SHORT_READ:
+        first = paragraphs[0]
+        if first.endswith(":"):  # the list that followed is left out: say where it is
+            first = first[:-1] + " (each part is described in the script's docstring)."
+        paragraphs = [first] + [p for p in paragraphs[1:]
+                                if "judged" in p.lower() and not p[0].isdigit()]
+    return "\n\n".join(paragraphs)
+
+
+def summary_line(script: Path) -> str:
+    doc = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8"))) or ""
+    return doc.splitlines()[0].replace("``", "`") if doc else ""
+
+
+# ---- the machine --------------------------------------------------------------------------
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+def _field(text: str, key: str, sep: str = ":") -> str | None:
+    for line in text.splitlines():
+        name, found, value = line.partition(sep)
+        if found and name.strip() == key:
+            return value.strip().strip('"')
+    return None
+
+
+def _output(cmd: Sequence[str]) -> str | None:
+    try:
+        proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=30,
+                              check=False, cwd=REPO_ROOT)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def _uv_version() -> str | None:
+    try:
+        if str(REPO_ROOT) not in sys.path:
+            sys.path.append(str(REPO_ROOT))
+        from isolator._backends import find_uv
+
+        uv: str | None = find_uv()
+    except Exception:
+        uv = shutil.which("uv")
+    output = _output([uv, "--version"]) if uv else None
+    return output.split()[1] if output and len(output.split()) > 1 else output
+
+
+def describe_machine(python: str = sys.executable) -> dict[str, Any]:
+    """What the benchmarks ran on: CPU, memory, OS, Python, uv, git commit, load."""
+    cpuinfo = _read("/proc/cpuinfo")
+    mem_kib = _field(_read("/proc/meminfo"), "MemTotal")
+    flags = _field(cpuinfo, "flags") or ""
+    commit = _output(["git", "rev-parse", "HEAD"])
+    changed = None
+    if commit is not None:
+        changed = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=REPO_ROOT,
+                                 capture_output=True, check=False).returncode != 0
+    py = _output([python, "-c", "import platform, sys; print(platform.python_implementation(),"
+                  " sys.version.split()[0])"])
+    return {
+        "cpu_model": _field(cpuinfo, "model name") or platform.processor() or "unknown",
+        "cpus": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+        else None,
+        "virtual_machine": " hypervisor" in f" {flags}",
+        "memory_gib": round(int(mem_kib.split()[0]) / 1024 / 1024, 1) if mem_kib else None,
+        "os": _field(_read("/etc/os-release"), "PRETTY_NAME", "=") or platform.platform(),
+        "kernel": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "python": py or sys.version.split()[0],
+        "uv": _uv_version(),
+        "git_commit": commit,
+        "git_subject": _output(["git", "log", "-1", "--format=%s"]),
+        "git_uncommitted_changes": changed,
+    }
+
+
+def machine_table(run: dict[str, Any]) -> str:
+    machine = run["machine"]
+    cpus = f"{machine['cpus']} CPUs"
+    if machine.get("cpus_usable") not in (None, machine["cpus"]):
+        cpus += f" ({machine['cpus_usable']} usable)"
+    vm = ", a virtual machine" if machine.get("virtual_machine") else ""
+    commit = machine.get("git_commit") or "unknown"
+    if machine.get("git_commit"):
+        commit = f"`{commit[:12]}` {machine.get('git_subject') or ''}".strip()
+        if machine.get("git_uncommitted_changes"):
+            commit += " (plus uncommitted changes in the working tree)"
+    load = run.get("load_average", {})
+    rows = [
+        ("CPU", f"{machine['cpu_model']}, {cpus}{vm}"),
+        ("memory", f"{machine['memory_gib']} GiB" if machine.get("memory_gib") else "unknown"),
+        ("OS", f"{machine['os']}, {machine['kernel']}"),
+        ("Python", machine["python"]),
+        ("uv", machine.get("uv") or "not found"),
+        ("date", f"{run['started']} (UTC)"),
+        ("git commit", commit),
+        ("run", run_kind(run)),
+        ("total time", fmt_seconds(run.get("total_s", 0.0))),
+    ]
+    if load:
+        rows.append(("load average (1 min)", f"{load.get('start', 0):.2f} at the start, "
+                                             f"{load.get('end', 0):.2f} at the end"))
+    if run.get("note"):
+        rows.append(("note", run["note"]))
+    return "| | |\n| --- | --- |\n" + "\n".join(f"| {k} | {cell(v)} |" for k, v in rows)
+
+
+def run_kind(run: dict[str, Any]) -> str:
+    if run.get("quick"):
+        text = ("`--quick`: each benchmark's smallest sensible repeat counts, a smoke run; "
+                "its figures are noisy and not the ones to quote")
+    else:
+        text = "full: every benchmark's default repeat counts"
+    custom = run.get("custom_args") or {}
+    if custom:
+        text += "; reduced or changed arguments for " + ", ".join(
+            f"{name} (`{' '.join(args)}`)" for name, args in sorted(custom.items()))
+    return text
+
+
+# ---- the document ---------------------------------------------------------------------------
+
+
+INTRO = """\
+Generated by [`benchmarks/run`](../benchmarks/run) from the JSON each benchmark wrote in one run;
+do not edit by hand. Every figure stands beside its floor or the alternative measured in the
+same run. **ratio**: as the figure names it (`A / B`); for a figure that names one thing,
+isolator's value over the alternative's. Times are the best run unless a row says otherwise
+(the least disturbed by other load, as timeit advises). The method of each benchmark is in its
+script's docstring; hand-written notes on the figures are in
+[benchmarks/README.md](../benchmarks/README.md)."""
+
+
+def load_run(results: Path) -> dict[str, Any]:
+    path = results / RUN_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a results directory of benchmarks/run")
+    run: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return run
+
+
+def load_result(results: Path, entry: dict[str, Any]) -> tuple[Any, str | None]:
+    """The benchmark's JSON, or why there is none to read."""
+    path = results / f"{entry['name']}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except OSError as exc:
+        return None, f"no JSON ({exc.strerror}: {path.name})"
+    except json.JSONDecodeError as exc:
+        return None, f"its JSON could not be read: {exc}"
+
+
+@dataclass
+class Section:
+    """One benchmark's part of the document."""
+
+    entry: dict[str, Any]
+    data: Any = None
+    problem: str | None = None
+    rows: tuple[Row, ...] = ()
+
+    @property
+    def status(self) -> str:
+        if self.entry["status"] == "skipped":
+            return "skipped"
+        return "failed" if self.problem is not None else "ok"
+
+
+def build_section(results: Path, entry: dict[str, Any]) -> Section:
+    section = Section(entry)
+    if entry["status"] == "skipped":
+        return section
+    if entry["status"] == "failed":
+        section.problem = entry.get("reason") or "failed"
+        return section
+    data, problem = load_result(results, entry)
+    if problem is not None:
+        section.problem = problem
+        return section
+    section.data = data
+    try:
+        section.rows = tuple(RENDERERS[entry["name"]].rows(data))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError) as exc:
+        section.problem = f"the report could not read its JSON: {type(exc).__name__}: {exc}"
+    return section
+
+
+def overview(sections: Sequence[Section]) -> str:
+    lines = ["| benchmark | status | time | load after | targets met |",
+             "| --- | --- | ---: | ---: | --- |"]
+    for section in sections:
+        entry = section.entry
+        bench = BY_NAME[entry["name"]]
+        judged = [row for row in section.rows if row.met is not None]
+        met = sum(1 for row in judged if row.met)
+        missed = [row.figure.removeprefix("↳ ") for row in judged if not row.met]
+        targets = f"{met} of {len(judged)}" if judged else ""
+        if missed:
+            targets += "; not met: " + "; ".join(missed)
+        status = section.status if section.status != "ok" or entry.get("exit", 0) == 0 \
+            else f"ok (exit {entry['exit']})"
+        duration = fmt_seconds(entry["duration_s"]) if entry.get("duration_s") else ""
+        load = entry.get("load_average")
+        load_text = "" if load is None else f"{load:.2f}"
+        anchor = f"[{bench.title}](#{slug(bench)})"
+        lines.append(f"| {anchor} | {status} | {duration} | {load_text} | {cell(targets)} |")
+    return "\n".join(lines)
+
+
+def slug(bench: Benchmark) -> str:
+    """The anchor GitHub and mkdocs give the section's heading."""
+    heading = f"{bench.title} ({bench.script})".lower()
+    return re.sub(r"[^a-z0-9 _-]", "", heading).replace(" ", "-")
+
+
+def command_text(entry: dict[str, Any]) -> str:
+    return " ".join(entry["command"])
+
+
+def render_section(section: Section, chart: str | None) -> str:
+    entry = section.entry
+    bench = BY_NAME[entry["name"]]
+    parts = [f"## {bench.title} (`{bench.script}`)", summary_line(bench.path)]
+    if section.status == "skipped":
+        parts.append(f"**Skipped**: {entry.get('reason', 'no reason given')}.")
+        return "\n\n".join(parts)
+    exit_code = entry.get("exit")
+    ran = f"Took {fmt_seconds(entry.get('duration_s', 0.0))}, exit status {exit_code}."
+    if section.status == "failed":
+        parts.append(f"**Failed**: {section.problem}. {ran}")
+    else:
+        if exit_code not in (0, None):
+            ran += " The benchmark wrote its figures but exited non-zero (see its stderr below)."
+        parts.append(ran)
+        parts.append(table(section.rows))
+        notes = RENDERERS[entry["name"]].notes(section.data)
+        if notes:
+            parts.append("\n".join(f"* {note}" for note in notes))
+        if chart is not None:
+            parts.append(f"![{bench.title}: chart]({chart})")
+    parts.append(f"Command (`$RESULTS`: the results directory):\n\n```\n{command_text(entry)}\n"
+                 "```")
+    tail = entry.get("stderr_tail", "").strip()
+    if tail and (section.status == "failed" or exit_code not in (0, None)):
+        parts.append(f"stderr (tail):\n\n```\n{tail}\n```")
+    if section.status == "ok":
+        parts.append(f"**How to read** (from the docstring of [`benchmarks/{bench.script}`]"
+                     f"(../benchmarks/{bench.script})):\n\n{how_to_read(bench.path)}")
+    return "\n\n".join(parts)
+
+
+def render_markdown(run: dict[str, Any], sections: Sequence[Section],
+                    charts: dict[str, str], charts_note: str | None) -> str:
+    parts = ["# Benchmarks", INTRO]
+    if run.get("quick"):
+        parts.append("> **Quick run** (`--quick`): the smallest repeat counts, to check that "
+                     "every benchmark runs; the figures below are noisy and the targets are "
+                     "judged on fewer samples, some on fewer plugins than they are set for.")
+    parts += ["## Machine and run", machine_table(run), "## Overview", overview(sections)]
+    if charts_note:
+        parts.append(charts_note)
+    parts += [render_section(section, charts.get(section.entry["name"]))
+              for section in sections]
+    return "\n\n".join(parts) + "\n"
+
+
+@dataclass
+class Rendered:
+    """What :func:`render` wrote."""
+
+    markdown: Path
+    charts: list[Path]
+    text: str
+
+
+def render(results: Path, out: Path, only: Sequence[str] | None = None,
+           note: str | None = None) -> Rendered:
+    """Write the report for the results directory *results* to *out*, charts to out/../img;
+    *note* replaces the run's note (``--note`` when rendering ``--from`` a directory)."""
+    run = load_run(results)
+    if note is not None:
+        run["note"] = note
+    entries = [entry for entry in run["benchmarks"]
+               if entry["name"] in RENDERERS and (not only or entry["name"] in only)]
+    sections = [build_section(results, entry) for entry in entries]
+    img = out.parent / "img"
+    charts: dict[str, str] = {}
+    written: list[Path] = []
+    note = None
+    drawable = [s for s in sections if s.status == "ok"]
+    if drawable and have_matplotlib():
+        for section in drawable:
+            name = section.entry["name"]
+            path = img / f"bench-{name}.png"
+            try:
+                drawn = draw_chart(name, section.data, path)
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                print(f"report: no chart for {name}: {type(exc).__name__}: {exc}",
+                      file=sys.stderr)
+                drawn = False
+            if drawn:
+                charts[name] = f"img/{path.name}"
+                written.append(path)
+    elif drawable:
+        note = ("Charts are not drawn: matplotlib is not installed (`pip install -e "
+                "'.[bench]'`, then `benchmarks/run --from DIR`).")
+    _remove_stale_charts(img, written)
+    text = render_markdown(run, sections, charts, note)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return Rendered(out, written, text)
+
+
+def _remove_stale_charts(img: Path, written: Sequence[Path]) -> None:
+    """Charts of benchmarks this report does not show, left by an earlier render."""
+    if not img.is_dir():
+        return
+    keep = {path.name for path in written}
+    for path in img.glob("bench-*.png"):
+        if path.name not in keep:
+            path.unlink()
