@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from ._acquire import MAX_CONTENT_BYTES, MAX_CONTENT_FILES
+from ._acquire import _SKIPPED_DIRS, MAX_CONTENT_BYTES, MAX_CONTENT_FILES
 from ._content import load_plugin
 from ._errors import IsolatorError, PackagingError, PluginLoadError
 
@@ -66,9 +66,9 @@ TOOLS_GROUP = "openhands.tools"
 
 CheckStatus = Literal["ok", "warning", "error", "skipped"]
 
-# Directories a plugin never ships (as the store's copy of a content-only plugin leaves them
-# out), and bytecode: not plugin files.
-_JUNK_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".venv", "node_modules"})
+# Directories a plugin never ships (the very ones the store's copy of a content-only plugin
+# leaves out), and bytecode: not plugin files.
+_JUNK_DIRS = _SKIPPED_DIRS
 _JUNK_SUFFIXES = (".pyc", ".pyo")
 _BUILD_TIMEOUT = 600.0
 _LIST_LIMIT = 20  # paths named in one check's details
