@@ -881,41 +881,56 @@ def package_plugin(
             (not project_target.is_dir() or any(project_target.iterdir())):
         raise PackagingError(str(project_target), "exists; pass --force to replace it")
 
-    work_parent = project_target.parent if project_target is not None else None
-    if work_parent is not None:
-        work_parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".ohp-package-", dir=work_parent) as tmp:
-        project = Path(tmp) / "project"
-        module_dir = project / module
-        _say(progress, f"writing the project ({len(tree.files)} files)")
-        _write_tree(tree, module_dir)
-        if not (module_dir / "__init__.py").exists():
-            (module_dir / "__init__.py").write_text(
-                f'"""The {name} plugin: this directory is the plugin (its files are package '
-                'data). Nothing here is imported by the host."""\n', encoding="utf-8")
-        literal = [_escape_glob(rel) for rel in sorted(tree.files) if _needs_literal(rel)]
-        description = plugin.description or f"The {name} agent plugin"
-        (project / "pyproject.toml").write_text(render_pyproject(
-            dist_name=dist, version=version, description=description, module=module,
-            plugin_name=name, extra_package_data=literal), encoding="utf-8")
-        (project / "README.md").write_text(_readme(name, dist, module, description, source),
-                                           encoding="utf-8")
-        wheel: Path | None = None
-        if build:
-            staging = Path(tmp) / "dist"
-            built = (settings or BuildSettings()).build(project, staging, progress=progress)
-            for leftover in (project / "build", *project.glob("*.egg-info")):
-                shutil.rmtree(leftover, ignore_errors=True)
-            _say(progress, f"checking {built.name}")
-            _check_built(built, module, tree, plugin)
-            out.mkdir(parents=True, exist_ok=True)
-            wheel = out / built.name
-            built.replace(wheel)
-        if project_target is not None:
-            if project_target.exists():
-                _replace_dir(project, project_target)
-            else:
-                project.rename(project_target)
+    if build and out.exists() and not out.is_dir():
+        raise PackagingError(str(out), "exists and is not a directory (expected a directory "
+                             "for the wheel: --out DIR)")
+    try:
+        work_parent = project_target.parent if project_target is not None else None
+        if work_parent is not None:
+            work_parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".ohp-package-", dir=work_parent) as tmp:
+            project = Path(tmp) / "project"
+            module_dir = project / module
+            _say(progress, f"writing the project ({len(tree.files)} files)")
+            _write_tree(tree, module_dir)
+            if not (module_dir / "__init__.py").exists():
+                (module_dir / "__init__.py").write_text(
+                    f'"""The {name} plugin: this directory is the plugin (its files are package '
+                    'data). Nothing here is imported by the host."""\n', encoding="utf-8")
+            literal = [_escape_glob(rel) for rel in sorted(tree.files) if _needs_literal(rel)]
+            description = plugin.description or f"The {name} agent plugin"
+            (project / "pyproject.toml").write_text(render_pyproject(
+                dist_name=dist, version=version, description=description, module=module,
+                plugin_name=name, extra_package_data=literal), encoding="utf-8")
+            (project / "README.md").write_text(_readme(name, dist, module, description, source),
+                                               encoding="utf-8")
+            wheel: Path | None = None
+            if build:
+                staging = Path(tmp) / "dist"
+                built = (settings or BuildSettings()).build(project, staging, progress=progress)
+                for leftover in (project / "build", *project.glob("*.egg-info")):
+                    shutil.rmtree(leftover, ignore_errors=True)
+                _say(progress, f"checking {built.name}")
+                _check_built(built, module, tree, plugin)
+                out.mkdir(parents=True, exist_ok=True)
+                wheel = out / built.name
+                # The temporary directory may be on another filesystem: copy beside the target,
+                # then rename, so a wheel of that name is never half-written.
+                partial = out / f".{built.name}.partial"
+                try:
+                    shutil.copyfile(built, partial)
+                    os.replace(partial, wheel)
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        partial.unlink()
+            if project_target is not None:
+                if project_target.exists():
+                    _replace_dir(project, project_target)
+                else:
+                    project.rename(project_target)
+    except OSError as exc:  # an unreadable file, a full disk, an unwritable --out
+        raise PackagingError(str(exc.filename or source),
+                             f"cannot be written or read: {exc.strerror or exc}") from exc
     return PackageResult(plugin=name, version=version, dist_name=dist, module=module,
                          wheel=wheel, project=project_target, files=len(tree.files),
                          linked=tuple(tree.linked), skipped=tuple(tree.skipped),

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import zipfile
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 from plugin_fixtures import manifest, write_tree
@@ -22,9 +24,6 @@ import isolator
 from isolator._authoring import BuildSettings, package_plugin, validate_package
 from isolator._cli import main as ohp
 from isolator._errors import PackagingError
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 OHP = [sys.executable, "-m", "isolator._cli"]
 
@@ -269,3 +268,28 @@ def test_packaging_twice_from_inside_the_plugin_never_packages_its_own_output(
     members = wheel_members(again.wheel)  # type: ignore[arg-type]
     assert not [m for m in members if "/dist/" in m or "/pkg/" in m or m.endswith(".whl")]
     assert again.files == 6
+
+
+def test_an_out_that_is_a_file_is_refused_before_any_work(tmp_path: Path) -> None:
+    plugin = sample(tmp_path / "sample")
+    (tmp_path / "dist").write_text("not a directory")
+    with pytest.raises(PackagingError, match="exists and is not a directory"):
+        package_plugin(plugin, tmp_path / "dist", project_dir=tmp_path / "project")
+    assert (tmp_path / "dist").read_text() == "not a directory"
+    assert not (tmp_path / "project").exists()
+
+
+@pytest.mark.slow
+def test_the_wheel_lands_in_out_on_another_filesystem_too(tmp_path: Path) -> None:
+    """The build happens in the system temporary directory; --out may be elsewhere (/dev/shm
+    is another filesystem here): the wheel is copied, never renamed across devices."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second filesystem to write to")
+    out = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        result = package_plugin(sample(tmp_path / "sample"), out)
+        assert result.wheel is not None and result.wheel.parent == out
+        assert [p.name for p in out.iterdir()] == [result.wheel.name]
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
