@@ -9,7 +9,7 @@ model call per plugin (:class:`LLMUsage`), can cap them (:class:`LLMLimits`) and
 
 from __future__ import annotations
 
-import itertools
+import secrets
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from ._process import Worker
 
 log = logging.getLogger("hostbridge.llm")
-_ids = itertools.count(1)
 
 
 class LLM(Protocol):
@@ -168,4 +167,6 @@ class RemoteAgent:
 
 
 def new_agent_id() -> str:
-    return f"agent-{next(_ids)}"
+    """A fresh agent id: unguessable (128 random bits), so no id names another worker's
+    agent, and in any case an id is only looked up among its own worker's agents."""
+    return f"agent-{secrets.token_hex(16)}"

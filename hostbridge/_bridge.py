@@ -144,7 +144,6 @@ class HostBridge:
         plugin's own (``ohp install --sandbox``), ``standard`` for a plugin without one."""
         self.registry = CapabilityRegistry()
         """Components enabled through this bridge and the capabilities they provide."""
-        self._agents: dict[str, RemoteAgent] = {}
         self.limits = limits
         self.idle_timeout = idle_timeout
         self.heartbeat = heartbeat
@@ -261,9 +260,11 @@ class HostBridge:
             return answer
         return call
 
-    def _notified(self, method: str, params: list[Any]) -> None:
-        if method == "agent.event" and len(params) == 2:
-            agent = self._agents.get(str(params[0]))
+    def _notified(self, worker: Worker, method: str, params: list[Any]) -> None:
+        # Bound to the sending worker: an agent id is looked up among that worker's own agents
+        # only, so a plugin cannot inject events into another plugin's agent.
+        if method == "agent.event" and len(params) == 2 and isinstance(params[0], str):
+            agent = worker.agents.get(params[0])
             if agent is not None:
                 agent._event(params[1])
 
@@ -291,7 +292,7 @@ class HostBridge:
             raise WorkerError(f"agent of plugin {plugin!r}", f"create_agent failed: "
                               f"{exc.message}") from None
         agent = RemoteAgent(worker, plugin, agent_id, str(created.get("type", "agent")))
-        self._agents[agent_id] = agent
+        worker.agents[agent_id] = agent
         return agent
 
     # ---- components and the capability registry (seed 000) ---------------------------------

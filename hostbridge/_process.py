@@ -63,7 +63,7 @@ class Worker:
         capabilities: Mapping[str, Callable[..., Any]] | None = None,
         limits: WorkerLimits | None = None,
         on_crash: Callable[[Worker, WorkerCrashedError], None] | None = None,
-        on_notification: Callable[[str, list[Any]], None] | None = None,
+        on_notification: Callable[[Worker, str, list[Any]], None] | None = None,
         profile: str = "standard",
         grants: Permissions | None = None,
     ) -> None:
@@ -105,6 +105,8 @@ class Worker:
         self._dead_reason: str | None = None
         self._worker_pid: int | None = None
         self.installed: InstalledPlugin | None = None
+        self.agents: dict[str, Any] = {}
+        """The agents built in this worker, by id (ids are per worker and unguessable)."""
 
     # ---- life ------------------------------------------------------------------------------
 
@@ -369,7 +371,9 @@ class Worker:
                     max_workers=4, thread_name_prefix=f"hostbridge-{self.name}-capability")
             self._capability_pool.submit(self._serve_capability, message)
         elif self.on_notification is not None:
-            self.on_notification(message.method, message.params)
+            # The worker that sent it goes with it: a message is only ever about what that
+            # worker owns (its agents), never another plugin's.
+            self.on_notification(self, message.method, message.params)
 
     def _serve_capability(self, request: protocol.Request) -> None:
         handler = self.capabilities.get(request.method)
