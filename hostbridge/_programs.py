@@ -31,6 +31,7 @@ from ._sandbox import (
     Launch,
     _unreachable,
     check_profile,
+    check_program_env,
     launcher_info,
     plan,
     reachable_system_python,
@@ -154,9 +155,15 @@ def spawn_program(
     *profile* and *grants* default to what the operator chose for the plugin
     (:meth:`PluginStore.settings`, ``standard`` when nothing was chosen); *env* adds variables
     (``CLAUDE_PLUGIN_ROOT``-style values a host computes), *env_allow* passes host variables
-    through. Standard streams are pipes unless given (None: the host's own)."""
+    through. Standard streams are pipes unless given (None: the host's own).
+
+    *env* is the plugin's to choose (its config), so it never reaches the launcher chain: the
+    program gets it at ``execve``, after its sandbox is complete. A variable that changes what
+    a program loads (``LD_*``, ``PYTHON*``, ``GCONV_PATH``, ``BASH_ENV``, ...) is refused with
+    :class:`WorkerStartError`."""
     if not argv:
         raise WorkerStartError(f"program of {plugin!r}", "expected a command, got nothing")
+    program_env = check_program_env(dict(env or {}), f"program of {plugin!r}")
     settings = store.settings(plugin)
     requested = profile or settings.sandbox or "standard"
     check_profile(requested)
@@ -174,19 +181,24 @@ def spawn_program(
         if installed.venv is not None:
             launch.env["PATH"] = os.pathsep.join(
                 [str(installed.venv / "bin"), *filter(None, [launch.env.get("PATH")])])
-        launch.env.update(env or {})
         if launch.cwd == installed.path:  # not confined to its scratch directory (strict)
             launch.cwd = installed.content_dir
+        # The plugin's variables travel in a memfd that the launcher reads only after the
+        # sandbox is complete (not on the command line, which every local user can read).
+        env_fd = _env_memfd(program_env)
+        config = {**launch.config, "env_fd": env_fd}
         cmd = [*launch.prefix, str(python), "-I", "-S", "-B", "-c", _EXEC_BOOT,
-               str(runtime.worker_dir), json.dumps(launch.config), *argv]
+               str(runtime.worker_dir), json.dumps(config), *argv]
         try:
             proc = _spawner.popen(cmd, stdin=stdin, stdout=stdout, stderr=stderr,
                                   env=launch.env, cwd=launch.cwd, start_new_session=True,
-                                  **launch.user)
+                                  pass_fds=(env_fd,), **launch.user)
         except OSError as exc:
             launch.cleanup()
             raise WorkerStartError(f"program of {plugin!r}", f"cannot start {python}: "
                                    f"{exc.strerror}") from None
+        finally:
+            os.close(env_fd)
     except BaseException as exc:
         lease.__exit__(None, None, None)
         if isinstance(exc, WorkerStartError):
@@ -218,6 +230,21 @@ def run_program(
         out, err = program.communicate(input, timeout=timeout)
         return ProgramResult(program.proc.returncode, out, err, program.profile,
                              dict(program.layers))
+
+
+def _env_memfd(env: Mapping[str, str]) -> int:
+    """A sealed-size anonymous file holding *env* as JSON, positioned at its start."""
+    fd = os.memfd_create("ohp-program-env", 0)  # not CLOEXEC: passed with pass_fds
+    try:
+        data = json.dumps(dict(env)).encode("utf-8")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _launcher_python(installed: InstalledPlugin, profile: str) -> tuple[Path, str]:

@@ -55,6 +55,17 @@ UNPRIVILEGED_UID = UNPRIVILEGED_GID = 65534
 identity a plugin process sees for itself inside its user namespace."""
 
 _BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR")
+# Variables that change what a program loads or runs before its own code: the dynamic loader's
+# (LD_*), the C library's (the set glibc drops for setuid programs), Python's, and the shell's
+# startup files. None may come from a plugin's config (an MCP server's ``env``), and none may be
+# passed through to the launcher chain (``setpriv``, ``unshare``, ``prlimit``, the interpreter),
+# which runs before the process's sandbox is complete.
+_LOADER_PREFIXES = ("LD_", "PYTHON", "MALLOC_", "GLIBC_")
+_LOADER_NAMES = frozenset({
+    "GCONV_PATH", "GETCONF_DIR", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH", "NIS_PATH",
+    "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "TZDIR", "BASH_ENV", "ENV", "SHELLOPTS",
+    "BASHOPTS", "PS4", "CLAUDE_PLUGIN_ROOT", "OH_PLUGIN_ROOT"})
+_ENV_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _UNSHARE = ["--user", f"--map-user={UNPRIVILEGED_UID}", f"--map-group={UNPRIVILEGED_GID}",
             "--pid", "--fork", "--kill-child=SIGKILL"]
 _MOUNT_PROC = "--mount-proc"
@@ -122,6 +133,37 @@ _REQUIRED = ("pid_namespace", "host_proc_hidden", "net_namespace", "landlock", "
              "unprivileged_uid", "rlimits")
 """The layers ``strict`` refuses to go without (net_namespace not when network is granted,
 unprivileged_uid only when the host is root)."""
+
+
+def loader_variable(name: str) -> bool:
+    """Whether *name* is a variable that changes what a program loads before its own code
+    (``LD_PRELOAD``, ``PYTHONPATH``, ``GCONV_PATH``, ``BASH_ENV``, ...) or one the host sets
+    itself (``CLAUDE_PLUGIN_ROOT``)."""
+    upper = name.upper()
+    return upper.startswith(_LOADER_PREFIXES) or upper in _LOADER_NAMES
+
+
+def check_program_env(env: Mapping[str, str], what: str) -> dict[str, str]:
+    """*env* (variables from a plugin's config, such as an MCP server's ``env``) checked: names
+    are environment variable names, values are text without NUL, and no name is a
+    :func:`loader_variable`. Raises :class:`WorkerStartError` naming the first bad one."""
+    checked: dict[str, str] = {}
+    for name, value in env.items():
+        if not isinstance(name, str) or not name or name[0].isdigit() or \
+                not set(name) <= _ENV_NAME_CHARS:
+            raise WorkerStartError(f"{what}: environment variable {name!r}",
+                                   "expected a name of letters, digits and _ (not first a "
+                                   "digit)")
+        if not isinstance(value, str) or "\0" in value:
+            raise WorkerStartError(f"{what}: environment variable {name}",
+                                   "expected a text value without NUL characters")
+        if loader_variable(name):
+            raise WorkerStartError(f"{what}: environment variable {name}",
+                                   "changes what a program loads before its own code (LD_*, "
+                                   "PYTHON*, GCONV_PATH, BASH_ENV, ...) or is set by the host, "
+                                   "and is refused from a plugin's config")
+        checked[name] = value
+    return checked
 
 
 def check_profile(profile: str) -> None:
@@ -326,8 +368,15 @@ def plan(
         elif want("unprivileged_uid", True):
             user = {"user": UNPRIVILEGED_UID, "group": UNPRIVILEGED_GID, "extra_groups": []}
 
-    env = {key: os.environ[key] for key in (*_BASE_ENV, *env_allow, *grants.environment)
-           if key in os.environ}
+    passed = (*env_allow, *grants.environment)
+    refused = sorted({key for key in passed if loader_variable(key)})
+    if refused:
+        # The launcher chain runs with these: a loader variable would act before any layer.
+        raise WorkerStartError(f"{what} of {name!r}", f"environment variable "
+                               f"{', '.join(refused)} changes what a program loads before its "
+                               "own code and is never passed to a plugin process (allowed or "
+                               "granted)")
+    env = {key: os.environ[key] for key in (*_BASE_ENV, *passed) if key in os.environ}
     cwd = installed.path
     scratch: Path | None = None
     config: dict[str, Any] = {}

@@ -37,18 +37,30 @@ def apply(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def exec_main(config_text: str, argv: list[str]) -> None:
-    """Apply the layers, then replace this process with *argv* (searched on ``PATH``)."""
+    """Apply the layers, then replace this process with *argv* (searched on ``PATH``).
+
+    The program's own variables (a plugin's config chose them) are read from the descriptor
+    ``env_fd`` only now, after the sandbox is complete, and given to the program alone."""
+    config = json.loads(config_text)
     try:
-        apply(json.loads(config_text))
+        apply(config)
     except OSError as exc:
         sys.stderr.write(f"ohp sandbox: cannot confine the program: {exc}\n")
         os._exit(126)
+    env = dict(os.environ)
+    env_fd = config.get("env_fd")
+    if env_fd is not None:
+        chunks = []
+        while chunk := os.read(int(env_fd), 1 << 16):
+            chunks.append(chunk)
+        os.close(int(env_fd))
+        env.update(json.loads(b"".join(chunks).decode("utf-8")))
     try:
-        os.execvp(argv[0], argv)
+        os.execvpe(argv[0], argv, env)
     except OSError as exc:
         found = "/" in argv[0] or any(
             os.access(os.path.join(d, argv[0]), os.X_OK)
-            for d in os.environ.get("PATH", "").split(os.pathsep) if d)
+            for d in env.get("PATH", "").split(os.pathsep) if d)
         reason = exc.strerror if found else "command not found on PATH"
         sys.stderr.write(f"ohp sandbox: cannot run {argv[0]}: {reason}\n")
         os._exit(126 if found and not isinstance(exc, FileNotFoundError) else 127)
