@@ -9,8 +9,8 @@ model call per plugin (:class:`LLMUsage`), can cap them (:class:`LLMLimits`) and
 
 from __future__ import annotations
 
-import secrets
 import logging
+import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
