@@ -175,14 +175,13 @@ def spawn_program(
         python, abi_tag = _launcher_python(installed, profile)
         runtime = ensure_runtime(store.root, abi_tag, Path(os.path.realpath(python)))
         launch = plan(store.root, plugin, installed, runtime, python, profile=profile,
-                      grants=grants, env_allow=env_allow, limits=limits, what="program")
+                      grants=grants, env_allow=env_allow, limits=limits, what="program",
+                      cwd=installed.content_dir)
         content = str(installed.content_dir)
         launch.env.update({"CLAUDE_PLUGIN_ROOT": content, "OH_PLUGIN_ROOT": content})
         if installed.venv is not None:
             launch.env["PATH"] = os.pathsep.join(
                 [str(installed.venv / "bin"), *filter(None, [launch.env.get("PATH")])])
-        if launch.cwd == installed.path:  # not confined to its scratch directory (strict)
-            launch.cwd = installed.content_dir
         # The plugin's variables travel in a memfd that the launcher reads only after the
         # sandbox is complete (not on the command line, which every local user can read).
         env_fd = _env_memfd(program_env)
@@ -254,7 +253,8 @@ def _launcher_python(installed: InstalledPlugin, profile: str) -> tuple[Path, st
     if installed.venv is not None and installed.python is not None:
         return installed.venv / "bin" / "python", str(installed.python["abi_tag"])
     interpreter = base_interpreter(find_python(None))
-    if profile != "off" and launcher_info()["host_is_root"] \
+    info = launcher_info()
+    if profile != "off" and info["host_is_root"] and not info.get("private_mounts") \
             and _unreachable(interpreter.path) is not None:
         system = reachable_system_python()
         if system is not None:

@@ -201,8 +201,61 @@ def launcher_info() -> dict[str, Any]:
             "parent_death_signal": bool(_die_with_parent_prefix()),
             "rlimits": shutil.which("prlimit") is not None,
             "unprivileged_uid": _root() and (not unshare or _runs(["true"], user)),
+            "private_mounts": _private_mounts_work(unshare) if _root() and linux else False,
             "host_is_root": _root(),
             "process_group": True}
+
+
+_MOUNT_TOOLS = ("mount", "mkdir")
+
+
+def _private_mounts_work(unshare: str | None) -> bool:
+    """Whether a root host can give a plugin process a private mount namespace in which a
+    tmpfs covers a directory (the ones uid 65534 may not enter) and a bind mount puts back the
+    paths the process needs (:func:`_overlay_script`)."""
+    tools = [shutil.which(tool, path="/usr/bin:/bin") for tool in _MOUNT_TOOLS]
+    if unshare is None or None in tools:
+        return False
+    script = _overlay_script({"/tmp": []}, "/")
+    return _runs([unshare, "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+                  script, "ohp-mounts", "true"], {})
+
+
+def _overlay_script(covers: Mapping[str, list[tuple[str, bool]]], cwd: str) -> str:
+    """A ``sh`` script, run as root in a private mount namespace before the uid switch, that
+    covers each key of *covers* (a directory uid 65534 may not enter: ``/root`` for a pyenv
+    interpreter) with an empty read-only tmpfs and binds back, at the same paths, only the
+    directories listed for it (``(path, read_only)``: the interpreter's prefix read-only, the
+    store as it is). Paths stay as they were, so venvs and their ``pyvenv.cfg`` need no change;
+    the rest of the covered directory (root's home) is hidden from the process. Then it
+    ``cd``s to *cwd* and runs its arguments. Every path is the host's (interpreter, store).
+
+    Each directory is opened before its cover hides it and bound from ``/proc/self/fd``: a
+    descriptor opened in this mount namespace may be bound in it."""
+    import shlex  # noqa: PLC0415
+
+    q = shlex.quote
+    mount = shutil.which("mount", path="/usr/bin:/bin") or "mount"
+    mkdir = shutil.which("mkdir", path="/usr/bin:/bin") or "mkdir"
+    lines = ["set -e"]
+    for cover, paths in covers.items():
+        if len(paths) > 7:
+            raise WorkerStartError(cover, "too many directories to bind beneath it (at most 7)")
+        opened = list(enumerate(paths, start=3))
+        lines += [f"exec {fd}<{q(path)}" for fd, (path, _ro) in opened]
+        lines.append(f"{mount} -t tmpfs -o mode=0755,size=64k,nosuid,nodev,noexec "
+                     f"ohp-cover {q(cover)}")
+        for fd, (path, read_only) in opened:
+            lines.append(f"{mkdir} -p {q(path)}")
+            lines.append(f"{mount} --no-canonicalize --bind /proc/self/fd/{fd} {q(path)}")
+            if read_only:
+                lines.append(f"{mount} --no-canonicalize -o remount,bind,ro,nosuid,nodev "
+                             f"{q(path)}")
+        lines.append(f"{mount} --no-canonicalize -o remount,ro,nosuid,nodev,noexec "
+                     f"{q(cover)}")
+        lines += [f"exec {fd}<&-" for fd, _path in opened]
+    lines += [f"cd {q(cwd)}", 'exec "$@"']
+    return "\n".join(lines)
 
 
 def _runs(cmd: list[str], user: Mapping[str, Any]) -> bool:
@@ -262,18 +315,31 @@ def sandbox_layers() -> dict[str, dict[str, Any]]:
 
 def sandbox_reach(store: PluginStore) -> dict[str, str]:
     """When the host is root: whether uid 65534 reaches the store and the interpreter plugin
-    venvs are made from, path by path (where it does not, ``standard`` runs plugin processes
-    as root and ``strict`` refuses them). Empty when the host is not root."""
-    if not launcher_info()["host_is_root"]:
+    venvs are made from, path by path: directly, or through a private mount namespace that
+    covers the directory it may not enter and binds back only these paths (where neither
+    works, ``standard`` and ``strict`` refuse plugin processes). Empty when the host is not
+    root."""
+    info = launcher_info()
+    if not info["host_is_root"]:
         return {}
     from isolator._interpreters import base_interpreter, find_python  # noqa: PLC0415
 
     python = Path(os.path.realpath(base_interpreter(find_python(store.python)).path))
     reach = {}
-    for path in (store.root, python):
-        blocked = _unreachable(path)
-        reach[str(path)] = "reachable" if blocked is None else f"blocked at {blocked} " \
-            f"(uid {UNPRIVILEGED_UID} may not enter it)"
+    for path, directory in ((store.root, Path(os.path.realpath(store.root))),
+                            (python, python.parent.parent)):
+        cover = _blocked_ancestor(directory)
+        blocked = _unreachable(path, directory if cover is not None else Path("/"))
+        if blocked is not None:
+            reach[str(path)] = f"blocked at {blocked} (uid {UNPRIVILEGED_UID} may not enter it)"
+        elif cover is None:
+            reach[str(path)] = "reachable"
+        elif info.get("private_mounts"):
+            reach[str(path)] = f"reachable through a private mount namespace ({cover} is " \
+                f"covered; {directory} bound back)"
+        else:
+            reach[str(path)] = f"blocked at {cover} (uid {UNPRIVILEGED_UID} may not enter it, " \
+                "and private mount namespaces do not work here)"
     return reach
 
 
@@ -315,6 +381,7 @@ def plan(
     env_allow: Iterable[str] = (),
     limits: WorkerLimits | None = None,
     what: str = "worker",
+    cwd: Path | None = None,
 ) -> Launch:
     """The launch of *what* (a worker, a program) of plugin *name* under *profile*.
 
@@ -349,24 +416,49 @@ def plan(
     if profile == "strict" and limits.args():
         want("rlimits", True)
 
-    # Who: an unprivileged uid when the host is root, if it can reach the plugin's files.
+    # Who: an unprivileged uid when the host is root. Plugin code never runs as root under
+    # standard or strict: where uid 65534 cannot enter a directory on the way to the
+    # interpreter or the store (a pyenv Python under /root), a private mount namespace covers
+    # that directory and binds back only what is needed (_overlay_script); where even that
+    # cannot help, the process is refused.
     user: dict[str, Any] = {}
+    as_nobody = False
+    covers: dict[str, list[tuple[str, bool]]] = {}
     prefix_dir = Path(os.path.realpath(python)).parent.parent
-    reach = [Path(os.path.realpath(python)), installed.path, runtime.worker_dir,
-             runtime.msgpack_dir, prefix_dir]
     if sandboxed and info["host_is_root"]:
-        blocked = next((b for b in map(_unreachable, reach) if b is not None), None)
+        store_dir = Path(os.path.realpath(store_root))
+        needed = [(prefix_dir, True), (store_dir, False)]
+        uses = [Path(os.path.realpath(python)), installed.path, runtime.worker_dir,
+                runtime.msgpack_dir, prefix_dir]
+        blocked: str | None = None
+        for directory, read_only in needed:
+            cover = _blocked_ancestor(directory)
+            if cover is None:
+                continue
+            if not info.get("private_mounts"):
+                blocked = cover
+                break
+            bound = covers.setdefault(cover, [])
+            if not any(directory.is_relative_to(other) for other, _ro in bound):
+                bound.append((str(directory), read_only))
+        if blocked is None:
+            # Beneath the directories bound back, the usual modes decide.
+            roots = [Path(path) for paths in covers.values() for path, _ro in paths]
+            blocked = next((b for b in (_unreachable(use, _base(use, roots)) for use in uses)
+                            if b is not None), None)
         if blocked is not None:
             layers["unprivileged_uid"] = False
-            if profile == "strict":
-                raise WorkerStartError(f"{what} of {name!r}", f"the strict sandbox runs it as "
-                                       f"uid {UNPRIVILEGED_UID}, which cannot reach {blocked} "
-                                       "(keep the store and the interpreters where other "
-                                       "users can read them)")
-            log.warning("%s of %s runs as root: uid %d cannot reach %s", what, name,
-                        UNPRIVILEGED_UID, blocked)
-        elif want("unprivileged_uid", True):
-            user = {"user": UNPRIVILEGED_UID, "group": UNPRIVILEGED_GID, "extra_groups": []}
+            raise WorkerStartError(f"{what} of {name!r}", f"the {profile} sandbox runs it as "
+                                   f"uid {UNPRIVILEGED_UID}, which cannot reach {blocked} "
+                                   "(keep the store and the interpreters where other users "
+                                   "can read them; a root host never runs plugin code as root "
+                                   "unless the profile is off)")
+        if want("unprivileged_uid", True):
+            as_nobody = True
+            if not covers:
+                user = {"user": UNPRIVILEGED_UID, "group": UNPRIVILEGED_GID, "extra_groups": []}
+            layers["private_mounts"] = sorted(path for paths in covers.values()
+                                              for path, _ro in paths)
 
     passed = (*env_allow, *grants.environment)
     refused = sorted({key for key in passed if loader_variable(key)})
@@ -377,7 +469,7 @@ def plan(
                                "own code and is never passed to a plugin process (allowed or "
                                "granted)")
     env = {key: os.environ[key] for key in (*_BASE_ENV, *passed) if key in os.environ}
-    cwd = installed.path
+    cwd = cwd or installed.path
     scratch: Path | None = None
     config: dict[str, Any] = {}
     store_read_only = profile == "standard" and landlock_abi > 0
@@ -386,7 +478,7 @@ def plan(
         scratch_root = store_root / "scratch"  # not under tmp/: clean empties that
         scratch_root.mkdir(exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f"{what}-{name}-", dir=scratch_root))
-        if user:
+        if as_nobody:
             os.chown(scratch, UNPRIVILEGED_UID, UNPRIVILEGED_GID)
         env["TMPDIR"] = str(scratch)
     if fs_landlock:
@@ -432,6 +524,15 @@ def plan(
     if not pid_ns:
         prefix += limits.prefix()
     prefix += [*_die_with_parent_prefix()]
+    if covers:
+        # As root: a private mount namespace with the covers; then uid 65534 (the parent-death
+        # signal set again after the switch, which clears it).
+        prefix += [str(shutil.which("unshare", path="/usr/bin:/bin")), "--mount",
+                   "--propagation", "private", "--", "/bin/sh", "-c",
+                   _overlay_script(covers, str(cwd)), "ohp-mounts",
+                   str(shutil.which("setpriv", path="/usr/bin:/bin")),
+                   f"--reuid={UNPRIVILEGED_UID}", f"--regid={UNPRIVILEGED_GID}",
+                   "--clear-groups", "--pdeathsig", "KILL", "--"]
     if pid_ns:
         prefix += [str(info["unshare"]), *_UNSHARE]
         if proc:
@@ -451,11 +552,28 @@ def reachable_system_python() -> str | None:
     return None
 
 
-def _unreachable(path: Path) -> str | None:
-    """The first directory on the way to *path* that the unprivileged uid cannot search, or
-    *path* itself when it cannot read it; None when it can."""
+def _blocked_ancestor(path: Path) -> str | None:
+    """The first directory above *path* that the unprivileged uid cannot search; None when
+    it may search every one."""
     current = Path("/")
     for part in path.parts[1:]:
+        if not _allows(current, stat.S_IXOTH):
+            return str(current)
+        current /= part
+    return None
+
+
+def _base(path: Path, roots: list[Path]) -> Path:
+    """The directory of *roots* (bound back into a private mount namespace) that holds
+    *path*, else ``/``."""
+    return next((root for root in roots if path.is_relative_to(root)), Path("/"))
+
+
+def _unreachable(path: Path, start: Path = Path("/")) -> str | None:
+    """The first directory on the way to *path* (from *start*) that the unprivileged uid
+    cannot search, or *path* itself when it cannot read it; None when it can."""
+    current = start
+    for part in path.parts[len(start.parts):]:
         if not _allows(current, stat.S_IXOTH):
             return str(current)
         current /= part

@@ -17,12 +17,16 @@ a loader variable allowed or granted by name       refused at launch (``env_allo
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from secsupport import AS_ROOT, NOBODY, attack, make_store, open_bridge, status_field
 
 from hostbridge import WorkerStartError, spawn_program
 from isolator import expand_variables
@@ -97,3 +101,57 @@ def test_a_loader_variable_is_never_passed_through(store: PluginStore, how: str,
     with pytest.raises(WorkerStartError, match="LD_PRELOAD"):
         spawn_program(store, "attacks", ["true"], profile="standard", **kwargs)  # type: ignore[arg-type]
     assert os.environ["LD_PRELOAD"] == "/nonexistent/evil.so"
+
+
+# ---- a root host whose interpreter lives where uid 65534 may not go (class 7) ----------------
+
+
+def _host_python_blocked() -> str | None:
+    """The host's own interpreter, when it lives beneath a directory uid 65534 may not enter
+    (a pyenv Python under /root); None otherwise."""
+    from hostbridge._sandbox import _blocked_ancestor
+
+    real = Path(os.path.realpath(sys.executable))
+    return str(real) if _blocked_ancestor(real.parent.parent) is not None else None
+
+
+@pytest.fixture(scope="module")
+def root_store(sec_root: Path, attack_wheelhouse: Path) -> PluginStore:
+    if not AS_ROOT:
+        pytest.skip("the host is not root: plugin processes keep its uid")
+    python = _host_python_blocked()
+    if python is None:
+        pytest.skip("the host's interpreter is reachable by uid 65534 here: nothing to cover")
+    return make_store(sec_root / "root-host", attack_wheelhouse, python)
+
+
+@pytest.mark.parametrize("profile", ["standard", "strict"])
+def test_a_root_host_runs_plugin_code_as_nobody_with_its_own_interpreter(
+        root_store: PluginStore, profile: str) -> None:
+    # Before: strict refused every worker ("uid 65534 cannot reach /root") and standard ran
+    # the plugin as root. Now /root is covered by an empty tmpfs in the worker's own mount
+    # namespace and only the interpreter's prefix is bound back, read-only.
+    with open_bridge(root_store, profile) as bridge:
+        me = attack(bridge, "whoami")
+        assert bridge.worker("attacks").sandbox["unprivileged_uid"] is True
+        host_view = status_field(bridge.worker("attacks").pid or 0, "Uid")
+        assert host_view[0] == str(NOBODY), host_view
+        assert me["uid"] == NOBODY
+        prefix = Path(os.path.realpath(sys.executable)).parent.parent
+        covered = prefix.parts[1]
+        listing = attack(bridge, "list_dir", path=f"/{covered}")
+        if profile == "strict":  # Landlock: not even the covered directory is readable
+            assert listing["ok"] is False and listing["errno_name"] == "EACCES", listing
+        else:  # nothing of the covered directory but the way to the interpreter
+            assert listing["ok"] is True and listing["names"] == [prefix.parts[2]], listing
+        assert attack(bridge, "write_file", path=str(prefix / "planted.txt"))["ok"] is False
+        assert not (prefix / "planted.txt").exists()
+
+
+def test_ohp_call_strict_works_with_the_default_interpreter(root_store: PluginStore) -> None:
+    out = subprocess.run([sys.executable, "-m", "hostbridge._cli", "call", "attacks", "ok",
+                          "--root", str(root_store.root), "--sandbox", "strict",
+                          "--args", '{"text": "through the cover"}', "--json"],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["content"] == "through the cover"
