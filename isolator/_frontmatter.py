@@ -7,6 +7,11 @@ stripped. YAML is parsed with the safe loader, with two refusals the SDK lacks: 
 alias bomb parses in microseconds and expands to gigabytes when constructed) and nesting deeper
 than a limit. Frontmatter that is not valid YAML gets a lenient line-by-line reading instead of
 failing, because real plugins ship one-line descriptions with unquoted ``key: value`` inside.
+
+Nesting deeper than the limit is refused with the same diagnostic whichever layer notices it: our
+own walk of the parsed tree, Python's recursion limit (the pure-Python loader composes
+recursively), or libyaml, which (as bundled with PyYAML 6.0.4) refuses nesting past 1,000
+levels itself, as invalid YAML.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ _JSON_BOUNDARY = re.compile(r"^(?:{|})$", re.MULTILINE)
 _LENIENT_KEY = re.compile(r"^([A-Za-z0-9_$][\w.$-]*)[ \t]*:(?:[ \t]+(.*)|)$")
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DEPTH_PROBE_CHARS = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -52,12 +58,36 @@ def load_yaml(text: str, max_depth: int) -> Any:
             node = loader.get_single_node()
         except RecursionError:
             raise YamlRefused(f"nested deeper than {max_depth} levels") from None
+        except yaml.YAMLError:
+            # libyaml may have refused deep nesting itself: tell that from invalid YAML by what
+            # the text is, not by libyaml's message.
+            if _Loader is not yaml.SafeLoader and _nests_deeper(text, max_depth):
+                raise YamlRefused(f"nested deeper than {max_depth} levels") from None
+            raise
         if node is None:
             return None
         _check_node(node, max_depth)
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+def _nests_deeper(text: str, max_depth: int) -> bool:
+    """Whether the pure-Python parser meets nesting deeper than *max_depth* in *text* (its first
+    256 KiB, which keeps this cheap on a large invalid file; deeper than 64 levels fits in far
+    less). Events only, so no recursion, and no node is built."""
+    depth = 0
+    try:
+        for event in yaml.parse(text[:_DEPTH_PROBE_CHARS], Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > max_depth:
+                    return True
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return False
 
 
 def _check_node(root: yaml.Node, max_depth: int) -> None:

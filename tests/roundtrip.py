@@ -6,6 +6,12 @@ site-packages, and compare with loading the directory itself: the loaded content
 (paths aside), and so must the file tree (every file, its bytes' presence and its executable
 bit; the package adds only ``__init__.py``).
 
+A plugin with a symlink that leaves its directory (OpenHands/extensions links its plugins'
+skills to the repository's shared ``skills/``) cannot be packaged yet (issue #18 makes packaging
+follow such links): for it the round trip checks that ``ohp package`` refuses it with a
+:class:`~isolator.PackagingError` naming each such link and nothing else, and lists it in
+``RoundTrip.refused``; anything else (packaged anyway, refused for another reason) is a failure.
+
 Used by ``tests/test_corpus_roundtrip.py`` and ``benchmarks/bench_roundtrip.py``; like
 :mod:`oracle`, it does not import pytest.
 """
@@ -15,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -40,17 +47,81 @@ class RoundTrip:
     plugins: int = 0
     passed: list[str] = field(default_factory=list)
     failures: dict[str, list[str]] = field(default_factory=dict)
+    refused: dict[str, list[str]] = field(default_factory=dict)
+    """Plugins refused by ``ohp package`` as expected, only for symlinks leaving the plugin
+    directory: label -> those links (relative paths, sorted)."""
     package_seconds: float = 0.0
     install_seconds: float = 0.0
     total_seconds: float = 0.0
     per_plugin_install: list[float] = field(default_factory=list)
 
 
-def _package(directory: Path, out: Path, python: str | None) -> PackageResult | str:
+class RefusedForLinks(UserWarning):
+    """Plugins the round trip could not cover: packaging refuses symlinks leaving them."""
+
+
+def refusal_notice(refused: dict[str, list[str]]) -> str:
+    """One line per refused plugin, for a report."""
+    lines = [f"{len(refused)} plugins refused by ohp package (symlinks leaving the plugin "
+             "directory; packaging will follow them with issue #18):"]
+    lines += [f"  {name}: {', '.join(links)}" for name, links in sorted(refused.items())]
+    return "\n".join(lines)
+
+
+def warn_refused(refused: dict[str, list[str]]) -> None:
+    """Report the refused plugins as a :class:`RefusedForLinks` warning (none: nothing)."""
+    if refused:
+        warnings.warn(RefusedForLinks(refusal_notice(refused)), stacklevel=2)
+
+
+def links_leaving(directory: Path) -> list[str]:
+    """The symlinks under *directory* whose target resolves outside it, as sorted relative
+    POSIX paths. Links that stay inside are followed (as packaging follows them), once each."""
+    root = os.path.realpath(directory)
+    found: list[str] = []
+
+    def walk(real_dir: str, rel_dir: str, ancestors: frozenset[str]) -> None:
+        for entry in sorted(os.scandir(real_dir), key=lambda e: e.name):
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            path = os.path.realpath(entry.path)
+            if entry.is_symlink() and os.path.commonpath([root, path]) != root:
+                found.append(rel)
+            elif os.path.isdir(path) and path not in ancestors:
+                walk(path, rel, ancestors | {path})
+
+    walk(root, "", frozenset({root}))
+    return sorted(found)
+
+
+def refusal_problems(directory: Path, made: PackageResult | Exception,
+                     leaving: Sequence[str]) -> list[str]:
+    """Why packaging *directory* (whose links *leaving* leave it) was not the refusal we
+    expect: a PackagingError naming the directory and each of those links, and nothing else."""
+    if not isinstance(made, isolator.PackagingError):
+        got = "a wheel" if isinstance(made, PackageResult) else f"{type(made).__name__}: {made}"
+        return [f"package: expected a PackagingError for the symlinks leaving the plugin "
+                f"directory ({', '.join(leaving)}), got {got}"]
+    problems = []
+    if made.path != str(directory):
+        problems.append(f"package: the PackagingError names {made.path!r}, not the plugin")
+    named = {p.split(": ", 1)[0]: p for p in made.problems}
+    if sorted(named) != sorted(leaving) or len(named) != len(made.problems):
+        problems.append(f"package: refused for {list(made.problems)}, expected exactly the "
+                        f"symlinks leaving the plugin directory {list(leaving)}")
+    for rel in leaving:
+        target = os.readlink(directory / rel)
+        problem = named.get(rel, "")
+        if "symlink" not in problem or target not in problem or rel not in str(made):
+            problems.append(f"package: the refusal does not name the link {rel} -> {target} "
+                            f"as a symlink: {problem!r}")
+    return problems
+
+
+def _package(directory: Path, out: Path, python: str | None) -> PackageResult | Exception:
     try:
         return package_plugin(directory, out, settings=BuildSettings(python=python))
     except isolator.IsolatorError as exc:
-        return f"package: {exc}"
+        return exc
 
 
 def compare_installed(directory: Path, store: isolator.PluginStore, name: str) -> list[str]:
@@ -99,8 +170,16 @@ def round_trip(
         name = label(directory)
         if progress is not None:
             progress(f"[{index + 1}/{len(directories)}] {name}")
-        if isinstance(made, str):
-            result.failures[name] = [made]
+        leaving = links_leaving(directory)
+        if leaving:
+            problems = refusal_problems(directory, made, leaving)
+            if problems:
+                result.failures[name] = problems
+            else:
+                result.refused[name] = leaving
+            continue
+        if isinstance(made, Exception):
+            result.failures[name] = [f"package: {made}"]
             continue
         one = time.perf_counter()
         source = isolator.PluginSource.parse(f"pypi:{made.dist_name}", version=made.version,

@@ -4,12 +4,21 @@ Every corpus plugin (all of them load) is packaged with ``ohp package``, install
 install`` from its own local wheelhouse into its own venv, loaded from site-packages and
 compared with loading the corpus directory itself. ``benchmarks/bench_roundtrip.py`` times the
 same run.
+
+Except, for now, the OpenHands/extensions plugins whose skills are symlinks to the repository's
+shared ``skills/``, outside the plugin directory: ``ohp package`` refuses them (issue #18 makes it
+follow such links). They are listed in ``LINKED_OUT``; the round trip asserts that packaging
+refuses each of them for exactly those links and reports them as a ``RefusedForLinks`` warning.
+Whether ``../shared/corpus`` keeps its symlinks depends on how it was copied, so the archive
+``../shared/layouts/OpenHands__extensions.tar.gz``, which keeps them, is round-tripped too.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tarfile
 from typing import TYPE_CHECKING
 
 import oracle
@@ -23,9 +32,20 @@ import isolator._authoring
 if TYPE_CHECKING:
     from pathlib import Path
 
+# OpenHands/extensions: plugin directory -> its symlinks that leave it (all into ../../../skills/).
+LINKED_OUT = {
+    "plugins/openhands": ["skills/openhands-api", "skills/openhands-automation",
+                          "skills/openhands-sdk"],
+    "plugins/pr-review": ["skills/code-review", "skills/github-pr-review"],
+    "plugins/qa-changes": ["skills/github-pr-review", "skills/qa-changes"],
+    "plugins/release-notes": ["skills/release-notes"],
+    "plugins/vulnerability-remediation": ["skills/github", "skills/security"],
+}
+
 
 @pytest.mark.corpus
 @pytest.mark.slow
+@pytest.mark.filterwarnings("default::roundtrip.RefusedForLinks")
 def test_every_corpus_plugin_loads_the_same_from_its_package(shared_dir: Path,
                                                              tmp_path: Path) -> None:
     corpus = oracle.corpus_root(shared_dir)
@@ -40,9 +60,92 @@ def test_every_corpus_plugin_loads_the_same_from_its_package(shared_dir: Path,
         accepted.append(directory)
     result = roundtrip.round_trip(accepted, tmp_path,
                                   label=lambda d: d.relative_to(corpus).as_posix())
+    roundtrip.warn_refused(result.refused)
     assert result.plugins == len(accepted)
     assert not result.failures, json.dumps(result.failures, indent=1)[:20000]
-    assert len(result.passed) == len(accepted)
+    # A flat copy of the corpus lost the links: every plugin round-trips. One that kept them:
+    # exactly the listed plugins are refused, for exactly their listed links.
+    linked_out = {f"OpenHands__extensions/{name}": links for name, links in LINKED_OUT.items()}
+    assert result.refused in ({}, linked_out), result.refused
+    assert sorted(result.passed + list(result.refused)) == sorted(
+        d.relative_to(corpus).as_posix() for d in accepted)
+
+
+@pytest.fixture(scope="module")
+def extensions_layout(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """OpenHands/extensions extracted from ``layouts/``, its symlinks kept."""
+    archive = shared_dir / "layouts" / "OpenHands__extensions.tar.gz"
+    if not archive.is_file():
+        message = f"{archive} is missing"
+        if oracle.in_ci():
+            pytest.fail(f"CI=true and {message}", pytrace=False)
+        pytest.skip(message)
+    into = tmp_path_factory.mktemp("layout")
+    with tarfile.open(archive) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(into, filter="data")
+        else:  # Python before 3.10.12 and 3.11.4: the archive is ours, its links stay inside
+            tar.extractall(into)
+    return into / "OpenHands__extensions"
+
+
+@pytest.mark.corpus
+@pytest.mark.slow
+@pytest.mark.filterwarnings("default::roundtrip.RefusedForLinks")
+def test_plugins_linking_outside_their_directory_are_refused_the_rest_round_trip(
+        extensions_layout: Path, tmp_path: Path) -> None:
+    """The archive's plugins/ with their symlinks: the listed plugins, whose skills link to the
+    repository's skills/, are refused by packaging for exactly those links (a PackagingError
+    naming each); every other plugin (their own links, such as .claude-plugin -> .plugin, stay
+    inside) round-trips."""
+    repo = extensions_layout
+    skills = (repo / "skills").resolve()
+    for name, links in LINKED_OUT.items():
+        for rel in links:
+            link = repo / name / rel
+            assert link.is_symlink() and link.resolve().parent == skills, link
+    plugins = sorted(d for d in (repo / "plugins").iterdir() if d.is_dir())
+    assert {p.relative_to(repo).as_posix() for p in plugins} > set(LINKED_OUT)
+    assert any(os.path.islink(p / ".claude-plugin") for p in plugins)  # links that stay inside
+    for plugin in plugins:
+        isolator.load_plugin(plugin)  # all load from the directory
+    result = roundtrip.round_trip(plugins, tmp_path / "work",
+                                  label=lambda d: d.relative_to(repo).as_posix())
+    roundtrip.warn_refused(result.refused)
+    assert not result.failures, json.dumps(result.failures, indent=1)[:20000]
+    assert result.refused == LINKED_OUT
+    assert sorted(result.passed) == sorted(
+        p.relative_to(repo).as_posix() for p in plugins if p.relative_to(repo).as_posix()
+        not in LINKED_OUT)
+
+
+def test_a_symlink_leaving_the_plugin_is_the_only_refusal_the_round_trip_accepts(
+        tmp_path: Path) -> None:
+    """Refused for its links leaving the directory: listed in ``refused``, not a failure.
+    Refused for those and anything else, or packaged despite them: a failure."""
+    write_tree(tmp_path / "repo" / "skills" / "shared", {"SKILL.md": "---\nname: s\n---\nS\n"})
+    linked = write_tree(tmp_path / "repo" / "plugins" / "linked", {
+        ".claude-plugin/plugin.json": manifest(name="linked", version="1.0.0"),
+        "commands/go.md": "Go\n"})
+    (linked / "skills").mkdir()
+    (linked / "skills" / "shared").symlink_to("../../../skills/shared")
+    also_dangling = shutil.copytree(linked, tmp_path / "repo" / "plugins" / "dangling",
+                                    symlinks=True)
+    (also_dangling / "commands" / "gone.md").symlink_to("nowhere.md")
+    result = roundtrip.round_trip([linked, also_dangling], tmp_path / "work",
+                                  label=lambda d: d.name)
+    assert result.refused == {"linked": ["skills/shared"]}
+    assert list(result.failures) == ["dangling"]
+    assert "expected exactly the symlinks leaving" in result.failures["dangling"][0]
+    assert not result.passed
+    with pytest.warns(roundtrip.RefusedForLinks, match=r"linked: skills/shared"):
+        roundtrip.warn_refused(result.refused)
+    # Packaged although a link leaves it, or refused with another error: a failure too.
+    made = isolator._authoring.PackageResult(plugin="linked", version="1.0.0", dist_name="x",
+                                             module="x", wheel=None, project=None, files=1)
+    assert roundtrip.refusal_problems(linked, made, ["skills/shared"])[0].endswith("got a wheel")
+    other = isolator.IsolatorError("something else")
+    assert "got IsolatorError" in roundtrip.refusal_problems(linked, other, ["skills/shared"])[0]
 
 
 def test_the_comparison_sees_a_changed_file_and_a_lost_exec_bit(tmp_path: Path) -> None:
