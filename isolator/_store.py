@@ -28,14 +28,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from stat import S_ISDIR as stat_is_dir
+from stat import S_ISLNK as stat_is_link
+from stat import S_ISREG as stat_is_reg
 from typing import TYPE_CHECKING, Any, Literal
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
@@ -51,6 +56,7 @@ from ._distinfo import (
     find_module_dir,
     find_site_packages,
     iter_distributions,
+    read_record,
 )
 from ._errors import (
     CommandError,
@@ -407,13 +413,22 @@ class PluginStore:
         current = self._current(name)
         if current is not None:
             return current
+        found: list[InstalledPlugin] = []
         for other in self._plugin_names():
             plugin = self._current(other)
             if plugin is None:
                 continue
-            for dep in self._brought_plugins(plugin):
-                if dep.name == name:
-                    return dep
+            found += [dep for dep in self._brought_plugins(plugin) if dep.name == name]
+        packages = sorted({canonicalize_name(dep.package or "") for dep in found})
+        if len(packages) > 1:
+            # No dependency's claim decides a name: one the operator installs does.
+            claims = ", ".join(sorted(f"{dep.package} (brought by {dep.brought_by})"
+                                      for dep in found))
+            raise PluginCollisionError(
+                f"plugin {name!r}", f"not installed, and brought by several packages: "
+                f"{claims}; install the one you mean (an installed plugin owns its name)")
+        if found:
+            return found[0]
         raise PluginNotFoundError(name, f"not installed in the store at {self.root}")
 
     def load(self, name: str) -> Plugin:
@@ -784,6 +799,27 @@ class PluginStore:
                         for dist, path, what in found]
         return VerifyReport(tuple(names), files, tuple(changes), tuple(unverified))
 
+    def check_interpreter_files(self, installed: InstalledPlugin) -> None:
+        """Raise :class:`StoreError` unless the files of *installed*'s venv that its
+        interpreter reads at start are as the store made them: ``pyvenv.cfg``, the
+        ``bin/python*`` links and every other file the backend created outside site-packages
+        (against the record made at install), and no ``pyvenv.cfg``, ``python*`` (``._pth``)
+        or other interpreter file added in ``bin/`` or at the venv's root.
+
+        Cheap (a few small files hashed, two directories listed): call it before starting any
+        process with the venv's interpreter. A content-only plugin has nothing to check.
+        """
+        if installed.venv is None:
+            return
+        found = _interpreter_changes(installed)
+        if found:
+            rel, what = found[0]
+            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+            raise StoreError(f"plugin {installed.name!r}", f"{installed.venv / rel} is "
+                             f"{what} since the store made it{more}: the interpreter would "
+                             f"read it before any sandbox layer applies; reinstall the "
+                             f"plugin (`ohp reinstall {installed.brought_by or installed.name}`)")
+
     def _check_files(self, installed: InstalledPlugin) -> tuple[list[Change], int]:
         if installed.kind == "content-only":
             recorded = installed.metadata.get("files")
@@ -799,9 +835,13 @@ class PluginStore:
                 wheels.append((dist.name, self.wheelhouse.verified(dist.artifact())))
             except (ResolutionError, HashMismatchError):
                 wheels.append((dist.name, None))  # then its installed RECORD alone
-        return check_site_packages(
-            find_site_packages(installed.venv), wheels, self.bytecode.root,
+        site = find_site_packages(installed.venv)
+        changes, count = check_site_packages(
+            site, wheels, self.bytecode.root,
             virtualenv=(installed.backend or {}).get("name") == "virtualenv")
+        outside, checked = _venv_changes(installed, site)
+        return sorted(set(changes) | set(outside), key=lambda c: (c[1], c[0] or "", c[2])), \
+            count + checked
 
     def _stage_locked(self, entry: LockedPlugin, op: Path,
                       find_links: Sequence[str | os.PathLike[str]],
@@ -1110,6 +1150,10 @@ class PluginStore:
                 _say(progress, f"creating venv (Python {interpreter.version_str})")
                 self.backend.create_venv(venv, interpreter, timeout=timeout)
                 _checkpoint("venv-created")
+                # What the backend made outside site-packages is the store's: the interpreter
+                # reads it (pyvenv.cfg, bin/python*) before any sandbox layer applies.
+                owned = _venv_entries(venv, find_site_packages(venv))
+                seeded = _dist_info_dirs(find_site_packages(venv))  # virtualenv seeds pip
                 requirements = op / "install-requirements.txt"
                 requirements.write_text("".join(
                     f"{d.name} @ {self.wheelhouse.path(d.artifact()).as_uri()} "
@@ -1119,6 +1163,11 @@ class PluginStore:
                                      require_hashes=True, refresh=False, allow_build=False,
                                      compile_bytecode=False, timeout=timeout)
                 site = find_site_packages(venv)
+                # Before anything runs this venv's interpreter (the bytecode compiler runs the
+                # base one, but workers and programs run this one).
+                owned = _check_outside_site(venv, site, owned, root[0].name)
+                _check_dist_infos(site, dists, seeded, root[0].name)
+                self._check_claims(site, root[0].name, name)
                 compiled = self.bytecode.compile_site(site, interpreter, op, timeout=timeout)
                 _say(progress, f"bytecode: {compiled.linked} shared, {compiled.compiled} "
                      "compiled")
@@ -1154,6 +1203,7 @@ class PluginStore:
                     "content_dir": os.path.relpath(content_dir, gen),
                     "manifest_name": plugin.name,
                     "brought": brought,
+                    "interpreter_files": owned,
                     "distributions": [d.to_dict() for d in sorted(dists, key=lambda d: d.name)],
                 }
                 self._publish(gen, metadata)
@@ -1214,6 +1264,37 @@ class PluginStore:
             installed = self._current(name)
             assert installed is not None
             return installed
+
+    def _check_claims(self, site: Path, root_dist: str, name: str) -> None:
+        """Refuse a dependency that declares a plugin name it does not own: the name of the
+        plugin being installed (its own root distribution owns it), or of an installed plugin
+        from another package. A name no one installed may be brought (it yields to the
+        plugin installed under it later)."""
+        root = canonicalize_name(root_dist)
+        for dist in iter_distributions(site):
+            if dist.canonical_name == root:
+                continue
+            for entry in dist.entry_points_in(PLUGINS_GROUP):
+                if entry.name == name:
+                    raise PluginCollisionError(
+                        f"plugin {name!r}", f"{dist.name} {dist.version}, a dependency of "
+                        f"{root_dist}, declares the plugin name {entry.name!r}, which is "
+                        f"{root_dist}'s own: refused (a dependency never answers for a name "
+                        "it does not own)")
+                if not _valid_name(entry.name):
+                    continue
+                owner = self._current(entry.name)
+                if owner is None:
+                    continue
+                if owner.package is not None and \
+                        canonicalize_name(owner.package) == dist.canonical_name:
+                    continue  # the same package: that plugin, brought
+                theirs = owner.package or owner.source.source
+                raise PluginCollisionError(
+                    f"plugin {entry.name!r}", f"{dist.name} {dist.version}, a dependency of "
+                    f"{root_dist}, declares the plugin name {entry.name!r}, which the "
+                    f"installed plugin {entry.name!r} ({theirs}) owns: refused (a dependency "
+                    "never answers for a name it does not own)")
 
     def _check_indexes(self, src: PluginSource, plugin: str) -> None:
         for url in source_indexes(src):
@@ -1508,6 +1589,236 @@ def _plugins_in(site: Path, root_package: str) -> list[tuple[Distribution, Entry
             except DistributionError:
                 continue
     return found
+
+
+# ---- the venv outside site-packages ----------------------------------------------------------
+
+_INERT_DIRS = frozenset({"share", "include", "etc"})
+"""Top-level venv directories a distribution may install data into: no interpreter reads them
+(man pages, Jupyter data and config, C headers)."""
+_RESERVED_SCRIPT = re.compile(
+    r"^(python|pypy|activate|deactivate|pydoc|pyvenv\.cfg$|pybuilddir\.txt$)|\._pth$", re.I)
+"""Names in ``bin/`` the interpreter or the venv's activation reads: ``bin/pyvenv.cfg`` is read
+before the venv root's, ``bin/python._pth`` replaces ``sys.path``."""
+
+
+_INSTALLER_FILES = frozenset({".lock"})
+"""Files the installer itself adds at the venv's root (uv locks the venv while installing)."""
+
+
+def _entry(path: str) -> str | None:
+    """What is at *path*: ``dir``, ``link:TARGET``, ``file:SHA256``, ``other``; None if nothing."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat_is_dir(info.st_mode):
+        return "dir"
+    if stat_is_link(info.st_mode):
+        return "link:" + os.readlink(path)
+    if not stat_is_reg(info.st_mode):
+        return "other"
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 16):
+            digest.update(block)
+    return "file:" + digest.hexdigest()
+
+
+def _venv_entries(venv: Path, site: Path) -> dict[str, str]:
+    """Every entry of *venv* outside *site* (and its ancestors' other entries), by path
+    relative to the venv: the snapshot the store owns and records at install."""
+    found: dict[str, str] = {}
+    root, skip = os.fspath(venv), os.fspath(site)
+    for dirpath, dirnames, filenames in os.walk(root):
+        if dirpath == skip:
+            dirnames[:] = []
+            continue
+        for name in [*dirnames, *filenames]:
+            full = os.path.join(dirpath, name)
+            if full == skip:
+                continue
+            what = _entry(full)
+            if what is not None:
+                found[os.path.relpath(full, root)] = what
+    return found
+
+
+def _allowed_new(rel: str, what: str) -> bool:
+    """Whether a distribution may add *rel* (relative to the venv) outside site-packages."""
+    parts = rel.split(os.sep)
+    if parts[0] in _INERT_DIRS:
+        return what == "dir" or what.startswith("file:")
+    if parts[0] == "bin" and len(parts) == 2:  # a console script
+        return what.startswith("file:") and not _RESERVED_SCRIPT.search(parts[1])
+    return False
+
+
+def _owners(venv: Path, site: Path) -> dict[str, str]:
+    """Paths (relative to the venv) outside site-packages -> the distribution whose RECORD
+    lists them."""
+    owners: dict[str, str] = {}
+    for dist in iter_distributions(site):
+        try:
+            rows = read_record(dist)
+        except DistributionError:
+            continue
+        for row in rows:
+            full = os.path.normpath(os.path.join(site, row.path))
+            rel = os.path.relpath(full, venv)
+            if not rel.startswith(".." + os.sep):
+                owners.setdefault(rel, dist.name)
+    return owners
+
+
+def _check_outside_site(venv: Path, site: Path, owned: Mapping[str, str],
+                        root_dist: str) -> dict[str, str]:
+    """Refuse an install that changed what the store made outside site-packages, or put a
+    file there other than a console script or inert data: :class:`StoreError` naming the
+    distribution and the file (the generation is then removed whole). Returns the entries
+    the store owns from now on: *owned* and the installer's own files (uv's ``.lock``)."""
+    now = _venv_entries(venv, site)
+    bad = [(rel, "changed" if rel in now else "removed") for rel, what in owned.items()
+           if now.get(rel) != what]
+    installer = {rel: what for rel, what in now.items()
+                 if rel not in owned and rel in _INSTALLER_FILES and what.startswith("file:")}
+    owners = _owners(venv, site)
+    bad += [(rel, "added") for rel, what in now.items()
+            if rel not in owned and not _allowed_new(rel, what) and
+            (rel not in installer or rel in owners)]
+    if not bad:
+        return {**owned, **installer}
+
+    def owner(rel: str) -> str:
+        found = owners.get(rel)
+        if found is None:  # a directory: the distribution of a file below it
+            found = next((d for p, d in sorted(owners.items())
+                          if p.startswith(rel + os.sep)), None)
+        return found or f"a distribution of {root_dist}"
+
+    by_owner: dict[str, list[str]] = {}
+    for rel, how in sorted(bad):
+        by_owner.setdefault(owner(rel), []).append(f"{how} {rel}")
+    what = "; ".join(f"{who} {', '.join(items[:6])}{' ...' if len(items) > 6 else ''}"
+                     for who, items in sorted(by_owner.items()))
+    raise StoreError(root_dist, f"refused: {what} in the venv. Outside site-packages a "
+                     f"distribution may install only console scripts in bin/ and data in "
+                     f"{', '.join(sorted(f'{d}/' for d in _INERT_DIRS))}: the interpreter "
+                     "reads the store's own files there before any sandbox layer applies")
+
+
+def _dist_info_dirs(site: Path) -> dict[str, str]:
+    """The ``*.dist-info`` directories in *site*: directory name -> canonical name."""
+    found: dict[str, str] = {}
+    with os.scandir(site) as entries:
+        for entry in entries:
+            if entry.name.endswith(".dist-info"):
+                found[entry.name] = canonicalize_name(
+                    entry.name[: -len(".dist-info")].rsplit("-", 1)[0])
+    return found
+
+
+def _check_dist_infos(site: Path, dists: Sequence[ResolvedDistribution],
+                      seeded: Mapping[str, str], root_dist: str) -> None:
+    """Refuse a site-packages whose ``*.dist-info`` directories are not exactly one per
+    resolved distribution (and what the backend seeded): a distribution that ships another's
+    dist-info (in ``.data/purelib/``) would be read as that one, its entry points naming
+    the plugin's tools."""
+    wanted = {canonicalize_name(d.name) for d in dists}
+    seen: dict[str, list[str]] = {}
+    for directory, canonical in sorted(_dist_info_dirs(site).items()):
+        if directory in seeded:
+            continue
+        seen.setdefault(canonical, []).append(directory)
+    bad = sorted(d for canonical, dirs in seen.items()
+                 for d in (dirs if canonical not in wanted or len(dirs) > 1 else ()))
+    if not bad:
+        return
+    owners = _owners(site.parent.parent.parent, site)
+    rel_site = os.path.relpath(site, site.parent.parent.parent)
+    shipped = {}
+    for directory in bad:
+        prefix = os.path.join(rel_site, directory) + os.sep
+        shipped[directory] = next((o for p, o in sorted(owners.items())
+                                   if p.startswith(prefix) and
+                                   _dist_info_dirs_owner(o, directory)), None)
+    what = "; ".join(f"{shipped[d] or 'a distribution'} ships {d}" for d in bad)
+    raise StoreError(root_dist, f"refused: {what}: a distribution may not install the "
+                     "metadata of another (it would be read as that distribution's, its entry "
+                     "points as the plugin's)")
+
+
+def _dist_info_dirs_owner(owner: str, directory: str) -> bool:
+    """Whether *owner* is a distribution other than the one *directory* names."""
+    name = directory[: -len(".dist-info")].rsplit("-", 1)[0]
+    return canonicalize_name(owner) != canonicalize_name(name)
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        _check_name(name)
+    except StoreError:
+        return False
+    return True
+
+
+def _interpreter_changes(installed: InstalledPlugin) -> list[tuple[str, str]]:
+    """The start check: recorded store-owned entries changed or gone, and interpreter files
+    added in ``bin/`` or at the venv's root."""
+    assert installed.venv is not None
+    recorded = installed.metadata.get("interpreter_files")
+    if not isinstance(recorded, dict):
+        return [("pyvenv.cfg", "not recorded (installed before the store recorded its "
+                 "interpreter files)")]
+    venv = os.fspath(installed.venv)
+    found: list[tuple[str, str]] = []
+    for rel, what in recorded.items():
+        now = _entry(os.path.join(venv, rel))
+        if now != what:
+            found.append((rel, "missing" if now is None else "modified"))
+    for directory in ("", "bin"):
+        try:
+            names = os.listdir(os.path.join(venv, directory))
+        except OSError:
+            continue
+        for name in names:
+            rel = os.path.join(directory, name) if directory else name
+            if rel in recorded:
+                continue
+            if (directory == "" and name not in _INERT_DIRS) or \
+                    (directory == "bin" and _RESERVED_SCRIPT.search(name)):
+                found.append((rel, "added"))
+    return sorted(found)
+
+
+def _venv_changes(installed: InstalledPlugin, site: Path) -> tuple[list[Change], int]:
+    """:meth:`PluginStore.verify` outside site-packages: the store-owned entries against their
+    record, and every other entry must be a file a distribution's RECORD lists (RECORD rows
+    are checked by :func:`check_site_packages`) or a directory holding such files."""
+    assert installed.venv is not None
+    recorded = installed.metadata.get("interpreter_files")
+    if not isinstance(recorded, dict):
+        raise StoreError(f"plugin {installed.name!r}", "installed before the store recorded "
+                         "its interpreter files (pyvenv.cfg, bin/python); reinstall it")
+    venv = installed.venv
+    now = _venv_entries(venv, site)
+    owners = _owners(venv, site)
+    changes: list[Change] = []
+
+    def rel_site(rel: str) -> str:
+        return os.path.relpath(os.path.join(venv, rel), site).replace(os.sep, "/")
+
+    for rel, what in recorded.items():
+        if now.get(rel) != what:
+            changes.append((None, rel_site(rel), "missing" if rel not in now else "modified"))
+    listed = set(owners)
+    for rel, what in now.items():
+        if rel in recorded or rel in listed:
+            continue
+        if what == "dir" and any(p.startswith(rel + os.sep) for p in listed):
+            continue
+        changes.append((None, rel_site(rel), "unexpected"))
+    return changes, len(recorded)
 
 
 def _audit_fields(installed: InstalledPlugin) -> dict[str, Any]:
