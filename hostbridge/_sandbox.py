@@ -304,8 +304,12 @@ def sandbox_layers() -> dict[str, dict[str, Any]]:
                                   f"{UNPRIVILEGED_UID}" if info["host_is_root"] else
                                   "the host is not root: plugin processes keep its uid"),
         "store_read_only": layer(bool(info["landlock"]), both, "Landlock: the store (every "
-                                 "venv, uv's cache, the wheelhouse) cannot be written; under "
-                                 "standard the rest of the filesystem stays as it was"),
+                                 "venv, uv's cache, the wheelhouse) cannot be written, and of "
+                                 "it only the plugin's own generation and the worker runtime "
+                                 "can be read"),
+        "no_shared_writes": layer(bool(info["landlock"]), both, "Landlock: writes go to the "
+                                  "process's own scratch directory only (no /tmp, /dev/shm, "
+                                  "/var/tmp or home directory shared with other plugins)"),
         "landlock": layer(bool(info["landlock"]), ("strict",),
                           f"filesystem: the plugin and the interpreter read-only, one scratch "
                           f"directory writable, the rest unreachable; no signals outside; "
@@ -490,12 +494,22 @@ def plan(
         cwd = scratch
         env.update(TMPDIR=str(scratch), HOME=str(scratch))
     elif store_read_only:
-        # The store read-only, the rest of the filesystem as it was: a worker owning the store's
-        # files (a host that is not root) must not write its own venv, whose files are
-        # hardlinks of uv's cache and the bytecode pool, nor another plugin's venv.
-        config["landlock"] = {"write_except": os.path.realpath(store_root),
-                              "write": [str(scratch)]}
+        # The store: read-only, and nothing of it readable but the plugin's own generation, the
+        # worker runtime and its scratch (not other plugins' venvs, the bytecode pool, uv's
+        # cache, the wheelhouse, the store's metadata, other workers' scratch). Writes: its
+        # scratch only, so plugins share no writable place (/tmp, /var/tmp, /dev/shm, a home
+        # directory: under a root host every worker is uid 65534, under another host every
+        # worker is the host's uid, and file modes cannot keep them apart). The rest of the
+        # filesystem stays readable, as file modes say.
+        assert scratch is not None
+        config["landlock"] = {
+            "read_except": os.path.realpath(store_root),
+            "read": sorted({str(installed.path), str(runtime.worker_dir),
+                            str(runtime.msgpack_dir), str(prefix_dir)}),
+            "write": [str(scratch), *_SYSTEM_WRITE]}
+        env["HOME"] = str(scratch)
         layers["store_read_only"] = True
+        layers["no_shared_writes"] = True
     if network and landlock_abi >= 4 and sandboxed and grants.ports is not None:
         config.setdefault("landlock", {})["connect_ports"] = list(grants.ports)
         layers["network_ports"] = list(grants.ports)
@@ -511,6 +525,7 @@ def plan(
             config["no_mode_changes"] = True
     layers["landlock"] = fs_landlock  # the filesystem confined (strict); see store_read_only
     layers.setdefault("store_read_only", fs_landlock)
+    layers.setdefault("no_shared_writes", fs_landlock)
     for layer in _REQUIRED:
         layers.setdefault(layer, False)
     if not info["host_is_root"]:

@@ -229,19 +229,25 @@ def test_strict_profile_confines_the_filesystem(fs_store: PluginStore, tmp_path:
         # A .pth file of the venv ran under Landlock too: it could not read the home dir.
         assert bridge.call_tool("fs", "pth", {}).content is False
     assert not scratch.exists()  # removed with the worker
-    # Standard: the store read-only (every venv, uv's cache), the rest writable as it was, and
-    # a TMPDIR of its own in the store.
+    # Standard: the store read-only (every venv, uv's cache); writes only to a TMPDIR of its
+    # own in the store, even where file modes allow them (no place shared with other
+    # plugins); the rest of the filesystem readable as file modes say.
     outside = fs_store.root.parent / "outside"
     outside.mkdir()
     outside.chmod(0o777)  # the worker may be uid 65534
+    secret.chmod(0o644)
+    tmp_path.chmod(0o755)
     with HostBridge(fs_store, profile="standard") as bridge:
         worker = bridge.worker("fs")
         assert worker.sandbox["store_read_only"] is True
+        assert worker.sandbox["no_shared_writes"] is True
         assert bridge.call_tool("fs", "write_venv", {}).content.startswith("refused")
-        assert bridge.call_tool("fs", "write", {"path": str(outside / "f")}).content == "written"
+        assert bridge.call_tool("fs", "write", {"path": str(outside / "f")}).content \
+            .startswith("refused")
         assert bridge.call_tool("fs", "scratch", {}).content == "kept"
         assert worker.scratch is not None and worker.scratch.parent == fs_store.root / "scratch"
-    assert (outside / "f").read_text() == "x"
+        assert "root:" in bridge.call_tool("fs", "read", {"path": "/etc/passwd"}).content
+    assert not (outside / "f").exists()
     # Without the sandbox the same tools succeed: the refusals are the sandbox's doing.
     with HostBridge(fs_store, profile="off") as bridge:
         assert bridge.call_tool("fs", "read", {"path": str(secret)}).content == "s3cret"

@@ -58,24 +58,24 @@ def _handled(abi: int) -> int:
 
 
 def restrict(read: list[str] | None, write: list[str] | None, *,
-             write_except: str | None = None, connect_ports: list[int] | None = None,
+             read_except: str | None = None, connect_ports: list[int] | None = None,
              scope: bool = False) -> dict[str, bool]:
     """Confine this process and everything it starts, for good.
 
     With *read*/*write* (lists, possibly empty): read only beneath *read*, write only beneath
-    *write*. With *write_except* instead: read anything, write anywhere but beneath that
-    directory (see :func:`everywhere_but`). With *connect_ports* (ABI 4+): TCP connections
-    only to those ports, no TCP bind. With *scope* (ABI 6+): no signals to, and no abstract
-    unix sockets of, processes outside. Returns which of ``filesystem``, ``network``,
-    ``scope`` are in force."""
+    *write*. With *read_except* besides: read also anywhere but beneath that directory (see
+    :func:`everywhere_but`), where *read* may open parts of it again. With *connect_ports*
+    (ABI 4+): TCP connections only to those ports, no TCP bind. With *scope* (ABI 6+): no
+    signals to, and no abstract unix sockets of, processes outside. Returns which of
+    ``filesystem``, ``network``, ``scope`` are in force."""
     libc = _libc()
     abi = abi_version()
     if abi < 1:
         raise OSError("Landlock is not available in this kernel")
     fs = _handled(abi) if read is not None or write is not None else 0
-    if write_except is not None:
-        fs = _handled(abi) & ~(READ | _IOCTL_DEV)  # writes only: reading stays as it was
-        write = [*(write or []), *everywhere_but(write_except)]
+    if read_except is not None:
+        fs = _handled(abi)
+        read = [*(read or []), *everywhere_but(read_except)]
     net = _NET_BIND_TCP | _NET_CONNECT_TCP if connect_ports is not None and abi >= 4 else 0
     scoped = _SCOPE_ABSTRACT_UNIX | _SCOPE_SIGNAL if scope and abi >= 6 else 0
     applied = {"filesystem": bool(fs), "network": bool(net), "scope": bool(scoped)}
@@ -106,8 +106,8 @@ def restrict(read: list[str] | None, write: list[str] | None, *,
 
 
 def everywhere_but(protected: str) -> list[str]:
-    """Every path beside *protected* and beside each of its ancestors: write rights on all of
-    them leave *protected* (and only the entries of its ancestors themselves) unwritable.
+    """Every path beside *protected* and beside each of its ancestors: rights on all of them
+    leave *protected* (and the entries of its ancestors themselves) out.
     Symlinks are left out: their targets are covered where they really are, and one pointing
     into *protected* must not open it."""
     paths = []

@@ -22,7 +22,7 @@ def apply(config: dict[str, Any]) -> dict[str, Any]:
         from .landlock import restrict  # noqa: PLC0415 - ctypes, only when asked
 
         applied["landlock"] = restrict(rules.get("read"), rules.get("write"),
-                                       write_except=rules.get("write_except"),
+                                       read_except=rules.get("read_except"),
                                        connect_ports=rules.get("connect_ports"),
                                        scope=bool(rules.get("scope")))
     sockets = config.get("seccomp")

@@ -73,8 +73,12 @@ def own_store(sec_tmp: Path, attack_wheelhouse: Path, plugin_python: str) -> Plu
     return make_store(sec_tmp / "own", attack_wheelhouse, plugin_python)
 
 
-def test_writes_outside_the_scratch_directory_fail_under_strict(
-    store: PluginStore, sec_tmp: Path, fake_home: Path
+# Under standard this was a hole (#15): every worker runs as the same uid (65534 under a root
+# host, else the host's), so /tmp, /var/tmp, /dev/shm and any world-writable directory were
+# places plugins shared, and a non-root host's worker could write the host user's home.
+@pytest.mark.parametrize("profile", ["standard", "strict"])
+def test_writes_outside_the_scratch_directory_fail(
+    store: PluginStore, sec_tmp: Path, fake_home: Path, profile: str
 ) -> None:
     token = secrets.token_hex(8)
     world = sec_tmp / "world-writable"
@@ -87,7 +91,7 @@ def test_writes_outside_the_scratch_directory_fail_under_strict(
                Path(f"/var/tmp/isolator-sec-planted-{token}")]
     before = shared_files(store)
     try:
-        with open_bridge(store, "strict") as bridge:
+        with open_bridge(store, profile) as bridge:
             bystander = Bystander.start(bridge)
             for target in targets:
                 if target.parent.is_dir():
@@ -97,8 +101,8 @@ def test_writes_outside_the_scratch_directory_fail_under_strict(
             bystander.check()
         assert [t for t in targets if t.exists()] == []
         assert shared_files(store) == before
-        # The same worker uid writes there without Landlock: the refusal above is Landlock's.
-        with open_bridge(store, "standard") as bridge:
+        # Without the sandbox the write goes through: the refusal above is Landlock's.
+        with open_bridge(store, "off") as bridge:
             assert attack(bridge, "write_file", path=str(targets[0])) == {"ok": True}
     finally:
         for target in targets:
@@ -188,10 +192,13 @@ def test_a_file_past_the_size_limit_cannot_be_written(store: PluginStore, profil
         bystander.check()
 
 
-def test_one_workers_scratch_is_out_of_anothers_reach_under_strict(store: PluginStore) -> None:
+# Under standard this was a hole (#15): the bystander's scratch, owned by the same uid, was
+# readable and writable by its neighbour.
+@pytest.mark.parametrize("profile", ["standard", "strict"])
+def test_one_workers_scratch_is_out_of_anothers_reach(store: PluginStore, profile: str) -> None:
     # Both workers run as the same uid (65534 under a root host, else the host's): only
     # Landlock keeps the attacking plugin out of the bystander's scratch directory.
-    with open_bridge(store, "strict") as bridge:
+    with open_bridge(store, profile) as bridge:
         bystander = Bystander.start(bridge)
         note = Path(bridge.call_tool("bystander", "keep", {"text": "private"}).content)
         scratch = bridge.worker("bystander").scratch
@@ -204,3 +211,31 @@ def test_one_workers_scratch_is_out_of_anothers_reach_under_strict(store: Plugin
         assert note.read_text() == "private"
         assert not (scratch / "planted.txt").exists()
         bystander.check()
+
+
+# Under standard this was a hole (#15): a worker read other plugins' venvs, the bytecode pool,
+# uv's cache, the wheelhouse and the store's metadata. It sees its own generation only.
+@pytest.mark.parametrize("profile", ["standard", "strict"])
+def test_a_worker_sees_only_its_own_generation_of_the_store(store: PluginStore,
+                                                            profile: str) -> None:
+    mine = store.get("attacks")
+    other = store.get("bystander")
+    assert other.venv is not None
+    other_file = next(p for p in find_site_packages(other.venv).rglob("*.py"))
+    places = [other.path, other_file, other.path / "metadata.json", store.root / "bytecode",
+              store.root / "cache" / "uv", store.root / "wheelhouse", store.root / "plugins",
+              store.root]
+    places += [p for p in store.root.glob("*.json*")]  # policy, audit log, lock files
+    with open_bridge(store, profile) as bridge:
+        bystander = Bystander.start(bridge)
+        for place in places:
+            if place.is_dir():
+                attempt_failed(attack(bridge, "list_dir", path=str(place)), errno.EACCES)
+            elif place.exists():
+                attempt_failed(attack(bridge, "read_file", path=str(place)), errno.EACCES)
+        # Its own generation stays readable: its content and metadata.
+        own = attack(bridge, "read_file", path=str(mine.path / "metadata.json"))
+        assert own["ok"] is True, own
+        bystander.check()
+    with open_bridge(store, "off") as bridge:  # the refusals above are the sandbox's
+        assert attack(bridge, "read_file", path=str(other_file))["ok"] is True
