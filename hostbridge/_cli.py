@@ -2,18 +2,25 @@
 ``demo``), which run plugin code.
 
 The console script lives here so that :mod:`isolator` never imports the host bridge: the data
-flows one way, and the bridge builds on the store.
+flows one way, and the bridge builds on the store. Output goes through isolator's ``main``,
+which makes every control character visible (see :mod:`isolator._text`); ``ohp exec`` shows
+its program's output the same way when it goes to a terminal, and passes it through unchanged
+into a pipe or a file.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
+import os
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from isolator import _cli
 from isolator._errors import IsolatorError
+from isolator._text import visible, write_raw
 
 PROFILE_CHOICES = ("off", "standard", "strict")
 _DASHES = "--"
@@ -21,8 +28,11 @@ _DASHES = "--"
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
+    from typing import TextIO
 
     from isolator._store import PluginStore
+
+    from ._programs import PluginProgram
 
 
 def _add_sandbox(p: argparse.ArgumentParser, what: str = "worker") -> None:
@@ -52,13 +62,13 @@ def _run_tools(args: argparse.Namespace) -> int:
         if not tools:
             print(f"{args.name} has no tools")
         for tool in tools:
-            print(f"{tool.name}  {_cli._one_line(tool.description, 80)}")
+            print(f"{_cli._field(tool.name)}  {_cli._field(_cli._one_line(tool.description, 80))}")
             schema = tool.input_schema
             required = set(schema.get("required", []))
             for prop, spec in schema.get("properties", {}).items():
                 kind = spec.get("type", "any") if isinstance(spec, dict) else "any"
                 flag = "" if prop in required else " (optional)"
-                print(f"    {prop}: {kind}{flag}")
+                print(f"    {_cli._field(prop)}: {_cli._field(kind)}{flag}")
     return 0
 
 
@@ -98,7 +108,7 @@ def _run_call(args: argparse.Namespace) -> int:
         print(f"ohp: tool {args.tool} failed: {result.content}", file=sys.stderr)
     else:
         content = result.content
-        print(content if isinstance(content, str) else json.dumps(content, ensure_ascii=False))
+        print(content if isinstance(content, str) else _cli._json(content))
     return 1 if result.is_error else 0
 
 
@@ -129,7 +139,7 @@ def _run_agent(args: argparse.Namespace) -> int:
 
         def show(event: object) -> None:
             if not args.json:
-                print(json.dumps(event, ensure_ascii=False), flush=True)
+                print(_cli._json(event), flush=True)
 
         events = agent.step(state, on_event=show, timeout=args.timeout)
         usage = bridge.llm_usage.get(args.name)
@@ -146,7 +156,9 @@ def _add_exec(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        "sandbox", description="Run CMD as a program of an installed plugin, "
                        "through the same launcher and sandbox profile as its worker: its "
                        "working directory and CLAUDE_PLUGIN_ROOT are the plugin's directory, "
-                       "its venv's bin comes first on PATH. Exit status: the program's.",
+                       "its venv's bin comes first on PATH. Exit status: the program's. Its "
+                       "output shows with control characters made visible where it goes to a "
+                       "terminal, and passes unchanged into a pipe or a file.",
                        usage="ohp exec [options] NAME -- CMD [ARG ...]")
     p.add_argument("name", metavar="NAME", help="an installed plugin's name")
     p.add_argument("cmd", metavar="CMD", nargs="*",
@@ -172,15 +184,63 @@ def _run_exec(args: argparse.Namespace) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise IsolatorError("--timeout: expected a positive number of seconds")
     store = _cli._store(args)
+    # A person reads a terminal: there the program's output is shown inert, like every plugin
+    # text. A pipe or a file gets its bytes (an MCP server's JSON-RPC, a hook's JSON).
+    shown = [stream if stream.isatty() else None for stream in (sys.stdout, sys.stderr)]
+    pipes = [None if stream is None else subprocess.PIPE for stream in shown]
     with spawn_program(store, args.name, cmd, profile=args.sandbox, env_allow=args.env_allow,
-                       stdin=None, stdout=None, stderr=None) as program:
+                       stdin=None, stdout=pipes[0], stderr=pipes[1]) as program:
+        pumps = _start_pumps(program, shown)
         try:
             code = program.wait(timeout=args.timeout)
         except subprocess.TimeoutExpired:
+            program.kill()
+            _join(pumps)
             print(f"ohp: {cmd[0]} passed its deadline of {args.timeout:g} s and was killed",
                   file=sys.stderr)
             return 124
+        _join(pumps)
     return code if code >= 0 else 128 - code
+
+
+def _start_pumps(program: PluginProgram,
+                 shown: list[TextIO | None]) -> list[threading.Thread]:
+    """One thread per piped stream of *program*, copying it to the terminal made visible."""
+    pumps = []
+    for pipe, stream in zip((program.proc.stdout, program.proc.stderr), shown, strict=True):
+        if pipe is None or stream is None:
+            continue
+        # Its own descriptor: closing the program's pipes cannot pull one from under a read.
+        fd = os.dup(pipe.fileno())
+        pump = threading.Thread(target=_pump, args=(fd, stream), daemon=True,
+                                name="ohp-exec-output")
+        pump.start()
+        pumps.append(pump)
+    return pumps
+
+
+def _pump(fd: int, stream: TextIO) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")("backslashreplace")
+    try:
+        while True:
+            chunk = os.read(fd, 65536)
+            text = decoder.decode(chunk, final=not chunk)
+            if text:
+                write_raw(stream, visible(text))
+                stream.flush()
+            if not chunk:
+                return
+    except OSError:
+        return
+    finally:
+        os.close(fd)
+
+
+def _join(pumps: list[threading.Thread]) -> None:
+    """Let the pumps copy what the program wrote before it ended (a descendant that keeps the
+    pipe open does not hold ``ohp`` up for long)."""
+    for pump in pumps:
+        pump.join(timeout=5)
 
 
 def _add_reset(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

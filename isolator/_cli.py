@@ -3,6 +3,12 @@
 Every error isolator raises on purpose is an :class:`IsolatorError`; it is caught here only,
 printed as ``ohp: error: <one line>`` and mapped to exit code 1 (2 for usage errors, as argparse
 does). ``-v`` shows the traceback too.
+
+Plugin text reaches the terminal here, so :func:`main` writes through
+:class:`~isolator._text.VisibleStream` on stdout and stderr: every control character anything
+prints is shown as an escape (``\\x1b``), errors, tracebacks and log warnings included. What
+``ohp`` means as control sequences (bold, the progress line's CR) goes through
+:func:`~isolator._text.write_raw`; JSON goes through :func:`~isolator._text.json_visible`.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from ._content import load_plugin
 from ._errors import IsolatorError
 from ._permissions import SANDBOX_PROFILES, Permissions
 from ._store import PluginStore, default_store_root
+from ._text import VisibleStream, json_visible, visible, write_raw
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -42,8 +49,19 @@ def _store(args: argparse.Namespace) -> PluginStore:
 
 
 def _emit(data: object) -> None:
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+    sys.stdout.write(_json(data, indent=2) + "\n")
+
+
+def _json(data: object, indent: int | None = None) -> str:
+    """*data* as JSON for a terminal: non-ASCII text as it is, every control character escaped
+    (json escapes C0; :func:`json_visible` DEL, C1 and bidi controls, lone surrogates)."""
+    return json_visible(json.dumps(data, ensure_ascii=False, indent=indent))
+
+
+def _field(text: object) -> str:
+    """One table cell or field of plugin text: on one line, control characters visible (a
+    newline in a name would start a line of its own making)."""
+    return visible("" if text is None else str(text), one_line=True)
 
 
 class _Progress:
@@ -57,8 +75,8 @@ class _Progress:
     def __call__(self, message: str) -> None:
         if not self.enabled:
             return
-        line = _one_line(message, 78)
-        self.stream.write("\r" + line.ljust(self.width))
+        line = visible(_one_line(message, 78), one_line=True)
+        write_raw(self.stream, "\r" + line.ljust(self.width))
         self.stream.flush()
         self.width = len(line)
 
@@ -68,7 +86,7 @@ class _Progress:
             yield self
         finally:
             if self.enabled and self.width:
-                self.stream.write("\r" + " " * self.width + "\r")
+                write_raw(self.stream, "\r" + " " * self.width + "\r")
                 self.stream.flush()
 
 
@@ -125,7 +143,7 @@ def _run_show(args: argparse.Namespace) -> int:
             if code:
                 sys.stdout.write(f"\ncode run only in a worker ({len(code)})\n")
                 for label, value in code:
-                    sys.stdout.write(f"  {label}  {value}\n")
+                    sys.stdout.write(f"  {_field(label)}  {_field(value)}\n")
     return 0
 
 
@@ -140,12 +158,13 @@ def _print_installed(installed: InstalledPlugin, out: TextIO) -> None:
     if installed.git_commit:
         rows.append(("git commit", installed.git_commit))
     for key, value in rows:
-        out.write(f"  {key.ljust(12)}  {value}\n")
+        out.write(f"  {key.ljust(12)}  {_field(value)}\n")
     if installed.distributions:
         out.write(f"\nresolved distributions ({len(installed.distributions)})\n")
-        width = max(len(d.name) for d in installed.distributions)
+        width = max(len(_field(d.name)) for d in installed.distributions)
         for d in installed.distributions:
-            out.write(f"  {d.name.ljust(width)}  {d.version}  sha256:{d.sha256[:16]}…\n")
+            out.write(f"  {_field(d.name).ljust(width)}  {_field(d.version)}  "
+                      f"sha256:{_field(d.sha256[:16])}…\n")
 
 
 # ---- install, upgrade, reinstall, uninstall ----------------------------------------------------
@@ -316,8 +335,9 @@ def _run_list(args: argparse.Namespace) -> int:
     if not plugins:
         print("no plugins installed")
         return 0
-    rows = [(p.name, p.version, p.package or "(content only)", p.python_version or "-",
-             f"brought by {p.brought_by}" if p.brought_by else p.source.source) for p in plugins]
+    rows = [tuple(map(_field, (
+        p.name, p.version, p.package or "(content only)", p.python_version or "-",
+        f"brought by {p.brought_by}" if p.brought_by else p.source.source))) for p in plugins]
     header = ("NAME", "VERSION", "PACKAGE", "PYTHON", "SOURCE")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
@@ -366,7 +386,7 @@ def _run_lock(args: argparse.Namespace) -> int:
 
     data = _store(args).lock()
     if args.output is None:
-        sys.stdout.write(dumps_lock(data))
+        sys.stdout.write(json_visible(dumps_lock(data)))  # the same JSON value, inert
         return 0
     write_lock(data, args.output)
     print(f"locked {len(data['plugins'])} plugins in {args.output}")
@@ -657,20 +677,25 @@ def _one_line(text: str | None, width: int = 90) -> str:
 def _print_summary(plugin: Plugin, out: TextIO) -> None:
     m = plugin.manifest
     bold = ("\033[1m", "\033[0m") if out.isatty() and not os.environ.get("NO_COLOR") else ("", "")
-    out.write(f"{bold[0]}{m.name}{bold[1]} {m.version}\n")
+    write_raw(out, bold[0])  # ohp's own sequence: the rest is plugin text, made visible
+    out.write(_field(m.name))
+    write_raw(out, bold[1])
+    out.write(f" {_field(m.version)}\n")
     if m.description:
-        out.write(f"  {_one_line(m.description, 100)}\n")
-    out.write(f"  root: {plugin.root}\n")
+        out.write(f"  {_field(_one_line(m.description, 100))}\n")
+    out.write(f"  root: {_field(plugin.root)}\n")
     if m.author and (m.author.name or m.author.email):
-        email = f" <{m.author.email}>" if m.author.email else ""
-        out.write(f"  author: {m.author.name}{email}\n")
-    out.write(f"  manifest: {m.path or '(none; named after the directory)'} [{m.format}]\n")
+        email = f" <{_field(m.author.email)}>" if m.author.email else ""
+        out.write(f"  author: {_field(m.author.name)}{email}\n")
+    out.write(f"  manifest: {_field(m.path or '(none; named after the directory)')} "
+              f"[{_field(m.format)}]\n")
 
     def section(title: str, rows: list[tuple[str, str]]) -> None:
         out.write(f"\n{title} ({len(rows)})\n")
-        width = max((len(r[0]) for r in rows), default=0)
-        for name, text in rows:
-            out.write(f"  {name.ljust(width)}  {_one_line(text)}\n" if text else f"  {name}\n")
+        cells = [(_field(name), _field(_one_line(text)) if text else "") for name, text in rows]
+        width = max((len(r[0]) for r in cells), default=0)
+        for name, text in cells:
+            out.write(f"  {name.ljust(width)}  {text}\n" if text else f"  {name}\n")
 
     section("skills", [(s.name, s.description or "") for s in plugin.skills])
     section("commands", [(f"/{c.name}", c.description) for c in plugin.commands])
@@ -732,8 +757,28 @@ def main(argv: Sequence[str] | None = None,
          parser: argparse.ArgumentParser | None = None) -> int:
     """Run ``ohp``; returns the exit code. *parser* lets the host bridge add its commands."""
     parser = parser if parser is not None else build_parser()
-    args = parser.parse_args(argv)
-    _log_warnings()
+    with _visible_output():
+        args = parser.parse_args(argv)
+        _log_warnings()
+        return _run(args)
+
+
+@contextlib.contextmanager
+def _visible_output() -> Iterator[None]:
+    """stdout and stderr through :class:`VisibleStream` for the block (the one place where
+    ``ohp``'s output is made inert); the streams they wrapped afterwards."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = VisibleStream(saved[0])
+    sys.stderr = VisibleStream(saved[1])
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        sys.stdout, sys.stderr = saved
+
+
+def _run(args: argparse.Namespace) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
@@ -750,6 +795,9 @@ def main(argv: Sequence[str] | None = None,
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except Exception:  # a bug of ours: its traceback may quote plugin text, so print it here
+        traceback.print_exc()
+        return 1
 
 
 

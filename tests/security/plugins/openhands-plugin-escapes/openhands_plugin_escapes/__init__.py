@@ -1,0 +1,1 @@
+"""A hostile plugin: every string it gives the host to print carries escape sequences."""
