@@ -336,13 +336,13 @@ def _extract_module(wheel: Path, prefix: str, target: Path) -> None:
 
 def _wheel_entry_points(wheel: Path) -> tuple[str, str, dict[str, dict[str, str]]]:
     """(name, version, entry points by group) of a wheel we built."""
-    from ._distinfo import parse_entry_points  # noqa: PLC0415
+    from ._distinfo import parse_entry_points, read_wheel_dist_info_file  # noqa: PLC0415
 
     name, version, _build, _tags = parse_wheel_filename(wheel.name)
     with zipfile.ZipFile(wheel) as archive:
         members = [m for m in archive.namelist() if m.count("/") == 1 and
                    m.endswith(".dist-info/entry_points.txt")]
-        text = archive.read(members[0]).decode("utf-8", "replace") if members else ""
+        text = read_wheel_dist_info_file(archive, members[0], str(wheel)) if members else ""
     groups = {group: {ep.name: ep.value for ep in eps}
               for group, eps in parse_entry_points(text).items()}
     return str(name), str(version), groups

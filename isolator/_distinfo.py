@@ -5,6 +5,12 @@ venvs must be cheap, so each file is read only when its answer is asked for (``M
 block for name and version; ``entry_points.txt``, ``RECORD``, ``direct_url.json`` and
 ``INSTALLER`` lazily), and parsed with plain string operations rather than the email and
 configparser machinery.
+
+Every file a plugin's distributions ship is the plugin author's, whatever its size: each
+dist-info file is read with a size cap (:func:`dist_info_cap`: 1 MiB for ``entry_points.txt``
+and the small files, more for ``RECORD`` and ``METADATA``), by :func:`read_dist_info_file` from
+a venv and :func:`read_wheel_dist_info_file` from a wheel, and a file over it is refused with
+an error that names it and the cap, before it is read.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import stat
 import sys
 from dataclasses import dataclass
 from functools import cached_property
@@ -23,12 +30,21 @@ from packaging.utils import canonicalize_name
 from ._errors import DistributionError
 
 if TYPE_CHECKING:
+    import zipfile
     from collections.abc import Iterator
 
 # Name and Version are the 2nd and 3rd headers in every METADATA seen in practice; one small
 # read nearly always holds both, and we keep reading only when it does not.
 _HEAD_CHUNK = 2048
 _MAX_HEADER_BYTES = 1 << 20
+
+# The most bytes the host reads of one dist-info file, by name. The largest seen in practice:
+# RECORD about 3 MiB (packages of tens of thousands of files), METADATA about 1 MiB (a
+# changelog for a long description), entry_points.txt tens of KiB. Parsed entry points cost
+# about 40 times their bytes in objects, hence the smaller cap there.
+_DIST_INFO_CAPS = {"RECORD": 32 << 20, "METADATA": 16 << 20, "entry_points.txt": 1 << 20}
+_DEFAULT_DIST_INFO_CAP = 1 << 20
+"""INSTALLER, direct_url.json, top_level.txt, WHEEL and any other dist-info file."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +93,7 @@ class Distribution:
     @cached_property
     def entry_points(self) -> dict[str, tuple[EntryPoint, ...]]:
         """Entry points by group, in file order (read from ``entry_points.txt`` on first use)."""
-        text = _read_text(f"{self.path}{os.sep}entry_points.txt")
+        text = read_dist_info_file(f"{self.path}{os.sep}entry_points.txt")
         return {} if text is None else parse_entry_points(text)
 
     def entry_points_in(self, group: str) -> tuple[EntryPoint, ...]:
@@ -92,13 +108,13 @@ class Distribution:
     @cached_property
     def installer(self) -> str | None:
         """The ``INSTALLER`` file's first line (``uv``, ``pip``), or ``None``."""
-        text = _read_text(self.path / "INSTALLER")
+        text = read_dist_info_file(self.path / "INSTALLER")
         return text.strip().splitlines()[0] if text and text.strip() else None
 
     @cached_property
     def direct_url(self) -> dict[str, Any] | None:
         """``direct_url.json`` (PEP 610) for a distribution installed from a URL or path."""
-        text = _read_text(self.path / "direct_url.json")
+        text = read_dist_info_file(self.path / "direct_url.json")
         if text is None:
             return None
         try:
@@ -241,11 +257,15 @@ def parse_entry_points(text: str) -> dict[str, tuple[EntryPoint, ...]]:
 
 def read_record(dist: Distribution) -> list[RecordEntry]:
     """Every row of the distribution's ``RECORD``."""
-    text = _read_text(dist.path / "RECORD")
+    text = read_dist_info_file(dist.path / "RECORD")
     if text is None:
         raise DistributionError(str(dist.path), "no RECORD file")
     entries: list[RecordEntry] = []
-    for row in csv.reader(text.splitlines()):
+    try:
+        rows = list(csv.reader(text.splitlines()))
+    except csv.Error as exc:  # a field over csv's limit, a NUL: the author's, not our bug
+        raise DistributionError(str(dist.path / "RECORD"), f"not a CSV file: {exc}") from None
+    for row in rows:
         if not row or not row[0]:
             continue
         digest = row[1] if len(row) > 1 and row[1] else None
@@ -277,7 +297,7 @@ def find_module_dir(dist: Distribution, module: str) -> Path:
         raise DistributionError(str(dist.path), f"{module!r} is not a module name")
     rel = "/".join(parts)
     prefix = rel + "/"
-    text = _read_text(dist.path / "RECORD")
+    text = read_dist_info_file(dist.path / "RECORD")
     found = False
     single_file = False
     if text is not None:
@@ -314,25 +334,72 @@ def find_module_dir(dist: Distribution, module: str) -> Path:
 _O_RDONLY = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
 
-def _read_text(path: Path | str) -> str | None:
+def dist_info_cap(name: str) -> int:
+    """The most bytes the host reads of the dist-info file called *name* (``RECORD``...)."""
+    return _DIST_INFO_CAPS.get(name, _DEFAULT_DIST_INFO_CAP)
+
+
+def _size_text(size: int) -> str:
+    return f"{size >> 20} MiB" if size >= 1 << 20 and not size % (1 << 20) else f"{size} bytes"
+
+
+def _too_large(where: str, name: str, size: int | None, cap: int) -> DistributionError:
+    got = f" ({size} bytes)" if size is not None else ""
+    return DistributionError(where, f"{name} is over the {_size_text(cap)} cap on dist-info "
+                             f"files{got}: refused")
+
+
+def read_dist_info_file(path: Path | str, cap: int | None = None) -> str | None:
+    """The text of a dist-info file in a venv (``None`` when it does not exist), at most *cap*
+    bytes (default: :func:`dist_info_cap` of its name); a larger file, or one that is not a
+    regular file, is refused with :class:`DistributionError` before it is read."""
+    name = os.path.basename(os.fspath(path))
+    limit = dist_info_cap(name) if cap is None else cap
     try:
-        fd = os.open(path, _O_RDONLY)
+        # O_NONBLOCK: a FIFO planted in a dist-info directory must not block the open.
+        fd = os.open(path, _O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise DistributionError(str(path), f"cannot read: {exc.strerror}") from None
     try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise DistributionError(str(path), f"{name} is not a regular file")
+        if info.st_size > limit:
+            raise _too_large(str(path), name, info.st_size, limit)
         chunks = []
-        while True:
-            chunk = os.read(fd, 65536)
+        left = limit + 1  # a file that grew since fstat is caught here
+        while left > 0:
+            chunk = os.read(fd, min(65536, left))
             if not chunk:
                 break
             chunks.append(chunk)
+            left -= len(chunk)
+        if left <= 0:
+            raise _too_large(str(path), name, None, limit)
     except OSError as exc:  # EISDIR and the like
         raise DistributionError(str(path), f"cannot read: {exc.strerror}") from None
     finally:
         os.close(fd)
     return b"".join(chunks).decode("utf-8", "replace")
+
+
+def read_wheel_dist_info_file(archive: zipfile.ZipFile, member: str, where: str,
+                              cap: int | None = None) -> str:
+    """The text of dist-info file *member* of a wheel, at most *cap* bytes (default:
+    :func:`dist_info_cap` of its name), refused from its size in the archive before it is
+    decompressed; *where* (the wheel's path) names it in the error."""
+    name = member.rsplit("/", 1)[-1]
+    limit = dist_info_cap(name) if cap is None else cap
+    info = archive.getinfo(member)
+    if info.file_size > limit:
+        raise _too_large(f"{where}: {member}", name, info.file_size, limit)
+    with archive.open(info) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:  # zipfile stops at the declared size; this is the belt to its braces
+        raise _too_large(f"{where}: {member}", name, None, limit)
+    return data.decode("utf-8", "replace")
 
 
 def _name_and_version(metadata: str) -> tuple[str, str]:
@@ -388,13 +455,14 @@ def _scan_header(head: bytes) -> tuple[str | None, str | None]:
 
 def _metadata_headers(metadata: Path, header: str) -> list[str]:
     """All values of one header in METADATA's header block (continuation lines folded)."""
-    text = _read_text(metadata)
+    text = read_dist_info_file(metadata)
     if text is None:
         raise DistributionError(str(metadata), "no METADATA file")
     wanted = header.lower()
     values: list[str] = []
     collecting = False
-    for line in text.splitlines():
+    head = text.partition("\n\n")[0]  # not the long description's lines
+    for line in head.splitlines():
         if not line:
             break  # the body (long description) starts after the first blank line
         if line[0] in " \t":

@@ -4,7 +4,9 @@ site-packages checked against importlib.metadata."""
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import sysconfig
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,13 +17,16 @@ from isolator._backends import UvBackend
 from isolator._distinfo import (
     Distribution,
     EntryPoint,
+    dist_info_cap,
     find_distribution,
     find_module_dir,
     find_site_packages,
     iter_distributions,
     parse_entry_points,
+    read_dist_info_file,
     read_distribution,
     read_record,
+    read_wheel_dist_info_file,
     record_hashes,
 )
 from isolator._errors import DistributionError, IsolatorError
@@ -351,3 +356,88 @@ def test_distribution_is_plain_data(tmp_path: Path) -> None:
     dist = read_distribution(write_dist(tmp_path, "d", "1"))
     assert dist == Distribution("d", "d", "1", dist.path)
     assert dist.site_packages == tmp_path
+
+
+# ---- every dist-info file is read with a size cap --------------------------------------------
+
+
+def _grow(path: Path, size: int) -> None:
+    """Make *path* *size* bytes long, sparse (no disk, no time)."""
+    with open(path, "r+b") as handle:
+        handle.truncate(size)
+
+
+def _fill(path: Path, size: int) -> None:
+    """Make *path* *size* bytes long with newlines (blank lines: the same content)."""
+    with open(path, "ab") as handle:
+        handle.write(b"\n" * (size - path.stat().st_size))
+
+
+def test_the_caps_are_the_documented_ones() -> None:
+    assert dist_info_cap("entry_points.txt") == 1 << 20
+    assert dist_info_cap("RECORD") == 32 << 20
+    assert dist_info_cap("METADATA") == 16 << 20
+    for other in ("INSTALLER", "direct_url.json", "top_level.txt", "WHEEL", "anything"):
+        assert dist_info_cap(other) == 1 << 20
+
+
+@pytest.mark.parametrize("filename", ["entry_points.txt", "INSTALLER", "direct_url.json",
+                                      "RECORD", "METADATA"])
+def test_every_dist_info_read_refuses_a_file_over_its_cap(tmp_path: Path, filename: str) -> None:
+    """Each accessor reads through the capped reader: one byte over is refused, naming the
+    file and the cap; at the cap it is read."""
+    path = write_dist(tmp_path, "big", "1", entry_points="[g]\nx = m:f\n", extra={
+        "INSTALLER": "uv\n", "direct_url.json": "{}"}, files={"big/__init__.py": ""})
+    cap = dist_info_cap(filename)
+    read = {"entry_points.txt": lambda d: d.entry_points, "INSTALLER": lambda d: d.installer,
+            "direct_url.json": lambda d: d.direct_url, "RECORD": read_record,
+            "METADATA": lambda d: d.requires}[filename]
+    _fill(path / filename, cap)
+    read(read_distribution(path))
+    over = read_distribution(path)
+    _grow(path / filename, cap + 1)
+    with pytest.raises(DistributionError) as caught:
+        read(over)
+    message = str(caught.value)
+    assert str(path / filename) in message and f"{cap >> 20} MiB cap" in message
+    assert f"({cap + 1} bytes)" in message
+    if filename == "RECORD":
+        with pytest.raises(DistributionError, match="cap"):
+            find_module_dir(read_distribution(path), "big")
+
+
+def test_a_huge_entry_points_file_is_refused_from_its_size_alone(tmp_path: Path) -> None:
+    path = write_dist(tmp_path, "huge", "1", entry_points="[g]\n")
+    _grow(path / "entry_points.txt", 384 << 20)  # sparse: read whole, 1.2 GiB of host memory
+    with pytest.raises(DistributionError, match=r"entry_points\.txt is over the 1 MiB cap"):
+        _ = read_distribution(path).entry_points
+
+
+def test_a_dist_info_file_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    path = write_dist(tmp_path, "odd", "1")
+    os.mkfifo(path / "entry_points.txt")  # would block a plain open() forever
+    with pytest.raises(DistributionError, match="not a regular file"):
+        _ = read_distribution(path).entry_points
+    assert read_dist_info_file(path / "INSTALLER") is None  # absent: None, as before
+    with pytest.raises(DistributionError, match="8 bytes cap"):
+        read_dist_info_file(path / "METADATA", cap=8)
+
+
+def test_a_wheel_member_over_its_cap_is_refused_before_decompressing(tmp_path: Path) -> None:
+    wheel = tmp_path / "w-1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("w-1.dist-info/entry_points.txt", "#" * ((1 << 20) + 1))
+        archive.writestr("w-1.dist-info/INSTALLER", "uv\n")
+    with zipfile.ZipFile(wheel) as archive:
+        assert read_wheel_dist_info_file(archive, "w-1.dist-info/INSTALLER", str(wheel)) == "uv\n"
+        with pytest.raises(DistributionError) as caught:
+            read_wheel_dist_info_file(archive, "w-1.dist-info/entry_points.txt", str(wheel))
+    assert "w-1.dist-info/entry_points.txt" in str(caught.value)
+    assert "1 MiB cap" in str(caught.value)
+
+
+def test_a_record_csv_cannot_parse_is_a_distribution_error(tmp_path: Path) -> None:
+    dist = read_distribution(write_dist(tmp_path, "wide", "1",
+                                        record="a" * 200_000 + ",sha256=x,1\n"))
+    with pytest.raises(DistributionError, match="not a CSV file"):
+        read_record(dist)
