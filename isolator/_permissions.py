@@ -27,9 +27,12 @@ if TYPE_CHECKING:
 KINDS = ("network", "environment", "capabilities")
 SANDBOX_PROFILES = ("off", "standard", "strict")
 """The sandbox profiles of plugin processes, weakest first (enforced by ``hostbridge``)."""
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CAPABILITY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
-_HOST = re.compile(r"^(\*|[A-Za-z0-9]([A-Za-z0-9.\-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$")
+# Used with fullmatch only: ``$`` also matches before a final newline, so ``match`` with a
+# pattern ending in ``$`` took ``"HOME\n"`` for a variable name.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CAPABILITY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_HOST = re.compile(r"\*|[A-Za-z0-9]([A-Za-z0-9.\-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
+_PORT = re.compile(r"[0-9]{1,5}")
 _GRANT_KINDS = {"network": "network", "env": "environment", "environment": "environment",
                 "capability": "capabilities", "capabilities": "capabilities"}
 
@@ -131,17 +134,18 @@ class Permissions:
 
 
 def _check(kind: str, item: str, where: str) -> None:
-    if kind == "environment" and not _ENV_NAME.match(item):
+    if kind == "environment" and not _ENV_NAME.fullmatch(item):
         raise PermissionsError(f"{where} {item!r}", "expected an environment variable name")
-    if kind == "capabilities" and not _CAPABILITY.match(item):
+    if kind == "capabilities" and not _CAPABILITY.fullmatch(item):
         raise PermissionsError(f"{where} {item!r}", "expected a capability name such as "
                                "'llm.complete'")
     if kind == "network":
         host, sep, port = item.rpartition(":")
         if not sep or (host.startswith("[") and not host.endswith("]")):
             host, port = item, "*"
-        ok_port = port == "*" or (port.isdigit() and 0 < int(port) < 65536)
-        if not (_HOST.match(host) and ok_port):
+        # ASCII digits: str.isdigit() takes "²", which int() then refuses.
+        ok_port = port == "*" or (_PORT.fullmatch(port) is not None and 0 < int(port) < 65536)
+        if not (_HOST.fullmatch(host) and ok_port):
             raise PermissionsError(f"{where} {item!r}", "expected HOST:PORT, HOST (any port) "
                                    "or '*'")
 

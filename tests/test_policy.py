@@ -27,6 +27,7 @@ from isolator import (
     StoreError,
     hookimpl,
 )
+from isolator._permissions import Permissions, PermissionsError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -521,3 +522,24 @@ def test_how_sources_packages_and_indexes_are_matched(tmp_path: Path) -> None:
     policy.check_index("p", "https://pypi.org/simple")
     assert [e["what"] for e in audit_events(root, "deny")] == ["source"] * 4 + ["package"] * 4 + [
         "index"]
+
+
+# ---- permission validators: the whole string, a trailing newline included ----------------------
+
+
+@pytest.mark.parametrize(("kind", "good", "bad"), [
+    ("environment", "HOME", "HOME\n"),
+    ("environment", "API_TOKEN", "API_TOKEN\n\n"),
+    ("capabilities", "llm.complete", "llm.complete\n"),
+    ("network", "api.example.com", "api.example.com\n"),
+    ("network", "api.example.com:443", "api.example.com:443\n"),
+    ("network", "[::1]:8080", "[::1]\n:8080"),
+    ("network", "*", "*\n"),
+    ("network", "api.example.com:*", "api.example.com:²"),  # str.isdigit, not a port
+])
+def test_a_permission_with_a_trailing_newline_is_refused(kind: str, good: str, bad: str) -> None:
+    """Each validator matches the whole item: ``$`` alone let ``'HOME\\n'`` through as a
+    variable name (it matches before a final newline)."""
+    assert getattr(Permissions.from_dict({kind: [good]}, "plugin.json"), kind) == (good,)
+    with pytest.raises(PermissionsError, match="expected"):
+        Permissions.from_dict({kind: [bad]}, "plugin.json")
