@@ -130,6 +130,7 @@ class HostBridge:
         host_tools: Sequence[HostTool] = (),
         grants: Mapping[str, Iterable[str]] | None = None,
         profile: str | None = None,
+        capability_providers: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store if store is not None else default_store()
         self.env_allow = tuple(env_allow)
@@ -142,8 +143,10 @@ class HostBridge:
         self.profile = profile
         """The sandbox profile of every worker (:data:`hostbridge.PROFILES`); None: each
         plugin's own (``ohp install --sandbox``), ``standard`` for a plugin without one."""
-        self.registry = CapabilityRegistry()
-        """Components enabled through this bridge and the capabilities they provide."""
+        self.registry = CapabilityRegistry(overrides=dict(capability_providers or {}))
+        """Components enabled through this bridge and the capabilities they provide. A
+        capability has one provider: a second is refused unless *capability_providers* (the
+        operator's choice, capability -> component) names it."""
         self.limits = limits
         self.idle_timeout = idle_timeout
         self.heartbeat = heartbeat
@@ -313,6 +316,7 @@ class HostBridge:
         worker = self.worker(plugin)
         described = worker.request("component.describe", name, entry.value)
         self.registry.check_requirements(name, described["requires"])
+        self.registry.check_providers(name, described["capabilities"])  # before it runs
         worker.request("component.initialize", name, dict(context or {}))
         self.registry.register_component(name, plugin, described["capabilities"])
         return list(described["capabilities"])
@@ -443,8 +447,8 @@ class HostBridge:
         them."""
         return list(self._tool_map(plugin).values())
 
-    def tool(self, plugin: str, name: str) -> RemoteTool:
-        tools = self._tool_map(plugin)
+    def tool(self, plugin: str, name: str, *, timeout: float | None = None) -> RemoteTool:
+        tools = self._tool_map(plugin, timeout)
         try:
             return tools[name]
         except KeyError:
@@ -452,12 +456,12 @@ class HostBridge:
             raise ToolNotFoundError(f"tool {name!r}", f"plugin {plugin!r} has no such tool "
                                     f"(its tools: {known})") from None
 
-    def _tool_map(self, plugin: str) -> dict[str, RemoteTool]:
+    def _tool_map(self, plugin: str, timeout: float | None = None) -> dict[str, RemoteTool]:
         cached = self._tools.get(plugin)
         worker = self.worker(plugin)
         if cached is not None:
             return cached
-        specs = worker.request("tools.list")
+        specs = worker.request("tools.list", timeout=timeout)
         tools = {spec["name"]: RemoteTool(self, plugin, spec["name"], spec["description"],
                                           spec["input_schema"]) for spec in specs}
         self._tools[plugin] = tools
@@ -466,11 +470,13 @@ class HostBridge:
     def call_tool(self, plugin: str, name: str, arguments: Mapping[str, Any],
                   timeout: float | None = None) -> ToolResult:
         """Run tool *name* of *plugin*; an exception in the tool is an ``is_error`` result."""
-        self.tool(plugin, name)
+        started = time.monotonic()
+        self.tool(plugin, name, timeout=timeout)  # the deadline covers tools.list too
         worker = self.worker(plugin)
         future = worker.submit("tools.call", name, dict(arguments))
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
         try:
-            return _result(future.result(timeout=timeout), name)
+            return _result(future.result(timeout=left), name)
         except TimeoutError:
             raise _deadline(worker, plugin, name, timeout) from None
         except RemoteError as exc:
@@ -480,7 +486,7 @@ class HostBridge:
                          timeout: float | None = None) -> ToolResult:
         """:meth:`call_tool` for asyncio."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self.tool, plugin, name)
+        await loop.run_in_executor(None, lambda: self.tool(plugin, name, timeout=timeout))
         worker = await loop.run_in_executor(None, self.worker, plugin)
         future = asyncio.wrap_future(worker.submit("tools.call", name, dict(arguments)))
         try:

@@ -2,10 +2,12 @@
 
 Plugin *components* (the ``openhands.components`` entry point) run in their plugin's worker
 with a lifecycle (initialize, health check, cleanup) and provide named capabilities that the
-host, or another plugin, asks for by name. The rules are the seed's: a second component or
-service under a taken name is an error; a capability provided twice logs a warning and the
-later registration wins; asking for an unknown capability is a clear error; a component's
-declared requirements are checked before it is enabled, and an unmet one names itself.
+host, or another plugin, asks for by name. The rules are the seed's, but for one: a second component or
+service under a taken name is an error; asking for an unknown capability is a clear error; a
+component's declared requirements are checked before it is enabled, and an unmet one names
+itself. Where the seed lets a later registration take a capability over (with a warning), here a
+capability has one provider unless the operator chose another (``overrides``): a plugin must not
+take over what another plugin provides, and so see every request meant for it.
 """
 
 from __future__ import annotations
@@ -43,16 +45,22 @@ class CapabilityRegistry:
     services: set[str] = field(default_factory=set)
     """Host services (seed 000's ServiceManager names)."""
     providers: dict[str, str] = field(default_factory=dict)
-    """Capability -> the component or service providing it (the latest registration)."""
+    """Capability -> the component or service providing it."""
+    overrides: dict[str, str] = field(default_factory=dict)
+    """Capability -> the component or service the operator chose to provide it when another
+    already does (``HostBridge(capability_providers=)``); without one a second provider is
+    refused."""
 
     def register_service(self, name: str, capabilities: Iterable[str] = ()) -> None:
         self._claim(name, "service")
+        self.check_providers(name, capabilities)
         self.services.add(name)
         self._provide(name, capabilities)
 
     def register_component(self, name: str, plugin: str,
                            capabilities: Iterable[str] = ()) -> None:
         self._claim(name, "component")
+        self.check_providers(name, capabilities)
         self.components[name] = plugin
         self._provide(name, capabilities)
 
@@ -86,10 +94,26 @@ class CapabilityRegistry:
             raise RegistryError(f"{kind} {name!r}", f"the name is taken by a registered "
                                 f"{taken}")
 
+    def check_providers(self, name: str, capabilities: Iterable[str]) -> None:
+        """Raise :class:`RegistryError` when *name* would provide a capability that another
+        component or service provides, unless the operator chose *name* for it."""
+        for capability in capabilities:
+            previous = self.providers.get(capability)
+            if previous is None or previous == name:
+                continue
+            chosen = self.overrides.get(capability)
+            if chosen != name:
+                raise RegistryError(f"capability {capability!r}", f"is provided by "
+                                    f"{previous!r}; {name!r} may not take it over unless the "
+                                    f"operator chooses it (capability_providers={{"
+                                    f"{capability!r}: {name!r}}})")
+
     def _provide(self, name: str, capabilities: Iterable[str]) -> None:
+        capabilities = list(capabilities)
+        self.check_providers(name, capabilities)
         for capability in capabilities:
             previous = self.providers.get(capability)
             if previous is not None and previous != name:
-                log.warning("capability %r was provided by %r; %r provides it now",
-                            capability, previous, name)
+                log.warning("capability %r was provided by %r; %r provides it now, as the "
+                            "operator chose", capability, previous, name)
             self.providers[capability] = name

@@ -80,10 +80,16 @@ def test_registry_rules(caplog: pytest.LogCaptureFixture) -> None:
         registry.register_component("db", "plugin-b")
     with pytest.raises(RegistryError, match="taken"):
         registry.register_service("kv")
+    # A capability has one provider: another plugin's component may not take it over...
+    with pytest.raises(RegistryError, match="'kv.get': is provided by 'kv'; 'shadow' may not"):
+        registry.register_component("shadow", "plugin-b", ["kv.get"])
+    assert registry.provider("kv.get") == "kv" and "shadow" not in registry.components
+    # ...unless the operator chooses it.
+    registry.overrides["kv.get"] = "shadow"
     with caplog.at_level(logging.WARNING, logger="hostbridge.registry"):
         registry.register_component("shadow", "plugin-b", ["kv.get"])
     assert "'kv.get' was provided by 'kv'" in caplog.text
-    assert registry.provider("kv.get") == "shadow"  # the later registration wins
+    assert registry.provider("kv.get") == "shadow"
     assert registry.provider("kv.put") == "kv"
     with pytest.raises(CapabilityNotFoundError, match="'search': nothing registered"):
         registry.provider("search")
@@ -121,6 +127,14 @@ def test_components_live_in_the_worker_with_their_lifecycle(bridge: HostBridge) 
     bridge.use("kv.put", key="b", value=[1, 2])
     assert bridge.use("kv.get", key="b") == [1, 2]
     assert bridge.component_health("kv") is True
+    # A component may not take over a capability another provides (it would see every
+    # request meant for the other), and is not initialized...
+    with pytest.raises(RegistryError, match="'kv.get': is provided by 'kv'"):
+        bridge.enable_component("components", "shadow")
+    assert "shadow" not in bridge.registry.components
+    assert bridge.use("kv.get", key="a") == 1
+    # ...unless the operator chooses it.
+    bridge.registry.overrides["kv.get"] = "shadow"
     bridge.enable_component("components", "shadow")  # async initialize; takes over kv.get
     assert bridge.use("kv.get", key="a") == "from shadow"
     assert bridge.use("kv.put", key="c", value=3) is None
