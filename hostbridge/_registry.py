@@ -2,12 +2,13 @@
 
 Plugin *components* (the ``openhands.components`` entry point) run in their plugin's worker
 with a lifecycle (initialize, health check, cleanup) and provide named capabilities that the
-host, or another plugin, asks for by name. The rules are the seed's, but for one: a second component or
-service under a taken name is an error; asking for an unknown capability is a clear error; a
-component's declared requirements are checked before it is enabled, and an unmet one names
-itself. Where the seed lets a later registration take a capability over (with a warning), here a
-capability has one provider unless the operator chose another (``overrides``): a plugin must not
-take over what another plugin provides, and so see every request meant for it.
+host, or another plugin, asks for by name. The rules are the seed's, but for one: a second
+component or service under a taken name is an error; asking for an unknown capability is a
+clear error; a component's declared requirements are checked before it is enabled, and an
+unmet one names itself. Where the seed lets a later registration take a capability over (with
+a warning), here a capability has one provider unless the operator chose another
+(``overrides``): a plugin must not take over what another plugin provides, and so see every
+request meant for it.
 """
 
 from __future__ import annotations

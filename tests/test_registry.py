@@ -81,7 +81,7 @@ def test_registry_rules(caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(RegistryError, match="taken"):
         registry.register_service("kv")
     # A capability has one provider: another plugin's component may not take it over...
-    with pytest.raises(RegistryError, match="'kv.get': is provided by 'kv'; 'shadow' may not"):
+    with pytest.raises(RegistryError, match=r"'kv\.get': is provided by 'kv'; 'shadow' may not"):
         registry.register_component("shadow", "plugin-b", ["kv.get"])
     assert registry.provider("kv.get") == "kv" and "shadow" not in registry.components
     # ...unless the operator chooses it.
@@ -129,7 +129,7 @@ def test_components_live_in_the_worker_with_their_lifecycle(bridge: HostBridge) 
     assert bridge.component_health("kv") is True
     # A component may not take over a capability another provides (it would see every
     # request meant for the other), and is not initialized...
-    with pytest.raises(RegistryError, match="'kv.get': is provided by 'kv'"):
+    with pytest.raises(RegistryError, match=r"'kv\.get': is provided by 'kv'"):
         bridge.enable_component("components", "shadow")
     assert "shadow" not in bridge.registry.components
     assert bridge.use("kv.get", key="a") == 1
