@@ -53,12 +53,20 @@ class LLMLimitError(WorkerError):
     """A plugin used up the model calls or tokens the host allows it."""
 
 
+LLM_OPTIONS = ("temperature", "top_p", "max_tokens", "stop", "seed", "presence_penalty",
+               "frequency_penalty")
+"""The options of a completion a plugin may choose by default: sampling, never where the call
+goes or with which credentials (``api_key``, ``api_base``, ``model``, ``extra_headers``, ...)."""
+
+
 @dataclass(frozen=True)
 class LLMLimits:
-    """Caps on a plugin's model use, per host bridge."""
+    """Caps on a plugin's model use, per host bridge, and the completion options a plugin may
+    choose (*options*: the rest are the host's; asking for another is refused)."""
 
     max_calls: int | None = None
     max_tokens: int | None = None
+    options: tuple[str, ...] = LLM_OPTIONS
 
 
 @dataclass
@@ -84,8 +92,14 @@ def llm_capability(plugin: str, llm: LLM, usage: LLMUsage,
                    limits: LLMLimits) -> Callable[..., dict[str, Any]]:
     """The ``llm.complete`` capability for *plugin*: counted, capped, logged."""
 
+    allowed = frozenset(limits.options)
+
     def complete(messages: list[dict[str, Any]], options: dict[str, Any] | None = None) \
             -> dict[str, Any]:
+        # The host decides what reaches its model client: the messages as role and text, and
+        # only the options it lets plugins choose (never api_key, api_base, model, headers).
+        checked_messages = _checked_messages(plugin, messages)
+        checked_options = _checked_options(plugin, options, allowed)
         with usage.lock:
             if (limits.max_calls is not None and usage.calls >= limits.max_calls) or \
                     (limits.max_tokens is not None and usage.tokens >= limits.max_tokens):
@@ -94,7 +108,7 @@ def llm_capability(plugin: str, llm: LLM, usage: LLMUsage,
                                     f"{usage.calls}/{limits.max_calls}, tokens "
                                     f"{usage.tokens}/{limits.max_tokens})")
             usage.calls += 1
-        answer = llm.complete(list(messages), **dict(options or {}))
+        answer = llm.complete(checked_messages, **checked_options)
         counted = answer.get("usage") or {}
         with usage.lock:
             usage.prompt_tokens += int(counted.get("prompt_tokens", 0) or 0)
@@ -105,6 +119,44 @@ def llm_capability(plugin: str, llm: LLM, usage: LLMUsage,
                 "usage": counted}
 
     return complete
+
+
+_OPTION_VALUES = (str, int, float, bool, type(None))
+
+
+def _checked_options(plugin: str, options: object,
+                     allowed: frozenset[str]) -> dict[str, Any]:
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise PermissionError(f"plugin {plugin!r}: model options must be a mapping, not "
+                              f"{type(options).__name__}")
+    refused = sorted(str(key) for key in options if key not in allowed)
+    if refused:
+        raise PermissionError(f"plugin {plugin!r} may not choose the model option(s) "
+                              f"{', '.join(refused)}: the host decides them (a plugin may "
+                              f"choose {', '.join(sorted(allowed)) or 'none'})")
+    for key, value in options.items():
+        ok = isinstance(value, _OPTION_VALUES) or (
+            isinstance(value, list) and all(isinstance(item, str) for item in value))
+        if not ok:
+            raise PermissionError(f"plugin {plugin!r}: model option {key} must be a number, "
+                                  "text, a list of texts or null")
+    return dict(options)
+
+
+def _checked_messages(plugin: str, messages: object) -> list[dict[str, Any]]:
+    if not isinstance(messages, list):
+        raise PermissionError(f"plugin {plugin!r}: messages must be a list, not "
+                              f"{type(messages).__name__}")
+    checked = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str) or \
+                not isinstance(message.get("content", ""), (str, list)):
+            raise PermissionError(f"plugin {plugin!r}: message {index} must be "
+                                  "{'role': str, 'content': str}")
+        checked.append({"role": message["role"], "content": message.get("content", "")})
+    return checked
 
 
 @dataclass(frozen=True)
