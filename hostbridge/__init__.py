@@ -6,7 +6,15 @@ the host reaches plugin tools through :class:`HostBridge` and :class:`RemoteTool
 
 from __future__ import annotations
 
-from ._agents import EchoLLM, HostTool, LLMLimitError, LLMLimits, LLMUsage, RemoteAgent
+from ._agents import (
+    LLM_OPTIONS,
+    EchoLLM,
+    HostTool,
+    LLMLimitError,
+    LLMLimits,
+    LLMUsage,
+    RemoteAgent,
+)
 from ._bridge import HostBridge, RemoteTool, ToolResult, failed_plugins
 from ._errors import (
     CallTimeoutError,
@@ -35,6 +43,7 @@ from ._sandbox import (
 )
 
 __all__ = [
+    "LLM_OPTIONS",
     "PROFILES",
     "PROFILE_LIMITS",
     "CallTimeoutError",
