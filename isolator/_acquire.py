@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ._backends import run_command, scrubbed_env
 from ._errors import CommandError, SourceError, StoreError
+from ._sources import redact_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -46,7 +47,8 @@ def git_checkout(
                              timeout=timeout)
     except CommandError as exc:
         what = f"ref {ref!r} of " if ref is not None else ""
-        raise SourceError(url, f"cannot check out {what}the repository: {exc.summary}") from None
+        raise SourceError(redact_url(url), f"cannot check out {what}the repository: "
+                          f"{exc.summary}") from None
     return result.stdout.strip()
 
 

@@ -30,6 +30,7 @@ from uv import find_uv_bin
 from ._errors import BackendUnavailableError, CommandError, CommandTimeoutError
 from ._interpreters import Interpreter
 from ._resolve import Pin, parse_pip_report, parse_pylock
+from ._sources import redact_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -104,6 +105,10 @@ def run_command(
     """
     argv = [os.fspath(part) for part in cmd]
     launch = [*_die_with_parent_prefix(), *argv]
+    shown = [redact_text(part) for part in argv]  # errors and progress never show credentials
+    if progress is not None:
+        report = progress
+        progress = lambda line: report(redact_text(line))  # noqa: E731
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -116,7 +121,8 @@ def run_command(
             start_new_session=True,  # a group of its own: one killpg takes uv and its builds
         )
     except OSError as exc:
-        raise CommandError(argv, None, "", "", summary=exc.strerror or str(exc)) from None
+        raise CommandError(shown, None, "", "", summary=redact_text(exc.strerror or str(exc))) \
+            from None
     try:
         stdout, stderr, timed_out = _collect(proc, progress, timeout)
     except BaseException:
@@ -124,9 +130,9 @@ def run_command(
         raise
     if timed_out:
         assert timeout is not None  # timed_out implies a deadline
-        raise CommandTimeoutError(argv, timeout, stdout, stderr)
+        raise CommandTimeoutError(shown, timeout, redact_text(stdout), redact_text(stderr))
     if check and proc.returncode != 0:
-        raise CommandError(argv, proc.returncode, stdout, stderr)
+        raise CommandError(shown, proc.returncode, redact_text(stdout), redact_text(stderr))
     return CommandResult(argv, proc.returncode, stdout, stderr, time.monotonic() - started)
 
 

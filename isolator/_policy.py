@@ -31,6 +31,7 @@ from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from ._errors import PolicyDeniedError, PolicyError
+from ._sources import redact_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -222,7 +223,8 @@ class Policy:
             "pid": os.getpid(),
             "uid": os.getuid(),
         }
-        record.update(json.loads(json.dumps(fields, default=_jsonable)))
+        # No credentials in the log (0600, but copied and shipped): every URL redacted.
+        record.update(_redacted(json.loads(json.dumps(fields, default=_jsonable))))
         try:
             self.manager.hook.isolator_audit(event=record)
         except PolicyError:
@@ -459,6 +461,16 @@ def source_keys(source: PluginSource) -> tuple[str, ...]:
         return tuple(keys)
     prefix = {"directory": "dir", "wheel": "wheel", "sdist": "sdist"}[source.kind]
     return (f"{prefix}:{source.source}",)
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    return value
 
 
 def source_indexes(source: PluginSource) -> list[str]:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
@@ -251,15 +251,17 @@ class PluginSource:
         return f"{self.name}{self.specifier}"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data for the store's metadata; :meth:`from_dict` reads it back."""
+        """JSON-ready data for the store's metadata; :meth:`from_dict` reads it back.
+
+        URLs are redacted (:func:`redact_url`): credentials are never written."""
         return {
-            "source": self.source,
+            "source": redact_url(self.source),
             "kind": self.kind,
             "version": self.version,
             "ref": self.ref,
             "repo_path": self.repo_path,
-            "index_url": self.index_url,
-            "find_links": list(self.find_links),
+            "index_url": None if self.index_url is None else redact_url(self.index_url),
+            "find_links": [redact_url(link) for link in self.find_links],
             "no_index": self.no_index,
         }
 
@@ -538,6 +540,59 @@ def _check_repo_path(raw: str, repo_path: str) -> str:
     return normal
 
 
+_SECRET_KEY = re.compile(
+    r"token|secret|passw|pwd|auth|key|sig|credential|session|access|private", re.I)
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
+
+
+def redact_url(url: str) -> str:
+    """*url* without credentials: userinfo (``user:token@``) dropped, the values of
+    secret-looking query parameters (``token=``, ``X-Amz-Signature=``, ...) made ``***``.
+    A path, or anything that is no URL, is returned as it is.
+
+    Every URL the store writes (metadata, lock files, the audit log) or prints (progress,
+    errors) goes through here: credentials are given again when needed (``index_url=`` on
+    :meth:`PluginStore.upgrade`, or uv's netrc), never read back from disk.
+    """
+    if not isinstance(url, str) or not _SCHEME_RE.match(url) or "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _URL_IN_TEXT.sub("<url>", url) if "@" in url else url
+    netloc = parts.netloc.rpartition("@")[2]
+    query = "&".join(
+        f"{key}=***" if sep and _SECRET_KEY.search(key) else f"{key}{sep}{value}"
+        for key, sep, value in (item.partition("=") for item in parts.query.split("&"))
+    ) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_text(text: str) -> str:
+    """*text* (an error, a line of a tool's output) with every URL in it redacted."""
+    def one(match: re.Match[str]) -> str:
+        url = match.group(0)
+        core = url.rstrip(".,;:)]}")  # the sentence's punctuation, not the URL's
+        return redact_url(core) + url[len(core):]
+
+    return _URL_IN_TEXT.sub(one, text)
+
+
+def url_credentials(url: str) -> tuple[str, str, str] | None:
+    """``(scheme://host:port, user, password)`` of a URL that carries userinfo, else None."""
+    if not _SCHEME_RE.match(url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if "@" not in parts.netloc:
+        return None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    return f"{parts.scheme.lower()}://{host.lower()}", unquote(user), unquote(password)
+
+
 def _check_index_url(raw: str, url: str) -> str:
     if not isinstance(url, str):
         raise SourceError(raw, "index_url= must be a URL string")
@@ -545,7 +600,7 @@ def _check_index_url(raw: str, url: str) -> str:
     if parts.scheme.lower() not in _INDEX_SCHEMES or (
         parts.scheme.lower() != "file" and not parts.netloc
     ):
-        raise SourceError(raw, f"index_url {url!r} must be an http(s) or file URL")
+        raise SourceError(raw, f"index_url {redact_url(url)!r} must be an http(s) or file URL")
     return url.strip()
 
 
@@ -562,7 +617,8 @@ def _check_find_links(raw: str, links: object) -> tuple[str, ...]:
         text = text.strip()
         if _SCHEME_RE.match(text) and not os.path.isabs(text):
             if urlsplit(text).scheme.lower() not in _INDEX_SCHEMES:
-                raise SourceError(raw, f"find_links URL {text!r} must be http(s) or file")
+                raise SourceError(raw, f"find_links URL {redact_url(text)!r} must be http(s) "
+                                  "or file")
             out.append(text)
         else:
             out.append(os.path.abspath(os.path.expanduser(text)))

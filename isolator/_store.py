@@ -42,6 +42,7 @@ from stat import S_ISDIR as stat_is_dir
 from stat import S_ISLNK as stat_is_link
 from stat import S_ISREG as stat_is_reg
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
@@ -100,7 +101,14 @@ from ._resolve import (
     wheel_distribution,
     wheel_entry_points,
 )
-from ._sources import PluginSource, classify_directory, resolve_repo_path
+from ._sources import (
+    PluginSource,
+    classify_directory,
+    redact_text,
+    redact_url,
+    resolve_repo_path,
+    url_credentials,
+)
 from ._wheelhouse import Wheelhouse
 
 if TYPE_CHECKING:
@@ -522,13 +530,25 @@ class PluginStore:
         version: str | None = None,
         progress: Callable[[str], None] | None = None,
         timeout: float | None = None,
+        index_url: str | None = None,
     ) -> InstalledPlugin:
-        """Resolve plugin *name*'s recorded source again (optionally with a new *version*)."""
+        """Resolve plugin *name*'s recorded source again (optionally with a new *version*).
+
+        The record holds no credentials: an index that needs them gets them as *index_url*,
+        the recorded index with its credentials (``https://user:token@host/simple``), or from
+        uv's netrc (``~/.netrc``)."""
         current = self._top_level(name)
         src = current.source
-        if version is not None:
+        if version is not None or index_url is not None:
             data = src.to_dict()
-            data["version"] = version
+            if version is not None:
+                data["version"] = version
+            if index_url is not None:
+                if redact_url(index_url.strip()) != data.get("index_url"):
+                    raise SourceError(src.source, f"index_url {redact_url(index_url)!r} is "
+                                      f"another index than the recorded "
+                                      f"{data.get('index_url')!r}; install again to change it")
+                data["index_url"] = index_url
             src = PluginSource.from_dict(data)
         src.check_local_paths()
         interpreter = self._recorded_python(current)
@@ -958,7 +978,7 @@ class PluginStore:
         timeout: float | None,
     ) -> InstalledPlugin:
         self._check_store()  # a directory that is no store gets no audit log either
-        self.policy.check_source(src)  # before anything is fetched, cloned or built
+        self.policy.check_source(_redacted(src))  # before anything is fetched, cloned, built
         if not upgrade and src.kind == "pypi":
             existing = self._satisfying(src, interpreter)
             if existing is not None:
@@ -985,9 +1005,11 @@ class PluginStore:
                     from exc
             _checkpoint("resolved")
             # Every index and distribution of the resolution, before any file is fetched.
-            check_distributions(self.policy, src, canonicalize_name(prepared.root_name),
-                                [(pin.name, pin.version, _pin_url(pin)) for pin in pins])
-            dists = self._fetch_pins(pins, interpreter, op, allow_build=allow_build,
+            check_distributions(self.policy, _redacted(src),
+                                canonicalize_name(prepared.root_name),
+                                [(pin.name, pin.version, redact_url(_pin_url(pin)))
+                                 for pin in pins])
+            dists = self._fetch_pins(src, pins, interpreter, op, allow_build=allow_build,
                                      progress=progress, timeout=timeout)
             _checkpoint("fetched")
             return self._install_package(
@@ -1054,8 +1076,26 @@ class PluginStore:
         return _Prepared(requirement=str(built), root_name=wheel_distribution(built)[0],
                          git_commit=git_commit)
 
+    def _ensure_files(self, src: PluginSource, artifacts: Sequence[Artifact],
+                      progress: Callable[[str], None] | None) -> None:
+        """The files in the wheelhouse; a file of an index or find-links URL given with
+        credentials is downloaded with them (uv's resolution leaves them out of its URLs)."""
+        creds = {found[0]: found[1:] for url in (src.index_url, *src.find_links)
+                 if url and (found := url_credentials(url)) is not None}
+        plain = []
+        for artifact in artifacts:
+            parts = urlsplit(artifact.url)
+            origin = f"{parts.scheme.lower()}://{parts.netloc.rpartition('@')[2].lower()}"
+            if origin in creds and not self.wheelhouse.path(artifact).exists():
+                _say(progress, f"downloading {artifact.filename}")
+                _download_with_credentials(self.wheelhouse, artifact, *creds[origin])
+            else:
+                plain.append(artifact)
+        self.wheelhouse.ensure_all(plain, progress)
+
     def _fetch_pins(
         self,
+        src: PluginSource,
         pins: list[Pin],
         interpreter: Interpreter,
         op: Path,
@@ -1082,10 +1122,12 @@ class PluginStore:
                     f"offered: {offered}{hint}",
                 )
         _say(progress, f"fetching {len(wheels) + len(sdists)} files")
-        self.wheelhouse.ensure_all([w for _, w in wheels], progress)
-        dists = [ResolvedDistribution(pin.name, pin.version, w.filename, w.sha256, w.url)
+        self._ensure_files(src, [w for _, w in wheels], progress)
+        dists = [ResolvedDistribution(pin.name, pin.version, w.filename, w.sha256,
+                                      redact_url(w.url))
                  for pin, w in wheels]
         for pin, sdist in sdists:
+            self._ensure_files(src, [sdist], progress)
             stored = self.wheelhouse.ensure(sdist, progress)
             _say(progress, f"building {sdist.filename}")
             built = self.backend.build_wheel(stored, op / "built-sdists", interpreter,
@@ -1094,7 +1136,8 @@ class PluginStore:
             self.wheelhouse.ensure(artifact)
             dists.append(ResolvedDistribution(pin.name, pin.version, built.name,
                                               artifact.sha256, artifact.url,
-                                              built_from=sdist.to_dict()))
+                                              built_from={**sdist.to_dict(),
+                                                          "url": redact_url(sdist.url)}))
         return dists
 
     def _refetch(self, artifact: Artifact, progress: Callable[[str], None] | None) -> Path:
@@ -1193,8 +1236,8 @@ class PluginStore:
                     "generation": gen.name,
                     "source": src.to_dict(),
                     "constraint": src.version,
-                    "index": {"index_url": src.index_url, "find_links": list(src.find_links),
-                              "no_index": src.no_index},
+                    "index": {key: src.to_dict()[key]  # redacted: no credentials on disk
+                              for key in ("index_url", "find_links", "no_index")},
                     "allow_build": allow_build,
                     "git_commit": git_commit,
                     "python": interpreter.to_dict(),
@@ -1297,7 +1340,7 @@ class PluginStore:
                     "never answers for a name it does not own)")
 
     def _check_indexes(self, src: PluginSource, plugin: str) -> None:
-        for url in source_indexes(src):
+        for url in source_indexes(_redacted(src)):
             self.policy.check_index(plugin, url)
 
     def _audited(self, event: str, installed: InstalledPlugin) -> InstalledPlugin:
@@ -1334,8 +1377,9 @@ class PluginStore:
                 continue
             if plugin.python is None or plugin.python.get("path") != str(interpreter.path):
                 return None
-            if plugin.source.index_url != src.index_url or \
-                    plugin.source.find_links != src.find_links:
+            ours = _redacted(src)  # the record holds no credentials
+            if plugin.source.index_url != ours.index_url or \
+                    plugin.source.find_links != ours.find_links:
                 return None
             try:
                 ok = src.specifier.contains(Version(plugin.version), prereleases=True)
@@ -1821,6 +1865,32 @@ def _venv_changes(installed: InstalledPlugin, site: Path) -> tuple[list[Change],
     return changes, len(recorded)
 
 
+def _redacted(src: PluginSource) -> PluginSource:
+    """*src* with its URLs redacted (what the policy and the record see)."""
+    return PluginSource.from_dict(src.to_dict())
+
+
+def _download_with_credentials(wheelhouse: Wheelhouse, artifact: Artifact, user: str,
+                               password: str) -> Path:
+    """Download *artifact* into *wheelhouse* with HTTP basic auth (hash checked there)."""
+    import base64  # noqa: PLC0415 - only for private indexes
+    import ssl  # noqa: PLC0415
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    url = redact_url(artifact.url)
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    request = urllib.request.Request(url, headers={"User-Agent": "isolator",
+                                                   "Authorization": f"Basic {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=120,
+                                    context=ssl.create_default_context()) as response:
+            return wheelhouse._store_stream(artifact, response.read, url)
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        raise ResolutionError(url, f"download failed: {getattr(exc, 'reason', exc)}") \
+            from None
+
+
 def _audit_fields(installed: InstalledPlugin) -> dict[str, Any]:
     return {"plugin": installed.name, "package": installed.package, "kind": installed.kind,
             "source": installed.source.source, "version": installed.version,
@@ -1996,7 +2066,7 @@ def _flock(path: Path, *, shared: bool, timeout: float, what: str,
 
 def _say(progress: Callable[[str], None] | None, message: str) -> None:
     if progress is not None:
-        progress(message)
+        progress(redact_text(message))
 
 
 def _checkpoint(stage: str) -> None:
