@@ -440,6 +440,50 @@ def test_default_depth_limit(impl: str) -> None:
     refused((b"\xdd" + (1 << 20).to_bytes(4, "big")) * 1100)
 
 
+def test_decoded_size_is_budgeted(impl: str) -> None:
+    # Empty maps: 1 byte each on the wire, about 80 once decoded. Each array or map is
+    # charged 64, each array item 64 more, each map entry 160.
+    limits = Limits(max_decoded=64 * 1000)
+    maps = [2, "m", [[{} for _ in range(300)] for _ in range(2)]]
+    assert "max_decoded" in refused(raw(maps), limits)
+    assert "max_decoded" in refused(raw(maps), limits, chunks=50)
+    assert "max_decoded" in refused(raw([1, 0, None, {str(i): i for i in range(400)}]), limits)
+    # each message has its own budget: many small ones in one read are fine
+    small = raw([2, "m", [{} for _ in range(100)]])
+    assert len(feed_all(Connection(limits), [small * 20])) == 20
+    # the default: 63 MiB of empty maps is refused long before it is decoded
+    header = b"\x93\x02\xa1m\xdc\x00\x3f"
+    array = b"\xdd" + (1 << 20).to_bytes(4, "big") + b"\x80" * (1 << 20)
+    conn = Connection()
+    with pytest.raises(ProtocolError, match="max_decoded"):
+        conn.receive_data(header)
+        for _ in range(63):
+            conn.receive_data(array)
+    assert_dead(conn)
+
+
+def test_send_refuses_what_the_peer_would_not_decode(impl: str) -> None:
+    limits = Limits(max_decoded=64 * 1000)
+    conn = Connection(limits)
+    with pytest.raises(ValueError, match="max_decoded"):
+        conn.send(Notification("m", [[{} for _ in range(300)] for _ in range(2)]))
+    with pytest.raises(ValueError, match="max_decoded"):
+        conn.send(Response(1, None, {str(i): i for i in range(400)}))
+    assert not conn.closed
+    # what the sender lets through, the receiver takes (same estimate)
+    fits = Notification("m", [[{} for _ in range(100)] for _ in range(2)])
+    assert feed_all(Connection(limits), [conn.send(fits)]) == [fits]
+
+
+def test_a_received_message_has_its_size_on_the_wire(impl: str) -> None:
+    first, second = Request(1, "m", [b"x" * 100]), Notification("n", [])
+    got = feed_all(Connection(), [pack(first) + pack(second)])
+    assert got == [first, second]
+    assert [m.size for m in got] == [len(pack(first)), len(pack(second))]
+    assert first.size == 0  # made here
+    assert pickle.loads(pickle.dumps(got[0])) == first
+
+
 def test_incomplete_message_larger_than_max_buffer(impl: str) -> None:
     limits = Limits(max_buffer=1024)
     header = b"\x93\x02\xa1m\x91\xc6" + (100_000).to_bytes(4, "big")
@@ -612,7 +656,8 @@ def test_messages_are_frozen_values() -> None:
 
 def test_limits() -> None:
     assert Limits() == Limits(max_buffer=64 << 20, max_bin=64 << 20, max_str=16 << 20,
-                              max_array=1 << 20, max_map=1 << 20, max_depth=64)
+                              max_array=1 << 20, max_map=1 << 20, max_depth=64,
+                              max_decoded=256 << 20)
     assert Limits(max_depth=3).max_depth == 3
     assert Connection().limits == Limits()
     for bad in ({"max_depth": 0}, {"max_buffer": -1}, {"max_str": True}, {"max_map": 1.5}):

@@ -10,8 +10,9 @@ prefix, each one of::
 Either side may send requests. :class:`Connection` is the sans-I/O core (as h11's): feed it what
 the transport read with :meth:`Connection.receive_data` and get the complete messages back; turn
 a message into the bytes to write with :meth:`Connection.send`. Unpacking is bounded
-(:class:`Limits`): message size, str/bin/array/map lengths and nesting depth. A byte stream cannot
-resynchronise, so any protocol error closes the connection for good.
+(:class:`Limits`): message size, str/bin/array/map lengths, nesting depth and the memory a
+message takes once decoded (estimated as it decodes). A byte stream cannot resynchronise, so any
+protocol error closes the connection for good.
 
 This module runs inside plugin workers (Python 3.10-3.13, ``python -I -S``) as well as in the
 host: it imports nothing but ``msgpack``. Not even :mod:`dataclasses` (10-25 ms to import, more
@@ -49,7 +50,11 @@ class ProtocolError(Exception):
 
 
 class _Record:
-    """Base of the frozen value classes: equality, hash, repr, pickling by fields."""
+    """Base of the frozen value classes: equality, hash, repr, pickling by fields.
+
+    A message also has ``size``: the bytes it took on the wire when it was received (0 for a
+    message made here). It is not one of its fields: equal messages may differ in size.
+    """
 
     __slots__ = ()
     __match_args__: tuple[str, ...] = ()
@@ -86,44 +91,50 @@ class _Record:
 class Request(_Record):
     """A call, answered by the Response with the same msgid: ``[0, msgid, method, params]``."""
 
-    __slots__ = ("method", "msgid", "params")
+    __slots__ = ("method", "msgid", "params", "size")
     __match_args__ = ("msgid", "method", "params")
     msgid: int
     method: str
     params: list[Any]
+    size: int
 
     def __init__(self, msgid: int, method: str, params: list[Any]) -> None:
         _set(self, "msgid", msgid)
         _set(self, "method", method)
         _set(self, "params", params)
+        _set(self, "size", 0)
 
 
 class Response(_Record):
     """The answer to the :class:`Request` with the same msgid: ``[1, msgid, error, result]``."""
 
-    __slots__ = ("error", "msgid", "result")
+    __slots__ = ("error", "msgid", "result", "size")
     __match_args__ = ("msgid", "error", "result")
     msgid: int
     error: object
     result: object
+    size: int
 
     def __init__(self, msgid: int, error: object, result: object) -> None:
         _set(self, "msgid", msgid)
         _set(self, "error", error)
         _set(self, "result", result)
+        _set(self, "size", 0)
 
 
 class Notification(_Record):
     """A one-way message, never answered: ``[2, method, params]``."""
 
-    __slots__ = ("method", "params")
+    __slots__ = ("method", "params", "size")
     __match_args__ = ("method", "params")
     method: str
     params: list[Any]
+    size: int
 
     def __init__(self, method: str, params: list[Any]) -> None:
         _set(self, "method", method)
         _set(self, "params", params)
+        _set(self, "size", 0)
 
 
 Message = Request | Response | Notification
@@ -135,26 +146,80 @@ class Limits(_Record):
     ``max_buffer`` bounds the bytes held for an incomplete message, so it is also the largest
     message. ``max_depth`` counts the message's own array as level 1: a request's params are
     level 2, a list inside them level 3.
+
+    ``max_decoded`` bounds the memory one message takes once decoded, as estimated while it
+    decodes (:func:`decoded_cost`): each array or map costs 64 bytes, and each of its items 64
+    more (its slot and the object in it), each entry of a map 160. The bytes bound the rest:
+    a str or bin takes at most 4 times its bytes (a str with one character beyond U+FFFF is
+    stored 4 bytes a character). Without it, 63 MiB of empty maps (1 byte each on the wire,
+    about 80 once decoded) would take 5 GiB.
     """
 
-    __slots__ = ("max_array", "max_bin", "max_buffer", "max_depth", "max_map", "max_str")
-    __match_args__ = ("max_buffer", "max_bin", "max_str", "max_array", "max_map", "max_depth")
+    __slots__ = ("max_array", "max_bin", "max_buffer", "max_decoded", "max_depth", "max_map",
+                 "max_str")
+    __match_args__ = ("max_buffer", "max_bin", "max_str", "max_array", "max_map", "max_depth",
+                      "max_decoded")
     max_buffer: int
     max_bin: int
     max_str: int
     max_array: int
     max_map: int
     max_depth: int
+    max_decoded: int
 
     def __init__(self, *, max_buffer: int = 64 << 20, max_bin: int = 64 << 20,
                  max_str: int = 16 << 20, max_array: int = 1 << 20, max_map: int = 1 << 20,
-                 max_depth: int = 64) -> None:
+                 max_depth: int = 64, max_decoded: int = 256 << 20) -> None:
         for name, value in zip(self.__match_args__,
-                               (max_buffer, max_bin, max_str, max_array, max_map, max_depth),
+                               (max_buffer, max_bin, max_str, max_array, max_map, max_depth,
+                                max_decoded),
                                strict=True):
             if type(value) is not int or value < 1:
                 raise ValueError(f"Limits.{name} must be a positive int, not {value!r}")
             _set(self, name, value)
+
+
+# The estimate of decoded memory (Limits.max_decoded): an array or a map, an item of an array
+# (a slot, and the int, float or short str in it), an entry of a map (its share of the table,
+# the key and the value). Containers inside are charged again as containers.
+_CONTAINER_COST = 64
+_ITEM_COST = 64
+_ENTRY_COST = 2 * _ITEM_COST + 32
+
+
+def decoded_cost(container: list[Any] | dict[Any, Any]) -> int:
+    """What one decoded array or map is charged against ``Limits.max_decoded`` (not counting
+    the containers inside it, which are charged for themselves)."""
+    if type(container) is dict:
+        return _CONTAINER_COST + _ENTRY_COST * len(container)
+    return _CONTAINER_COST + _ITEM_COST * len(container)
+
+
+class _Budget:
+    """Charges each container as the unpacker completes it (its list and object hooks: O(1)
+    each), and fails the message that goes over ``max_decoded``, before it is whole."""
+
+    __slots__ = ("limit", "spent")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.spent = 0
+
+    def list_hook(self, value: list[Any]) -> list[Any]:
+        self.spent += _CONTAINER_COST + _ITEM_COST * len(value)
+        if self.spent > self.limit:
+            self._over()
+        return value
+
+    def map_hook(self, value: dict[Any, Any]) -> dict[Any, Any]:
+        self.spent += _CONTAINER_COST + _ENTRY_COST * len(value)
+        if self.spent > self.limit:
+            self._over()
+        return value
+
+    def _over(self) -> NoReturn:
+        raise ProtocolError(f"a message decodes to more than max_decoded ({self.limit} bytes, "
+                            "estimated)")
 
 
 _DEFAULT_LIMITS = Limits()
@@ -173,6 +238,7 @@ class Connection:
         self._fed = 0  # bytes fed to the current unpacker
         self._end = 0  # where its last complete message ended
         self._grown = False
+        self._budget = _Budget(self.limits.max_decoded)
         self._new_unpacker()
 
     @property
@@ -273,7 +339,9 @@ class Connection:
             self._fed += size
             end = self._end
             max_depth = self.limits.max_depth
+            budget = self._budget
             for obj in unpacker:
+                budget.spent = 0  # what the next message costs, from here on
                 position = unpacker.tell()
                 messages.append(_message(obj, position - end, max_depth))
                 end = position
@@ -292,7 +360,10 @@ class Connection:
             max_map_len=limits.max_map,
             max_ext_len=0,
             ext_hook=_refuse_ext,
+            list_hook=self._budget.list_hook,
+            object_hook=self._budget.map_hook,
         )
+        self._budget.spent = 0
         self._fed = self._end = 0
         self._grown = False
 
@@ -368,6 +439,7 @@ def _message(obj: object, size: int, max_depth: int) -> Message:
         message = Notification(method, params)
     else:
         raise ProtocolError(f"bad message type {_describe(kind)}")
+    _set(message, "size", size)
     # Every array or map takes at least one byte, so a short message cannot be too deep.
     if size > max_depth and _too_deep(obj, max_depth):
         raise ProtocolError(f"nesting deeper than max_depth ({max_depth})")
@@ -409,16 +481,16 @@ def _pack(message: Message, limits: Limits) -> bytes:
         _check_str(message.method, "method", limits)
         _check_list(message.params)
         obj: list[Any] = [REQUEST, message.msgid, message.method, message.params]
-        _check_payload([message.params], limits)
+        _check_payload([message.params], limits, decoded_cost(obj))
     elif isinstance(message, Response):
         _check_msgid(message.msgid)
         obj = [RESPONSE, message.msgid, message.error, message.result]
-        _check_payload([message.error, message.result], limits)
+        _check_payload([message.error, message.result], limits, decoded_cost(obj))
     elif isinstance(message, Notification):
         _check_str(message.method, "method", limits)
         _check_list(message.params)
         obj = [NOTIFICATION, message.method, message.params]
-        _check_payload([message.params], limits)
+        _check_payload([message.params], limits, decoded_cost(obj))
     else:
         raise TypeError(f"not a message: {type(message).__name__}")
     try:
@@ -458,9 +530,10 @@ def _check_str(value: object, what: str, limits: Limits) -> None:
 _SCALARS = frozenset({int, float, bool, type(None)})
 
 
-def _check_payload(values: list[Any], limits: Limits) -> None:
+def _check_payload(values: list[Any], limits: Limits, cost: int) -> None:
     """Refuse what the peer's unpacker would refuse (with limits like ours), so that a bad
-    payload is this call's error and not the death of the connection.
+    payload is this call's error and not the death of the connection. *cost*: what the
+    message's own array is charged against ``max_decoded``.
 
     Breadth-first, one level of values at a time (no recursion; a cycle fails as too deep):
     the common types are tested by identity and the children of a container are gathered in
@@ -484,6 +557,7 @@ def _check_payload(values: list[Any], limits: Limits) -> None:
                     raise ValueError(f"nesting deeper than max_depth ({max_depth})")
                 if len(value) > max_array:
                     raise ValueError(f"an array has more than max_array ({max_array}) items")
+                cost += _CONTAINER_COST + _ITEM_COST * len(value)
                 below.extend(value)
             elif kind is dict:
                 if depth > max_depth:
@@ -493,18 +567,23 @@ def _check_payload(values: list[Any], limits: Limits) -> None:
                 for key in value:
                     if type(key) is not str or len(key) > short_str:
                         _check_key(key, limits)
+                cost += _CONTAINER_COST + _ENTRY_COST * len(value)
                 below.extend(value.values())
             elif kind is bytes:
                 if len(value) > max_bin:
                     _check_bin(value, limits)
             else:
-                _check_other(value, depth, below, limits)
+                cost += _check_other(value, depth, below, limits)
+        if cost > limits.max_decoded:
+            raise ValueError(f"the message would decode to more than max_decoded "
+                             f"({limits.max_decoded} bytes, estimated)")
         values = below
         depth += 1
 
 
-def _check_other(value: object, depth: int, below: list[Any], limits: Limits) -> None:
-    """The rare types: subclasses, bytearray, memoryview, ext types."""
+def _check_other(value: object, depth: int, below: list[Any], limits: Limits) -> int:
+    """The rare types: subclasses, bytearray, memoryview, ext types. What *value* costs
+    against ``max_decoded``."""
     if isinstance(value, (msgpack.ExtType, msgpack.Timestamp)):  # ExtType is a tuple
         raise ValueError("ext types are not part of the protocol")
     if isinstance(value, (list, tuple, dict)):
@@ -516,16 +595,18 @@ def _check_other(value: object, depth: int, below: list[Any], limits: Limits) ->
             for key in value:
                 _check_key(key, limits)
             below.extend(value.values())
-        else:
-            if len(value) > limits.max_array:
-                raise ValueError(f"an array has more than max_array ({limits.max_array}) "
-                                 f"items")
-            below.extend(value)
-    elif isinstance(value, str):
+            return _CONTAINER_COST + _ENTRY_COST * len(value)
+        if len(value) > limits.max_array:
+            raise ValueError(f"an array has more than max_array ({limits.max_array}) "
+                             f"items")
+        below.extend(value)
+        return _CONTAINER_COST + _ITEM_COST * len(value)
+    if isinstance(value, str):
         _check_str(value, "a value", limits)
     elif isinstance(value, (bytes, bytearray, memoryview)):
         _check_bin(value, limits)
     # Anything else is msgpack's to accept (int subclasses) or refuse (TypeError).
+    return 0
 
 
 def _check_key(key: object, limits: Limits) -> None:
