@@ -5,6 +5,13 @@ calls and serves the worker's calls to host capabilities; any number of threads 
 loop, through :func:`asyncio.wrap_future`) may call at once. The worker's stdout and stderr are
 drained by two more threads into a bounded log. The worker holds a lease on its plugin's
 generation for its whole life, so an upgrade never removes the venv under it.
+
+What a worker can cost the host is bounded (docs/bridge.md, "Bounds on what a worker can cost
+the host"): the host never blocks on a send (what the worker does not read waits in an outbox,
+written by a writer thread), so no lock is held across I/O and a deadline always fires; the
+worker's own calls to the host are served a few at a time, and messages it starts are paced by
+a token bucket, both by making the reader wait (the worker's writes then block, not the host);
+the decoded size of a message is budgeted by the protocol (``Limits.max_decoded``).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import json
 import logging
 import os
 import queue
+import select
 import signal
 import socket
 import subprocess
@@ -48,11 +56,30 @@ _BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
     f"from {WORKER_PACKAGE}.main import main; main(sys.argv[2])"
 )
-_RECV = 1 << 20
+# One read: the messages it holds are decoded together (at most about 64 bytes each of its
+# bytes at the worst: 1-byte empty containers).
+_RECV = 256 << 10
 _LOG_LINES = 200
 _LOG_LINE_BYTES = 4096
+# A message the worker starts costs one token, and one more for each this many of its bytes.
+_TOKEN_BYTES = 16 << 10
+_PACE_STEP = 0.02
+_NO_WAIT = getattr(socket, "MSG_DONTWAIT", 0x40)
+
+
 class Worker:
     """A running worker for one installed plugin. Use :meth:`start`, then :meth:`request`."""
+
+    capability_calls = 8
+    """How many of the worker's calls to host capabilities are served or queued at once (and
+    ``capability_bytes``, their bytes on the wire); the reader waits for one to end before it
+    reads on."""
+    capability_bytes = 64 << 20
+    message_rate = 5000.0
+    """Tokens a second for the messages the worker starts (its calls to the host, its
+    notifications, responses to no call): one a message, one more each 16 KiB. Past the burst
+    the reader waits (the worker's writes block), so what the host spends on them is bounded."""
+    message_burst = 5000.0
 
     def __init__(
         self,
@@ -97,7 +124,21 @@ class Worker:
         }
         self._conn = protocol.Connection()
         self._pending: dict[int, tuple[str, Future[Any]]] = {}
+        # Guards _pending and msgids; never held across I/O or a wait.
         self._lock = threading.Lock()
+        # What the socket has not taken yet, in order; the writer thread writes it. The lock
+        # is held only across sends that do not block (MSG_DONTWAIT).
+        self._outbox: collections.deque[tuple[memoryview, Callable[[], None] | None]] = \
+            collections.deque()
+        self._out_lock = threading.Condition(threading.Lock())
+        self._writer: threading.Thread | None = None
+        # The reader's waits (capability slots, tokens); kill() and close() end them.
+        self._flow = threading.Condition(threading.Lock())
+        self._stopping = False
+        self._calls_in_flight = 0
+        self._bytes_in_flight = 0
+        self._tokens = self.message_burst
+        self._refilled = time.monotonic()
         self._sock: socket.socket | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._lease: contextlib.AbstractContextManager[InstalledPlugin] | None = None
@@ -194,11 +235,12 @@ class Worker:
         """Whether this worker has a network namespace of its own (no network)."""
         return self.sandbox.get("net_namespace") is True
 
-    def _thread(self, target: Callable[[], None], what: str) -> None:
+    def _thread(self, target: Callable[[], None], what: str) -> threading.Thread:
         thread = threading.Thread(target=target, name=f"hostbridge-{self.name}-{what}",
                                   daemon=True)
         thread.start()
         self._threads.append(thread)
+        return thread
 
     @property
     def alive(self) -> bool:
@@ -228,6 +270,7 @@ class Worker:
         """Kill the worker now (a hung call cannot be interrupted otherwise); calls in flight
         fail with :class:`WorkerCrashedError` giving *reason*."""
         self._closing = True
+        self._stop_flow()
         self._fail_all(reason)
         if self._proc is not None:
             _kill(self._proc)
@@ -235,10 +278,11 @@ class Worker:
     def close(self, timeout: float = 5.0) -> None:
         """Ask the worker to stop; kill its process group if it does not within *timeout*."""
         self._closing = True
+        self._stop_flow()
         proc, sock = self._proc, self._sock
         if sock is not None and self._dead_reason is None:
-            with contextlib.suppress(OSError, protocol.ProtocolError), self._lock:
-                sock.sendall(self._conn.send(protocol.Notification("shutdown", [])))
+            with contextlib.suppress(OSError, protocol.ProtocolError):
+                self._send(self._conn.send(protocol.Notification("shutdown", [])))
         if proc is not None:
             try:
                 proc.wait(timeout=timeout)
@@ -247,7 +291,10 @@ class Worker:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
+            with self._out_lock:  # the writer sends nothing more
+                self._outbox.clear()
+                self._out_lock.notify_all()
+                sock.close()
         self._fail_all("the worker was closed")
         if self._capability_pool is not None:
             self._capability_pool.shutdown(wait=False, cancel_futures=True)
@@ -272,15 +319,77 @@ class Worker:
             return future
         with self._lock:
             msgid = self._conn.next_msgid()
+        data = self._conn.send(protocol.Request(msgid, method, list(params)))
+        with self._lock:
             self._pending[msgid] = (method, future)
-            data = self._conn.send(protocol.Request(msgid, method, list(params)))
-            try:
-                self._sock.sendall(data)
-            except OSError as exc:
+        try:
+            self._send(data)
+        except OSError as exc:
+            with self._lock:
                 self._pending.pop(msgid, None)
-                future.set_exception(WorkerCrashedError(f"worker of {self.name!r}",
-                                                        f"cannot send: {exc.strerror}"))
+            future.set_exception(WorkerCrashedError(f"worker of {self.name!r}",
+                                                    f"cannot send: {exc.strerror or exc}"))
         return future
+
+    # ---- sending -----------------------------------------------------------------------------
+
+    def _send(self, data: bytes, done: Callable[[], None] | None = None) -> None:
+        """Write *data* to the worker, never blocking: what the socket does not take at once
+        waits in the outbox for the writer thread (a worker busy in a tool, or one that does
+        not read, holds up no caller and no lock). *done* runs once all of it is sent.
+        Raises OSError when the connection is gone."""
+        sock = self._sock
+        if sock is None:
+            raise OSError("not started")
+        view = memoryview(data)
+        with self._out_lock:
+            if not self._outbox:
+                try:
+                    sent = sock.send(view, _NO_WAIT)
+                except BlockingIOError:
+                    sent = 0
+                view = view[sent:]
+            if view:
+                self._outbox.append((view, done))
+                if self._writer is None:
+                    self._writer = self._thread(self._write_loop, "writer")
+                self._out_lock.notify()
+                return
+        if done is not None:
+            done()
+
+    def _write_loop(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLOUT)
+        while True:
+            with self._out_lock:
+                while not self._outbox:
+                    if self._dead_reason is not None or sock.fileno() < 0:
+                        return
+                    self._out_lock.wait(1.0)
+            # Until the socket takes more, or a tick (to notice the end); no lock held.
+            poller.poll(500)
+            finished: list[Callable[[], None]] = []
+            with self._out_lock:
+                try:
+                    while self._outbox:
+                        view, done = self._outbox[0]
+                        sent = sock.send(view, _NO_WAIT)
+                        if sent < len(view):
+                            self._outbox[0] = (view[sent:], done)
+                            break
+                        self._outbox.popleft()
+                        if done is not None:
+                            finished.append(done)
+                except BlockingIOError:
+                    pass
+                except OSError:  # the worker is gone: the reader says why
+                    self._outbox.clear()
+                    return
+            for done in finished:
+                done()
 
     def request(self, method: str, *params: object, timeout: float | None = None) -> Any:
         """Call *method* and wait for its result (raises on error or after *timeout* s)."""
@@ -338,6 +447,10 @@ class Worker:
         if tail:
             reason += f"; stderr: {' | '.join(tail)}"
         self._dead_reason = reason
+        self._stop_flow()
+        with self._out_lock:  # the writer ends
+            self._outbox.clear()
+            self._out_lock.notify_all()
         error = WorkerCrashedError(f"worker of {self.name!r}", reason, exit_code=exit_code,
                                    signal=signame, stderr_tail=tail)
         try:
@@ -355,6 +468,7 @@ class Worker:
             with self._lock:
                 entry = self._pending.pop(message.msgid, None)
             if entry is None:
+                self._pace(message.size)  # a response to no call: the worker's own doing
                 return
             method, future = entry
             if method != "ping":
@@ -364,30 +478,83 @@ class Worker:
             else:
                 future.set_result(message.result)
         elif isinstance(message, protocol.Request):
+            self._pace(message.size)
+            if not self._take_slot(message.size):
+                return  # the worker is being stopped
             # Off the reader thread: a slow capability (a model call) must not hold up the
             # answers to other calls.
             if self._capability_pool is None:
                 self._capability_pool = ThreadPoolExecutor(
                     max_workers=4, thread_name_prefix=f"hostbridge-{self.name}-capability")
-            self._capability_pool.submit(self._serve_capability, message)
-        elif self.on_notification is not None:
-            # The worker that sent it goes with it: a message is only ever about what that
-            # worker owns (its agents), never another plugin's.
-            self.on_notification(self, message.method, message.params)
+            try:
+                self._capability_pool.submit(self._serve_capability, message)
+            except RuntimeError:  # shut down by close()
+                self._free_slot(message.size)
+        else:
+            self._pace(message.size)
+            if self.on_notification is not None and not self._stopping:
+                # The worker that sent it goes with it: a message is only ever about what
+                # that worker owns (its agents), never another plugin's.
+                self.on_notification(self, message.method, message.params)
+
+    # ---- what the worker may make the reader do: paced by tokens, a few calls at a time ----
+
+    def _pace(self, size: int) -> None:
+        """Take the tokens of a message the worker started; when there are none left, wait
+        (reading nothing meanwhile) until there are."""
+        now = time.monotonic()
+        tokens = min(self.message_burst,
+                     self._tokens + (now - self._refilled) * self.message_rate)
+        self._refilled = now
+        self._tokens = tokens - 1 - size / _TOKEN_BYTES
+        if self._tokens < 0:
+            # Until the debt is paid and 20 ms of tokens are saved: a wait for each message
+            # would cost more than the message.
+            with self._flow:
+                if not self._stopping:
+                    self._flow.wait(-self._tokens / self.message_rate + _PACE_STEP)
+
+    def _take_slot(self, size: int) -> bool:
+        """Wait until the worker's calls to the host in flight leave room for one more (of
+        *size* bytes); False if the worker is being stopped meanwhile."""
+        with self._flow:
+            while self._calls_in_flight and not self._stopping and (
+                    self._calls_in_flight >= self.capability_calls
+                    or self._bytes_in_flight + size > self.capability_bytes):
+                self._flow.wait()
+            if self._stopping:
+                return False
+            self._calls_in_flight += 1
+            self._bytes_in_flight += size
+            return True
+
+    def _free_slot(self, size: int) -> None:
+        with self._flow:
+            self._calls_in_flight -= 1
+            self._bytes_in_flight -= size
+            self._flow.notify_all()
+
+    def _stop_flow(self) -> None:
+        with self._flow:
+            self._stopping = True
+            self._flow.notify_all()
 
     def _serve_capability(self, request: protocol.Request) -> None:
-        handler = self.capabilities.get(request.method)
-        error: object = None
-        result: object = None
-        if handler is None:
-            error = {"type": "PermissionError", "message": f"capability {request.method!r} is "
-                     f"not granted to plugin {self.name!r}", "traceback": ""}
-        else:
-            try:
-                result = handler(*request.params)
-            except Exception as exc:
-                error = protocol.error_data(exc)
-        with self._lock:
+        # The call holds its slot until its answer is written: a worker that does not read
+        # its answers gets no more calls served.
+        handed_over = False
+        try:
+            handler = self.capabilities.get(request.method)
+            error: object = None
+            result: object = None
+            if handler is None:
+                error = {"type": "PermissionError", "message": f"capability {request.method!r} "
+                         f"is not granted to plugin {self.name!r}", "traceback": ""}
+            else:
+                try:
+                    result = handler(*request.params)
+                except Exception as exc:
+                    error = protocol.error_data(exc)
             try:
                 data = self._conn.send(protocol.Response(request.msgid, error, result))
             except (TypeError, ValueError) as exc:  # a result msgpack cannot carry
@@ -396,7 +563,13 @@ class Worker:
             if self._sock is None or self._dead_reason is not None:
                 return
             with contextlib.suppress(OSError):
-                self._sock.sendall(data)
+                self._send(data, lambda: self._free_slot(request.size))
+                handed_over = True
+        except protocol.ProtocolError:
+            pass
+        finally:
+            if not handed_over:
+                self._free_slot(request.size)
 
     def _fail_all(self, reason: str, error: WorkerCrashedError | None = None) -> None:
         with self._lock:
