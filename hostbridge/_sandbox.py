@@ -76,6 +76,10 @@ _SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ssl",
                 "/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/hosts", "/dev/random",
                 "/dev/zero", "/proc/self")
 _SYSTEM_WRITE = ("/dev/null",)
+# Cut out of /proc/self under strict: the mount tables (the host's mount points) and the
+# threads' copies of them.
+_HIDDEN = ("/proc/self/mountinfo", "/proc/self/mounts", "/proc/self/mountstats",
+           "/proc/self/task")
 
 
 @dataclass(frozen=True)
@@ -490,7 +494,7 @@ def plan(
         config["landlock"] = {
             "read": sorted({str(installed.path), str(runtime.worker_dir),
                             str(runtime.msgpack_dir), str(prefix_dir), *_SYSTEM_READ}),
-            "write": [str(scratch), *_SYSTEM_WRITE], "scope": True}
+            "write": [str(scratch), *_SYSTEM_WRITE], "hidden": list(_HIDDEN), "scope": True}
         cwd = scratch
         env.update(TMPDIR=str(scratch), HOME=str(scratch))
     elif store_read_only:

@@ -58,13 +58,14 @@ def _handled(abi: int) -> int:
 
 
 def restrict(read: list[str] | None, write: list[str] | None, *,
-             read_except: str | None = None, connect_ports: list[int] | None = None,
-             scope: bool = False) -> dict[str, bool]:
+             read_except: str | None = None, hidden: list[str] | None = None,
+             connect_ports: list[int] | None = None, scope: bool = False) -> dict[str, bool]:
     """Confine this process and everything it starts, for good.
 
     With *read*/*write* (lists, possibly empty): read only beneath *read*, write only beneath
     *write*. With *read_except* besides: read also anywhere but beneath that directory (see
-    :func:`everywhere_but`), where *read* may open parts of it again. With *connect_ports*
+    :func:`everywhere_but`), where *read* may open parts of it again. *hidden* paths beneath
+    a *read* path are cut out of it (``/proc/self/mountinfo``). With *connect_ports*
     (ABI 4+): TCP connections only to those ports, no TCP bind. With *scope* (ABI 6+): no
     signals to, and no abstract unix sockets of, processes outside. Returns which of
     ``filesystem``, ``network``, ``scope`` are in force."""
@@ -76,6 +77,8 @@ def restrict(read: list[str] | None, write: list[str] | None, *,
     if read_except is not None:
         fs = _handled(abi)
         read = [*(read or []), *everywhere_but(read_except)]
+    if hidden and read:
+        read = hide(read, hidden)
     net = _NET_BIND_TCP | _NET_CONNECT_TCP if connect_ports is not None and abi >= 4 else 0
     scoped = _SCOPE_ABSTRACT_UNIX | _SCOPE_SIGNAL if scope and abi >= 6 else 0
     applied = {"filesystem": bool(fs), "network": bool(net), "scope": bool(scoped)}
@@ -105,23 +108,41 @@ def restrict(read: list[str] | None, write: list[str] | None, *,
     return applied
 
 
-def everywhere_but(protected: str) -> list[str]:
-    """Every path beside *protected* and beside each of its ancestors: rights on all of them
-    leave *protected* (and the entries of its ancestors themselves) out.
-    Symlinks are left out: their targets are covered where they really are, and one pointing
-    into *protected* must not open it."""
+def everywhere_but(protected: str | list[str], base: str = "/") -> list[str]:
+    """Every path beneath *base* beside the *protected* paths and beside each of their
+    ancestors: rights on all of them leave the protected paths (and the entries of their
+    ancestors themselves) out. Symlinks are left out: their targets are covered where they
+    really are, and one pointing into a protected path must not open it."""
+    wanted = [protected] if isinstance(protected, str) else list(protected)
+    base = os.path.normpath(base)
+    kept_out: set[str] = set()
+    for path in wanted:
+        current = os.path.normpath(path)
+        while current != base and current.startswith(base.rstrip("/") + "/"):
+            kept_out.add(current)
+            current = os.path.dirname(current)
+    # The directories to list: *base* and every ancestor of a protected path beneath it.
+    scanned = sorted({os.path.dirname(path) for path in kept_out} - (kept_out & set(
+        os.path.normpath(p) for p in wanted)))
     paths = []
-    current = "/"
-    for part in protected.strip("/").split("/"):
-        if not part:
-            break
+    for directory in scanned:
         try:
-            with os.scandir(current) as entries:
-                paths += [e.path for e in entries if e.name != part and not e.is_symlink()]
+            with os.scandir(directory) as entries:
+                paths += [e.path for e in entries
+                          if e.path not in kept_out and not e.is_symlink()]
         except OSError:
-            pass  # a directory this process cannot list: nothing beside it is writable
-        current = os.path.join(current, part)
+            pass  # a directory this process cannot list: nothing beside it is granted
     return paths
+
+
+def hide(paths: list[str], hidden: list[str]) -> list[str]:
+    """*paths* with every *hidden* path beneath one of them cut out (the path replaced by
+    :func:`everywhere_but` beneath it)."""
+    result = []
+    for path in paths:
+        inner = [h for h in hidden if h.startswith(path.rstrip("/") + "/")]
+        result += everywhere_but(inner, path) if inner else [path]
+    return result
 
 
 def _add(libc: ctypes.CDLL, ruleset: int, path: str, access: int) -> None:

@@ -23,6 +23,7 @@ def apply(config: dict[str, Any]) -> dict[str, Any]:
 
         applied["landlock"] = restrict(rules.get("read"), rules.get("write"),
                                        read_except=rules.get("read_except"),
+                                       hidden=rules.get("hidden"),
                                        connect_ports=rules.get("connect_ports"),
                                        scope=bool(rules.get("scope")))
     sockets = config.get("seccomp")

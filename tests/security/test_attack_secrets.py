@@ -185,3 +185,16 @@ def test_the_stores_audit_log_is_unreadable(store: PluginStore, profile: str) ->
         bystander = Bystander.start(bridge)
         attempt_failed(attack(bridge, "read_file", path=str(log)), errno.EACCES)
         bystander.check()
+
+
+# Found by the #15 review under strict: /proc/self was granted whole, and its mount tables list
+# the host's mount points (paths of other tenants' stores, home directories, containers).
+def test_the_hosts_mount_table_is_unreadable_under_strict(store: PluginStore) -> None:
+    with open_bridge(store, "strict") as bridge:
+        for path in ("/proc/self/mountinfo", "/proc/self/mounts", "/proc/self/mountstats",
+                     "/proc/self/task/1/mountinfo", "/proc/thread-self/mountinfo",
+                     "/proc/1/mountinfo"):
+            attempt_failed(attack(bridge, "read_file", path=path), errno.EACCES)
+        # What a process needs of /proc/self stays: its status, limits, descriptors.
+        assert attack(bridge, "read_file", path="/proc/self/status")["ok"] is True
+        assert attack(bridge, "list_dir", path="/proc/self/fd")["ok"] is True
