@@ -56,7 +56,7 @@ _CLIP_NOTICE = ("<response clipped><NOTE>Due to the max output limit, only part 
 _TASK_PROMPT = ("\n\nIf the user didn't provide any of these variables, ask the user to provide "
                 "them first before the agent can proceed with the task.")
 _AGENT_PLUGINS_SCHEMA = "https://agent-plugins.org/schemas/1.0.0/plugin.schema.json"
-_AGENT_PLUGINS_NAME = re.compile(r"^(?!.*(?:--|\.\.))[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?$")
+_AGENT_PLUGINS_NAME = re.compile(r"^(?!.*(?:--|\.\.))[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?\Z")
 _AGENT_PLUGINS_FIELDS = frozenset({"$schema", "name", "version", "description", "author",
                                    "homepage", "repository", "license", "keywords",
                                    "extensions"})
@@ -1113,14 +1113,14 @@ def _agent_plugins_server_problem(entry: Any) -> str | None:
             return "'env' must map names to strings and cannot set PLUGIN_ROOT or PLUGIN_DATA"
         cwd = entry.get("cwd")
         if cwd is not None and not (isinstance(cwd, str) and re.match(
-                r"^(?:\./|\$\{PLUGIN_ROOT\}(?:/|$)|\$\{PLUGIN_DATA\}(?:/|$))", cwd)):
+                r"^(?:\./|\$\{PLUGIN_ROOT\}(?:/|\Z)|\$\{PLUGIN_DATA\}(?:/|\Z))", cwd)):
             return "'cwd' must start with './', '${PLUGIN_ROOT}' or '${PLUGIN_DATA}'"
     else:
         url = entry.get("url")
         if not isinstance(url, str) or not re.match(r"^https?://[^/@#]+", url) or "#" in url:
             return "'url' must be an absolute http(s) URL without credentials or fragment"
         if url.startswith("http://") and not re.match(
-                r"^http://(localhost|127\.[0-9.]+|\[::1\])(?:[:/]|$)", url):
+                r"^http://(localhost|127\.[0-9.]+|\[::1\])(?:[:/]|\Z)", url):
             return "'url' must use https for a remote host"
         if not _is_str_map(entry.get("headers", {})):
             return "'headers' must map names to strings"

@@ -38,8 +38,8 @@ print(json.dumps({"executable": sys.executable, "version": list(v[:3]), "impleme
                   "abi": abi, "venv": venv, "cache_tag": sys.implementation.cache_tag}))
 """
 
-_VERSION_SPEC_RE = re.compile(r"^(?:python|py|cpython)?(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
-_NAME_RE = re.compile(r"^python3\.\d+t?$")
+_VERSION_SPEC_RE = re.compile(r"^(?:python|py|cpython)?(\d+)(?:\.(\d+))?(?:\.(\d+))?\Z")
+_NAME_RE = re.compile(r"^python3\.\d+t?\Z")
 _PROBE_TIMEOUT = 15.0
 
 

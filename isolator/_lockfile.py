@@ -67,10 +67,10 @@ if TYPE_CHECKING:
     from ._store import InstalledPlugin
 
 LOCK_VERSION = 1
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_PYTHON_RE = re.compile(r"^\d+\.\d+(\.\d+)?$")
-_COMMIT_RE = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
+_PYTHON_RE = re.compile(r"^\d+\.\d+(\.\d+)?\Z")
+_COMMIT_RE = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?\Z")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 _URL_SCHEMES = ("file:", "https:", "http:")
 _KEYS = {
     "package": ({"kind", "source", "version", "package", "python", "distributions"},

@@ -47,12 +47,12 @@ ACCEPTED_FORMS = (
 _FORMS_HINT = "expected one of: " + "; ".join(ACCEPTED_FORMS)
 
 # PEP 508 names (the packaging spec's regex, case-insensitive).
-_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z", re.IGNORECASE)
 # GitHub's own rules: owner is alphanumeric with single inner hyphens; repo is [A-Za-z0-9._-].
-_GITHUB_OWNER_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
-_GITHUB_REPO_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+_GITHUB_OWNER_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}\Z")
+_GITHUB_REPO_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}\Z")
 # scp-like git address: user@host:path (what `git clone git@github.com:o/r.git` accepts).
-_SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!//)[^\s]+$")
+_SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!//)[^\s]+\Z")
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 # Characters git refuses in ref names (git-check-ref-format) plus whitespace and controls.
