@@ -58,7 +58,8 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from ._bytecode import _key as _bytecode_key
-from ._errors import LockfileError, SourceError, StoreError
+from ._distinfo import read_dist_info_file, read_wheel_dist_info_file
+from ._errors import DistributionError, LockfileError, SourceError, StoreError
 from ._sources import PluginSource
 
 if TYPE_CHECKING:
@@ -78,7 +79,6 @@ _KEYS = {
     "content-only": ({"kind", "source", "version", "content_sha256"}, {"git_commit"}),
 }
 _DIST_KEYS = {"name", "version", "file", "sha256", "url"}
-_MAX_WHEEL_RECORD = 16 << 20
 
 
 # ---- the format ------------------------------------------------------------------------------
@@ -531,12 +531,13 @@ def _dist_infos(root: str) -> dict[str, str]:
 
 
 def _read_rows(path: str) -> dict[str, str | None] | None:
+    # The one capped reader of dist-info files: a RECORD a plugin made huge (or a FIFO) is
+    # "not verified", never read whole into the host.
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError):
+        text = read_dist_info_file(path)
+    except DistributionError:
         return None
-    return _rows(text)
+    return None if text is None else _rows(text)
 
 
 def _rows(text: str) -> dict[str, str | None]:
@@ -553,10 +554,10 @@ def _wheel_record(wheel: Path) -> dict[str, str | None] | None:
         with zipfile.ZipFile(wheel) as archive:
             names = [n for n in archive.namelist()
                      if n.count("/") == 1 and n.endswith(".dist-info/RECORD")]
-            if len(names) != 1 or archive.getinfo(names[0]).file_size > _MAX_WHEEL_RECORD:
+            if len(names) != 1:
                 return None
-            text = archive.read(names[0]).decode("utf-8")
-    except (zipfile.BadZipFile, OSError, UnicodeDecodeError, KeyError):
+            text = read_wheel_dist_info_file(archive, names[0], str(wheel))
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError, KeyError, DistributionError):
         return None
     return {path: digest for path, digest in _rows(text).items()
             if digest is not None and ".data/" not in path.split("/", 1)[0] + "/"}

@@ -26,7 +26,7 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from ._distinfo import EntryPoint, parse_entry_points
+from ._distinfo import EntryPoint, parse_entry_points, read_wheel_dist_info_file
 from ._errors import CommandError, DistributionError, ResolutionError
 
 if sys.version_info >= (3, 11):
@@ -37,7 +37,6 @@ else:  # pragma: no cover - exercised on 3.10 only
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-_MAX_ENTRY_POINTS_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -246,10 +245,7 @@ def wheel_entry_points(path: Path) -> dict[str, tuple[EntryPoint, ...]]:
             members = _dist_info_members(archive, name, "entry_points.txt")
             if not members:
                 return {}
-            info = archive.getinfo(members[0])
-            if info.file_size > _MAX_ENTRY_POINTS_BYTES:
-                raise DistributionError(str(path), "entry_points.txt is too large")
-            text = archive.read(info).decode("utf-8", "replace")
+            text = read_wheel_dist_info_file(archive, members[0], str(path))
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise DistributionError(str(path), f"not a readable wheel: {exc}") from None
     return parse_entry_points(text)

@@ -13,6 +13,7 @@ The wheels are made per test (``helpers_build.make_wheel``): the file is one com
 
 from __future__ import annotations
 
+import os
 import re
 from typing import TYPE_CHECKING
 
@@ -93,3 +94,27 @@ def test_a_huge_entry_points_file_costs_the_host_no_memory(sec_tmp: Path,
     assert "entry_points.txt" in str(error)
     assert store.list_installed() == []
     assert growth[0] < 32 << 20, f"the host grew by {growth[0] >> 20} MiB reading metadata"
+
+
+def test_verify_never_reads_a_planted_record_whole_nor_blocks_on_a_fifo(
+        sec_tmp: Path, plugin_python: str) -> None:
+    # After install, a worker under `off` (or anyone owning the store) replaces a dependency's
+    # RECORD with a huge file or a FIFO: `ohp verify` reports the plugin as not verified.
+    links = wheels(sec_tmp / "wheels", 100)
+    store = PluginStore(sec_tmp / "store", python=plugin_python)
+    store.install(f"pypi:{VICTIM}", find_links=[links], no_index=True)
+    installed = store.get("meta-victim")
+    assert installed.venv is not None
+    record = next(installed.venv.rglob("openhands_metadata_bomb-*.dist-info/RECORD"))
+    record.unlink()
+    os.mkfifo(record)
+    report = store.verify("meta-victim")  # before the fix: blocked here for good
+    # Its files are no longer accounted for by a RECORD: reported, not verified clean.
+    assert not report.ok and report.changes, report
+    record.unlink()
+    with open(record, "wb") as handle:
+        handle.truncate(dist_info_cap("RECORD") + 1)  # sparse: costs no disk
+    with peak_rss_growth() as growth:
+        report = store.verify("meta-victim")
+    assert not report.ok and report.changes, report
+    assert growth[0] < 16 << 20, growth
