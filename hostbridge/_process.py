@@ -32,6 +32,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from isolator._distinfo import find_site_packages
+from isolator._errors import StoreError
 from isolator._permissions import Permissions
 
 from ._errors import (
@@ -182,6 +183,11 @@ class Worker:
 
     def _spawn(self, installed: InstalledPlugin) -> None:
         assert installed.venv is not None and installed.python is not None
+        try:
+            # pyvenv.cfg and bin/python* are read by the interpreter before any layer applies.
+            self.store.check_interpreter_files(installed)
+        except StoreError as exc:
+            raise WorkerStartError(f"plugin {self.name!r}", f"not started: {exc}") from None
         runtime = ensure_runtime(self.store.root, str(installed.python["abi_tag"]),
                                  os.path.realpath(installed.python["path"]))
         python = installed.venv / "bin" / "python"

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from isolator._errors import StoreError
 from isolator._interpreters import base_interpreter, find_python
 
 from ._errors import WorkerStartError
@@ -172,6 +173,7 @@ def spawn_program(
     lease = store.lease(plugin)
     installed = lease.__enter__()
     try:
+        _check_venv(store, installed, f"program of {plugin!r}")
         python, abi_tag = _launcher_python(installed, profile)
         runtime = ensure_runtime(store.root, abi_tag, Path(os.path.realpath(python)))
         launch = plan(store.root, plugin, installed, runtime, python, profile=profile,
@@ -229,6 +231,15 @@ def run_program(
         out, err = program.communicate(input, timeout=timeout)
         return ProgramResult(program.proc.returncode, out, err, program.profile,
                              dict(program.layers))
+
+
+def _check_venv(store: PluginStore, installed: InstalledPlugin, what: str) -> None:
+    """The files of the venv that its interpreter reads before any sandbox layer applies
+    (``pyvenv.cfg``, ``bin/python*``) must be as the store made them."""
+    try:
+        store.check_interpreter_files(installed)
+    except StoreError as exc:
+        raise WorkerStartError(what, f"not started: {exc}") from None
 
 
 def _env_memfd(env: Mapping[str, str]) -> int:

@@ -155,3 +155,25 @@ def test_ohp_call_strict_works_with_the_default_interpreter(root_store: PluginSt
                          capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["content"] == "through the cover"
+
+
+# ---- files the interpreter reads before any layer (class 1b) ----------------------------------
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_no_process_starts_on_a_venv_whose_interpreter_files_changed(
+        sec_tmp: Path, attack_wheelhouse: Path, plugin_python: str, profile: str) -> None:
+    # Installing such a wheel is refused (test_attack_venv.py); here the file changes after
+    # the install (a worker under `off` may write its venv): the store's record catches it
+    # before the interpreter would read it.
+    store = make_store(sec_tmp / "tampered", attack_wheelhouse, plugin_python,
+                       sources=("pypi:openhands-plugin-attacks",))
+    venv = store.get("attacks").venv
+    assert venv is not None
+    cfg = venv / "pyvenv.cfg"
+    cfg.write_text(cfg.read_text().replace("home = ", "home = /nonexistent/fake-stdlib\n#"))
+    with pytest.raises(WorkerStartError, match=r"pyvenv\.cfg"):
+        spawn_program(store, "attacks", ["true"], profile=profile)
+    with open_bridge(store, profile) as bridge, \
+            pytest.raises(WorkerStartError, match=r"pyvenv\.cfg"):
+        bridge.worker("attacks")
