@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import msgpack  # type: ignore[import-untyped]
 
+from isolator import _confine as confine
 from isolator._backends import find_uv, run_command, scrubbed_env
 from isolator._errors import CommandError
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 WORKER_SOURCE = Path(__file__).parent / "_worker"
+CONFINE_SOURCE = Path(confine.__file__).parent
+"""The in-process sandbox layers (Landlock, seccomp), copied next to the worker's modules."""
 WORKER_PACKAGE = "ohp_worker"
 MSGPACK_VERSION = ".".join(map(str, msgpack.version))
 
@@ -48,7 +51,7 @@ class Runtime:
 def ensure_runtime(store_root: Path, abi_tag: str, python: Path) -> Runtime:
     """The runtime for plugins whose interpreter has *abi_tag*, created on first use."""
     runtime = store_root / "runtime"
-    worker_dir = runtime / f"worker-{_tree_hash(WORKER_SOURCE)}"
+    worker_dir = runtime / f"worker-{_tree_hash(WORKER_SOURCE, CONFINE_SOURCE)}"
     if not (worker_dir / WORKER_PACKAGE).is_dir():
         _make(worker_dir, lambda tmp: _copy_worker(tmp / WORKER_PACKAGE))
     msgpack_dir = runtime / f"msgpack-{abi_tag}-{MSGPACK_VERSION}"
@@ -85,16 +88,19 @@ def host_abi_tag() -> str:
     return (sys.implementation.cache_tag or impl).replace("-", "_")
 
 
-def _tree_hash(root: Path) -> str:
+def _tree_hash(*roots: Path) -> str:
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes())
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
 def _copy_worker(target: Path) -> None:
     shutil.copytree(WORKER_SOURCE, target, ignore=shutil.ignore_patterns("__pycache__"))
+    for module in ("landlock.py", "seccomp.py", "sandbox.py"):
+        shutil.copyfile(CONFINE_SOURCE / module, target / module)
 
 
 def _install_msgpack(target: Path, abi_tag: str, python: Path) -> None:

@@ -195,8 +195,8 @@ def launcher_info() -> dict[str, Any]:
         pid_ns = _runs([unshare, *_UNSHARE, "true"], user)
         proc = pid_ns and _runs([unshare, *_UNSHARE, _MOUNT_PROC, "true"], user)
         net_ns = pid_ns and _runs([unshare, *_UNSHARE, "--net", "true"], user)
-    from ._worker import seccomp  # noqa: PLC0415
-    from ._worker.landlock import abi_version  # noqa: PLC0415
+    from isolator._confine import seccomp  # noqa: PLC0415
+    from isolator._confine.landlock import abi_version  # noqa: PLC0415
 
     return {"pid_namespace": pid_ns, "host_proc_hidden": proc, "net_namespace": net_ns,
             "landlock": abi_version() if linux else 0,
@@ -274,7 +274,9 @@ def _seccomp_works() -> bool:
     probe = ("import sys; sys.path.insert(0, sys.argv[1]); from seccomp import install; "
              "install('none'); import socket\ntry: socket.socket()\nexcept OSError: pass\n"
              "else: raise SystemExit(3)")
-    worker = str(Path(__file__).parent / "_worker")
+    from isolator import _confine  # noqa: PLC0415
+
+    worker = str(Path(_confine.__file__).parent)
     return _runs([sys.executable, "-I", "-S", "-c", probe, worker], {})
 
 

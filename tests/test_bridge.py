@@ -192,7 +192,11 @@ def test_the_worker_sees_neither_host_packages_nor_host_environment(
     monkeypatch.setenv("ISOLATOR_TEST_SECRET", "s3cret")
     bridge.close()  # a worker started from now on
     assert bridge.call_tool("probe", "env", {"name": "ISOLATOR_TEST_SECRET"}).content is None
-    assert bridge.call_tool("probe", "env", {"name": "HOME"}).content == os.environ["HOME"]
+    # HOME: the host's, unless the worker has a scratch directory of its own (standard and
+    # strict where Landlock works), whose HOME is that directory: plugins share no home.
+    scratch = bridge.worker("probe").scratch
+    home = str(scratch) if scratch is not None else os.environ["HOME"]
+    assert bridge.call_tool("probe", "env", {"name": "HOME"}).content == home
     for host_only in ("isolator", "pytest", "hostbridge", "yaml"):
         assert bridge.call_tool("probe", "can_import", {"module": host_only}).content is False
     where = bridge.call_tool("probe", "where", {}).content

@@ -323,7 +323,7 @@ def test_every_layer_is_in_force(layers_store: PluginStore, profile: str) -> Non
 
 
 def test_seccomp_program_refuses_by_argument() -> None:
-    from hostbridge._worker import seccomp
+    from isolator._confine import seccomp
 
     for machine in ("x86_64", "aarch64"):
         for sockets in ("any", "unix", "none"):

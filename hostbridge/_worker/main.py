@@ -32,7 +32,8 @@ def main(config_text: str) -> None:
     # Before any plugin code, .pth files of the venv included (_set_path runs them): from
     # here on the filesystem is the venv, the runtime and the interpreter (read) and one
     # scratch directory (write), and the system calls are filtered, as the profile says.
-    from .sandbox import apply  # noqa: PLC0415
+    # (sandbox.py is isolator/_confine's, copied next to this module by the runtime.)
+    from .sandbox import apply  # type: ignore[import-not-found]  # noqa: PLC0415
 
     config["applied"] = apply(config)
     _set_path(config)
