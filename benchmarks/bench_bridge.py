@@ -91,9 +91,10 @@ import hostbridge._process as process_module  # noqa: E402
 import hostbridge._sandbox as sandbox_module  # noqa: E402
 from hostbridge import HostBridge, Worker  # noqa: E402
 from hostbridge._runtime import ensure_runtime  # noqa: E402
-from hostbridge._sandbox import _UNSHARE, launcher_info  # noqa: E402
 from hostbridge._worker import protocol  # noqa: E402
 from isolator import PluginStore  # noqa: E402
+from isolator._launcher import UNSHARE as _UNSHARE  # noqa: E402
+from isolator._launcher import launcher_info  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence

@@ -6,6 +6,8 @@ the host reaches plugin tools through :class:`HostBridge` and :class:`RemoteTool
 
 from __future__ import annotations
 
+from isolator._launcher import launcher_info
+
 from ._agents import (
     LLM_OPTIONS,
     EchoLLM,
@@ -34,13 +36,7 @@ from ._registry import (
     RegistryError,
     RequirementError,
 )
-from ._sandbox import (
-    PROFILE_LIMITS,
-    PROFILES,
-    WorkerLimits,
-    launcher_info,
-    sandbox_layers,
-)
+from ._sandbox import PROFILE_LIMITS, PROFILES, WorkerLimits, sandbox_layers
 
 __all__ = [
     "LLM_OPTIONS",

@@ -33,12 +33,13 @@ from isolator._backends import UvBackend
 from isolator._cli import _one_line, _print_summary
 from isolator._distinfo import find_site_packages
 from isolator._errors import IsolatorError
+from isolator._launcher import launcher_info, reachable_system_python
 from isolator._permissions import Permissions
 from isolator._store import PluginStore
 
 from ._agents import EchoLLM
 from ._bridge import HostBridge
-from ._sandbox import launcher_info, reachable_system_python, sandbox_layers
+from ._sandbox import sandbox_layers
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -24,19 +24,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 from isolator._errors import StoreError
 from isolator._interpreters import base_interpreter, find_python
+from isolator._launcher import launcher_info, reachable_system_python, unreachable
 
 from ._errors import WorkerStartError
 from ._process import _spawner
 from ._runtime import WORKER_PACKAGE, ensure_runtime
-from ._sandbox import (
-    Launch,
-    _unreachable,
-    check_profile,
-    check_program_env,
-    launcher_info,
-    plan,
-    reachable_system_python,
-)
+from ._sandbox import Launch, check_profile, check_program_env, plan
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -266,7 +259,7 @@ def _launcher_python(installed: InstalledPlugin, profile: str) -> tuple[Path, st
     interpreter = base_interpreter(find_python(None))
     info = launcher_info()
     if profile != "off" and info["host_is_root"] and not info.get("private_mounts") \
-            and _unreachable(interpreter.path) is not None:
+            and unreachable(interpreter.path) is not None:
         system = reachable_system_python()
         if system is not None:
             interpreter = find_python(system)

@@ -19,19 +19,29 @@ Layers, outermost first::
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import shutil
-import stat
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from isolator._backends import _die_with_parent_prefix
+from isolator._errors import SandboxError
+from isolator._launcher import (
+    HIDDEN,
+    MOUNT_PROC,
+    SYSTEM_READ,
+    SYSTEM_WRITE,
+    UNPRIVILEGED_GID,
+    UNPRIVILEGED_UID,
+    UNSHARE,
+    blocked_ancestor,
+    drop_privileges,
+    launcher_info,
+    unreachable,
+)
 from isolator._permissions import SANDBOX_PROFILES, Permissions
 
 from ._errors import WorkerStartError
@@ -50,9 +60,6 @@ PROFILES = SANDBOX_PROFILES
 limits the host sets. ``standard``: every layer that works on this machine. ``strict``: every
 layer, and a process whose layer is missing here is refused."""
 
-UNPRIVILEGED_UID = UNPRIVILEGED_GID = 65534
-"""``nobody``/``nogroup``: the identity of plugin processes when the host runs as root, and the
-identity a plugin process sees for itself inside its user namespace."""
 
 _BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR")
 # Variables that change what a program loads or runs before its own code: the dynamic loader's
@@ -66,20 +73,6 @@ _LOADER_NAMES = frozenset({
     "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "TZDIR", "BASH_ENV", "ENV", "SHELLOPTS",
     "BASHOPTS", "PS4", "CLAUDE_PLUGIN_ROOT", "OH_PLUGIN_ROOT"})
 _ENV_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
-_UNSHARE = ["--user", f"--map-user={UNPRIVILEGED_UID}", f"--map-group={UNPRIVILEGED_GID}",
-            "--pid", "--fork", "--kill-child=SIGKILL"]
-_MOUNT_PROC = "--mount-proc"
-# Read-only under Landlock besides the plugin, the runtime and the interpreter's prefix: what a
-# process needs of the system (shared libraries, programs, certificates, time zone).
-_SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ssl",
-                "/etc/ca-certificates", "/etc/localtime", "/etc/ld.so.cache",
-                "/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/hosts", "/dev/random",
-                "/dev/zero", "/proc/self")
-_SYSTEM_WRITE = ("/dev/null",)
-# Cut out of /proc/self under strict: the mount tables (the host's mount points) and the
-# threads' copies of them.
-_HIDDEN = ("/proc/self/mountinfo", "/proc/self/mounts", "/proc/self/mountstats",
-           "/proc/self/task")
 
 
 @dataclass(frozen=True)
@@ -177,109 +170,6 @@ def check_profile(profile: str) -> None:
                                f"expected one of {', '.join(PROFILES)}")
 
 
-def _root() -> bool:
-    return sys.platform.startswith("linux") and os.geteuid() == 0
-
-
-@functools.cache
-def launcher_info() -> dict[str, Any]:
-    """Which layers work here, probed once: a PID namespace (``unshare``; then a worker's death
-    takes every descendant with it, ``setsid()`` or not), a ``/proc`` of its own, a network
-    namespace (no network), Landlock (its ABI), seccomp, rlimits, the uid switch."""
-    unshare = shutil.which("unshare")
-    linux = sys.platform.startswith("linux")
-    user = {"user": UNPRIVILEGED_UID, "group": UNPRIVILEGED_GID, "extra_groups": []} \
-        if _root() else {}
-    pid_ns = proc = net_ns = False
-    if unshare is not None and linux:
-        pid_ns = _runs([unshare, *_UNSHARE, "true"], user)
-        proc = pid_ns and _runs([unshare, *_UNSHARE, _MOUNT_PROC, "true"], user)
-        net_ns = pid_ns and _runs([unshare, *_UNSHARE, "--net", "true"], user)
-    from isolator._confine import seccomp  # noqa: PLC0415
-    from isolator._confine.landlock import abi_version  # noqa: PLC0415
-
-    return {"pid_namespace": pid_ns, "host_proc_hidden": proc, "net_namespace": net_ns,
-            "landlock": abi_version() if linux else 0,
-            "seccomp": linux and seccomp.supported() and _seccomp_works(),
-            "unshare": unshare if pid_ns else None,
-            "parent_death_signal": bool(_die_with_parent_prefix()),
-            "rlimits": shutil.which("prlimit") is not None,
-            "unprivileged_uid": _root() and (not unshare or _runs(["true"], user)),
-            "private_mounts": _private_mounts_work(unshare) if _root() and linux else False,
-            "host_is_root": _root(),
-            "process_group": True}
-
-
-_MOUNT_TOOLS = ("mount", "mkdir")
-
-
-def _private_mounts_work(unshare: str | None) -> bool:
-    """Whether a root host can give a plugin process a private mount namespace in which a
-    tmpfs covers a directory (the ones uid 65534 may not enter) and a bind mount puts back the
-    paths the process needs (:func:`_overlay_script`)."""
-    tools = [shutil.which(tool, path="/usr/bin:/bin") for tool in _MOUNT_TOOLS]
-    if unshare is None or None in tools:
-        return False
-    script = _overlay_script({"/tmp": []}, "/")
-    return _runs([unshare, "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
-                  script, "ohp-mounts", "true"], {})
-
-
-def _overlay_script(covers: Mapping[str, list[tuple[str, bool]]], cwd: str) -> str:
-    """A ``sh`` script, run as root in a private mount namespace before the uid switch, that
-    covers each key of *covers* (a directory uid 65534 may not enter: ``/root`` for a pyenv
-    interpreter) with an empty read-only tmpfs and binds back, at the same paths, only the
-    directories listed for it (``(path, read_only)``: the interpreter's prefix read-only, the
-    store as it is). Paths stay as they were, so venvs and their ``pyvenv.cfg`` need no change;
-    the rest of the covered directory (root's home) is hidden from the process. Then it
-    ``cd``s to *cwd* and runs its arguments. Every path is the host's (interpreter, store).
-
-    Each directory is opened before its cover hides it and bound from ``/proc/self/fd``: a
-    descriptor opened in this mount namespace may be bound in it."""
-    import shlex  # noqa: PLC0415
-
-    q = shlex.quote
-    mount = shutil.which("mount", path="/usr/bin:/bin") or "mount"
-    mkdir = shutil.which("mkdir", path="/usr/bin:/bin") or "mkdir"
-    lines = ["set -e"]
-    for cover, paths in covers.items():
-        if len(paths) > 7:
-            raise WorkerStartError(cover, "too many directories to bind beneath it (at most 7)")
-        opened = list(enumerate(paths, start=3))
-        lines += [f"exec {fd}<{q(path)}" for fd, (path, _ro) in opened]
-        lines.append(f"{mount} -t tmpfs -o mode=0755,size=64k,nosuid,nodev,noexec "
-                     f"ohp-cover {q(cover)}")
-        for fd, (path, read_only) in opened:
-            lines.append(f"{mkdir} -p {q(path)}")
-            lines.append(f"{mount} --no-canonicalize --bind /proc/self/fd/{fd} {q(path)}")
-            if read_only:
-                lines.append(f"{mount} --no-canonicalize -o remount,bind,ro,nosuid,nodev "
-                             f"{q(path)}")
-        lines.append(f"{mount} --no-canonicalize -o remount,ro,nosuid,nodev,noexec "
-                     f"{q(cover)}")
-        lines += [f"exec {fd}<&-" for fd, _path in opened]
-    lines += [f"cd {q(cwd)}", 'exec "$@"']
-    return "\n".join(lines)
-
-
-def _runs(cmd: list[str], user: Mapping[str, Any]) -> bool:
-    try:
-        return subprocess.run(cmd, capture_output=True, timeout=10, check=False, cwd="/",
-                              **user).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
-def _seccomp_works() -> bool:
-    probe = ("import sys; sys.path.insert(0, sys.argv[1]); from seccomp import install; "
-             "install('none'); import socket\ntry: socket.socket()\nexcept OSError: pass\n"
-             "else: raise SystemExit(3)")
-    from isolator import _confine  # noqa: PLC0415
-
-    worker = str(Path(_confine.__file__).parent)
-    return _runs([sys.executable, "-I", "-S", "-c", probe, worker], {})
-
-
 def sandbox_layers() -> dict[str, dict[str, Any]]:
     """Every sandbox layer, whether it works on this machine, and which profiles use it."""
     info = launcher_info()
@@ -338,8 +228,8 @@ def sandbox_reach(store: PluginStore) -> dict[str, str]:
     reach = {}
     for path, directory in ((store.root, Path(os.path.realpath(store.root))),
                             (python, python.parent.parent)):
-        cover = _blocked_ancestor(directory)
-        blocked = _unreachable(path, directory if cover is not None else Path("/"))
+        cover = blocked_ancestor(directory)
+        blocked = unreachable(path, directory if cover is not None else Path("/"))
         if blocked is not None:
             reach[str(path)] = f"blocked at {blocked} (uid {UNPRIVILEGED_UID} may not enter it)"
         elif cover is None:
@@ -429,46 +319,24 @@ def plan(
     # Who: an unprivileged uid when the host is root. Plugin code never runs as root under
     # standard or strict: where uid 65534 cannot enter a directory on the way to the
     # interpreter or the store (a pyenv Python under /root), a private mount namespace covers
-    # that directory and binds back only what is needed (_overlay_script); where even that
+    # that directory and binds back only what is needed (isolator._launcher); where even that
     # cannot help, the process is refused.
-    user: dict[str, Any] = {}
-    as_nobody = False
-    covers: dict[str, list[tuple[str, bool]]] = {}
+    drop = None
     prefix_dir = Path(os.path.realpath(python)).parent.parent
     if sandboxed and info["host_is_root"]:
-        store_dir = Path(os.path.realpath(store_root))
-        needed = [(prefix_dir, True), (store_dir, False)]
+        needed = [(prefix_dir, True), (Path(os.path.realpath(store_root)), False)]
         uses = [Path(os.path.realpath(python)), installed.path, runtime.worker_dir,
                 runtime.msgpack_dir, prefix_dir]
-        blocked: str | None = None
-        for directory, read_only in needed:
-            cover = _blocked_ancestor(directory)
-            if cover is None:
-                continue
-            if not info.get("private_mounts"):
-                blocked = cover
-                break
-            bound = covers.setdefault(cover, [])
-            if not any(directory.is_relative_to(other) for other, _ro in bound):
-                bound.append((str(directory), read_only))
-        if blocked is None:
-            # Beneath the directories bound back, the usual modes decide.
-            roots = [Path(path) for paths in covers.values() for path, _ro in paths]
-            blocked = next((b for b in (_unreachable(use, _base(use, roots)) for use in uses)
-                            if b is not None), None)
-        if blocked is not None:
+        try:
+            drop = drop_privileges(needed, uses, cwd or installed.path, info,
+                                   f"{what} of {name!r}")
+        except SandboxError as exc:
             layers["unprivileged_uid"] = False
-            raise WorkerStartError(f"{what} of {name!r}", f"the {profile} sandbox runs it as "
-                                   f"uid {UNPRIVILEGED_UID}, which cannot reach {blocked} "
-                                   "(keep the store and the interpreters where other users "
-                                   "can read them; a root host never runs plugin code as root "
-                                   "unless the profile is off)")
-        if want("unprivileged_uid", True):
-            as_nobody = True
-            if not covers:
-                user = {"user": UNPRIVILEGED_UID, "group": UNPRIVILEGED_GID, "extra_groups": []}
-            layers["private_mounts"] = sorted(path for paths in covers.values()
-                                              for path, _ro in paths)
+            raise WorkerStartError(exc.subject, f"the {profile} sandbox {exc.reason}") from None
+        want("unprivileged_uid", True)
+        layers["private_mounts"] = drop.bound
+    as_nobody = drop is not None
+    user = drop.user if drop is not None else {}
 
     passed = (*env_allow, *grants.environment)
     refused = sorted({key for key in passed if loader_variable(key)})
@@ -495,8 +363,8 @@ def plan(
         assert scratch is not None
         config["landlock"] = {
             "read": sorted({str(installed.path), str(runtime.worker_dir),
-                            str(runtime.msgpack_dir), str(prefix_dir), *_SYSTEM_READ}),
-            "write": [str(scratch), *_SYSTEM_WRITE], "hidden": list(_HIDDEN), "scope": True}
+                            str(runtime.msgpack_dir), str(prefix_dir), *SYSTEM_READ}),
+            "write": [str(scratch), *SYSTEM_WRITE], "hidden": list(HIDDEN), "scope": True}
         cwd = scratch
         env.update(TMPDIR=str(scratch), HOME=str(scratch))
     elif store_read_only:
@@ -512,7 +380,7 @@ def plan(
             "read_except": os.path.realpath(store_root),
             "read": sorted({str(installed.path), str(runtime.worker_dir),
                             str(runtime.msgpack_dir), str(prefix_dir)}),
-            "write": [str(scratch), *_SYSTEM_WRITE]}
+            "write": [str(scratch), *SYSTEM_WRITE]}
         env["HOME"] = str(scratch)
         layers["store_read_only"] = True
         layers["no_shared_writes"] = True
@@ -545,69 +413,15 @@ def plan(
     if not pid_ns:
         prefix += limits.prefix()
     prefix += [*_die_with_parent_prefix()]
-    if covers:
+    if drop is not None:
         # As root: a private mount namespace with the covers; then uid 65534 (the parent-death
         # signal set again after the switch, which clears it).
-        prefix += [str(shutil.which("unshare", path="/usr/bin:/bin")), "--mount",
-                   "--propagation", "private", "--", "/bin/sh", "-c",
-                   _overlay_script(covers, str(cwd)), "ohp-mounts",
-                   str(shutil.which("setpriv", path="/usr/bin:/bin")),
-                   f"--reuid={UNPRIVILEGED_UID}", f"--regid={UNPRIVILEGED_GID}",
-                   "--clear-groups", "--pdeathsig", "KILL", "--"]
+        prefix += drop.prefix
     if pid_ns:
-        prefix += [str(info["unshare"]), *_UNSHARE]
+        prefix += [str(info["unshare"]), *UNSHARE]
         if proc:
-            prefix.append(_MOUNT_PROC)
+            prefix.append(MOUNT_PROC)
         if net_ns:
             prefix.append("--net")  # only a loopback that is down: no network at all
         prefix += limits.prefix()
     return Launch(profile, prefix, env, cwd, config, user, scratch, layers, limits)
-
-
-def reachable_system_python() -> str | None:
-    """The system's ``python3``, when uid 65534 can run it (for a root host whose own
-    interpreter lives where that uid cannot go, such as pyenv under /root)."""
-    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
-        if os.path.exists(candidate) and _unreachable(Path(os.path.realpath(candidate))) is None:
-            return candidate
-    return None
-
-
-def _blocked_ancestor(path: Path) -> str | None:
-    """The first directory above *path* that the unprivileged uid cannot search; None when
-    it may search every one."""
-    current = Path("/")
-    for part in path.parts[1:]:
-        if not _allows(current, stat.S_IXOTH):
-            return str(current)
-        current /= part
-    return None
-
-
-def _base(path: Path, roots: list[Path]) -> Path:
-    """The directory of *roots* (bound back into a private mount namespace) that holds
-    *path*, else ``/``."""
-    return next((root for root in roots if path.is_relative_to(root)), Path("/"))
-
-
-def _unreachable(path: Path, start: Path = Path("/")) -> str | None:
-    """The first directory on the way to *path* (from *start*) that the unprivileged uid
-    cannot search, or *path* itself when it cannot read it; None when it can."""
-    current = start
-    for part in path.parts[len(start.parts):]:
-        if not _allows(current, stat.S_IXOTH):
-            return str(current)
-        current /= part
-    return None if _allows(current, stat.S_IROTH) else str(current)
-
-
-def _allows(path: Path, other_bit: int) -> bool:
-    try:
-        info = path.stat()
-    except OSError:
-        return True  # not there: the process says so itself, more clearly
-    if info.st_uid == UNPRIVILEGED_UID:
-        return bool(info.st_mode & (other_bit << 6))
-    if info.st_gid == UNPRIVILEGED_GID:
-        return bool(info.st_mode & (other_bit << 3))
-    return bool(info.st_mode & other_bit)

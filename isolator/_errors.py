@@ -23,6 +23,15 @@ def _one_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
+class SandboxError(IsolatorError):
+    """A sandboxed process cannot be started as its sandbox requires."""
+
+    def __init__(self, subject: str, reason: str) -> None:
+        super().__init__(f"{subject}: {reason}")
+        self.subject = subject
+        self.reason = reason
+
+
 class SourceError(IsolatorError, ValueError):
     """A plugin source (or one of its options) is malformed; raised at parse time."""
 

@@ -23,8 +23,8 @@ from hostbridge import (
     run_program,
     sandbox_layers,
 )
-from hostbridge._sandbox import UNPRIVILEGED_UID
 from isolator import PluginStore
+from isolator._launcher import UNPRIVILEGED_UID
 from isolator._permissions import Permissions, PermissionsError
 
 if TYPE_CHECKING:

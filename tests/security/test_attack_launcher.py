@@ -109,10 +109,10 @@ def test_a_loader_variable_is_never_passed_through(store: PluginStore, how: str,
 def _host_python_blocked() -> str | None:
     """The host's own interpreter, when it lives beneath a directory uid 65534 may not enter
     (a pyenv Python under /root); None otherwise."""
-    from hostbridge._sandbox import _blocked_ancestor
+    from isolator._launcher import blocked_ancestor
 
     real = Path(os.path.realpath(sys.executable))
-    return str(real) if _blocked_ancestor(real.parent.parent) is not None else None
+    return str(real) if blocked_ancestor(real.parent.parent) is not None else None
 
 
 @pytest.fixture(scope="module")
