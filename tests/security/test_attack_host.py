@@ -132,6 +132,8 @@ def test_calls_to_the_host_that_never_read_an_answer(store: PluginStore, count: 
                                                      timeout=5),
                         unstick=killer(pid))
             took = time.monotonic() - started
+        print(f"{count} requests of {size} B: deadline of 5 s fired after {took:.1f} s; "
+              f"RSS +{growth[0] >> 20} MiB")
         assert took < 5 + LATE, f"the deadline of 5 s fired after {took:.1f} s"
         assert growth[0] < 100 << 20, f"the host's RSS grew by {growth[0] >> 20} MiB"
         assert wait_until(lambda: not alive(pid), 5)
@@ -176,6 +178,7 @@ def test_a_message_of_empty_maps_is_refused_by_decoded_size(store: PluginStore) 
             bounded(120, lambda: bridge.call_tool("flood", "empty_maps", {"megabytes": 63},
                                                   timeout=60),
                     unstick=killer(pid))
+        print(f"63 MiB of empty maps: RSS +{growth[0] >> 20} MiB")
         assert growth[0] < 400 << 20, f"the host's RSS grew by {growth[0] >> 20} MiB"
         assert wait_until(lambda: not alive(pid), 5)
         survived(bridge, bystander_pid)
