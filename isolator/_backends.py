@@ -21,14 +21,15 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from uv import find_uv_bin
 
+from ._buildbox import sandboxed_build
 from ._errors import BackendUnavailableError, CommandError, CommandTimeoutError
 from ._interpreters import Interpreter
+from ._launcher import _die_with_parent_prefix
 from ._resolve import Pin, parse_pip_report, parse_pylock
 from ._sources import redact_text
 
@@ -198,29 +199,6 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         if stream is not None:
             with contextlib.suppress(OSError):
                 stream.close()
-
-
-@cache
-def _die_with_parent_prefix() -> tuple[str, ...]:
-    """``setpriv --pdeathsig KILL --`` when available, so a child dies even if we are SIGKILLed.
-
-    A new session protects the group from our terminal's signals, but nothing kills it when
-    the host dies hard; the parent-death signal does (Linux only, util-linux's setpriv; a
-    ``preexec_fn`` would do the same but is unsafe in a threaded host).
-    """
-    if not sys.platform.startswith("linux"):
-        return ()
-    setpriv = shutil.which("setpriv", path="/usr/bin:/bin")
-    if setpriv is None:
-        return ()
-    try:
-        result = subprocess.run(
-            [setpriv, "--pdeathsig", "KILL", "--", "true"],
-            capture_output=True, timeout=5, check=False, stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return ()
-    return (setpriv, "--pdeathsig", "KILL", "--") if result.returncode == 0 else ()
 
 
 def _python_path(interpreter: Interpreter | str | os.PathLike[str]) -> str:
@@ -562,28 +540,27 @@ class UvBackend(Backend):
         missing from the wheel too, and no stale ``build/`` directory of the project counts.
         """
         version = self.version()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        # A private directory: the one wheel in it is ours, whatever out_dir already holds.
-        staging = Path(tempfile.mkdtemp(prefix=".build-", dir=out_dir))
-        try:
-            cmd = [self.uv, "build", *(() if via_sdist else ("--wheel",)), *self._common(),
-                   "--python", _python_path(interpreter), "--out-dir", os.fspath(staging)]
-            # Before 0.13, `uv build --no-build` refused to build the project itself (checked
-            # with 0.4.20; uv issue #12607), so older uv builds with the build dependencies'
-            # sdists allowed: the project's backend is the user's choice, like its code.
-            if not allow_build and parse_uv_version(f"uv {version}") >= UV_BUILD_NO_BUILD:
-                cmd.append("--no-build")
-            if not build_isolation:
-                cmd.append("--no-build-isolation")
-            cmd += _index_args(index_url, find_links, no_index)
-            cmd.append(str(project_dir.absolute()))
-            result = run_command(cmd, env=self._env(), progress=progress, timeout=timeout)
-            built = _single_new_wheel(staging, cmd, result)
-            target = out_dir / built.name
-            built.replace(target)
-            return target
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        del version  # checked: a uv too old for this fails here, before anything is built
+        index_args = _index_args(index_url, find_links, no_index)
+
+        def create_env(path: Path) -> None:
+            self.create_venv(path, interpreter, progress=progress, timeout=timeout)
+
+        def install_requires(venv: Path, requires: list[str]) -> None:
+            # Wheels only, whatever allow_build says: building a build requirement would run
+            # its build code on the host.
+            self.install(venv, requires, index_url=index_url, find_links=find_links,
+                         no_index=no_index, allow_build=False, compile_bytecode=False,
+                         progress=progress, timeout=timeout)
+
+        # The project's build code runs in the sandbox launcher (isolator._buildbox): an
+        # unprivileged uid, no network, writes only to its build directory.
+        return sandboxed_build(
+            self.uv, ["--no-config", "--no-python-downloads", "--color", "never"],
+            project_dir.absolute(), out_dir, _python_path(interpreter), via_sdist=via_sdist,
+            build_isolation=build_isolation, index_args=index_args, env=self._env(),
+            install_requires=install_requires, create_env=create_env, run=run_command,
+            progress=progress, timeout=timeout)
 
 
 class VirtualenvPipBackend(Backend):

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._backends import _die_with_parent_prefix
 from ._errors import SandboxError
 
 if TYPE_CHECKING:
@@ -201,6 +200,29 @@ def _allows(path: Path, other_bit: int) -> bool:
     if info.st_gid == UNPRIVILEGED_GID:
         return bool(info.st_mode & (other_bit << 3))
     return bool(info.st_mode & other_bit)
+
+
+@functools.cache
+def _die_with_parent_prefix() -> tuple[str, ...]:
+    """``setpriv --pdeathsig KILL --`` when available, so a child dies even if we are SIGKILLed.
+
+    A new session protects the group from our terminal's signals, but nothing kills it when
+    the host dies hard; the parent-death signal does (Linux only, util-linux's setpriv; a
+    ``preexec_fn`` would do the same but is unsafe in a threaded host).
+    """
+    if not sys.platform.startswith("linux"):
+        return ()
+    setpriv = shutil.which("setpriv", path="/usr/bin:/bin")
+    if setpriv is None:
+        return ()
+    try:
+        result = subprocess.run(
+            [setpriv, "--pdeathsig", "KILL", "--", "true"],
+            capture_output=True, timeout=5, check=False, stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    return (setpriv, "--pdeathsig", "KILL", "--") if result.returncode == 0 else ()
 
 
 @dataclass

@@ -175,8 +175,20 @@ def make_project(
 
 
 def marker_setup_py(marker: Path) -> str:
-    """A ``setup.py`` body that proves it ran by creating *marker*."""
+    """A ``setup.py`` body that proves it ran by creating *marker*. Builds run in a sandbox
+    that writes only to its build directory: where the build is meant to run, use
+    :func:`proof_setup_py`; this one suits tests that no build code runs at all."""
     return f"open({str(marker)!r}, 'w').close()\n"
+
+
+PROOF = "BUILD_CODE_RAN"
+
+
+def proof_setup_py(module: str) -> str:
+    """A ``setup.py`` body that proves it ran from inside the build sandbox: it writes
+    ``<module>/BUILD_CODE_RAN`` into the project being built, so the wheel carries it."""
+    return (f"import os\nopen(os.path.join(os.getcwd(), {module!r}, {PROOF!r}), 'w')"
+            ".close()\n")
 
 
 def _uv() -> str:

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 from helpers_build import (
+    PROOF,
     build_sdist,
     build_wheel,
     make_project,
     make_wheel,
     marker_setup_py,
+    proof_setup_py,
 )
 
 from isolator._backends import (
@@ -293,12 +295,12 @@ def test_remote_sdist_is_built_with_allow_build(
 
 
 def test_local_project_is_always_built(backend: Backend, tmp_path: Path) -> None:
-    marker = tmp_path / "OWN-CODE-RAN"
     project = make_project(tmp_path / "src", "own-plugin", "0.1",
-                           setup_py=marker_setup_py(marker))
+                           setup_py=proof_setup_py("own_plugin"))
     venv = new_venv(backend, tmp_path)
     backend.install(venv, [str(project)], no_index=True, allow_build=False)
-    assert marker.exists()  # the user's own project: building it is the point
+    # The user's own project: building it is the point (its build code ran, in the sandbox).
+    assert list(venv.rglob(f"own_plugin/{PROOF}")), "the build code did not run"
     assert installed_version(venv, "own-plugin") == "0.1"
 
 

@@ -209,7 +209,7 @@ def test_an_existing_project_is_kept_unless_forced_and_kept_when_the_build_fails
         package_plugin(plugin, tmp_path / "dist", project_dir=project)
     assert listing(project) == ["mine.txt"]
     # --force, but the build backend cannot be had (offline, empty wheelhouse): still kept.
-    with pytest.raises(isolator.IsolatorError, match="uv build"):
+    with pytest.raises(isolator.IsolatorError, match="build requirements"):
         package_plugin(plugin, tmp_path / "dist", project_dir=project, force=True,
                        settings=BuildSettings(find_links=[str(tmp_path / "empty")],
                                               no_index=True))

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from helpers_build import build_sdist, make_project, make_wheel, marker_setup_py
+from helpers_build import PROOF, build_sdist, make_project, make_wheel, proof_setup_py
 from wheelhouse import EXAMPLES_DIR, wheel_for
 
 from isolator import (
@@ -221,7 +221,7 @@ def test_git_sources_from_a_local_repository(tmp_path: Path) -> None:
         "git_plugin/__init__.py": "",
         "git_plugin/commands/go.md": "---\ndescription: go\n---\nGo\n",
     }, entry_points={"openhands.plugins": {"git-plugin": "git_plugin"}},
-        setup_py=marker_setup_py(tmp_path / "BUILT"))
+        setup_py=proof_setup_py("git_plugin"))
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "one")
@@ -239,20 +239,19 @@ def test_git_sources_from_a_local_repository(tmp_path: Path) -> None:
 
     package_source = PluginSource(url, repo_path="git-plugin-2.0.0", no_index=True,
                                   find_links=(str(tmp_path),))
-    with pytest.raises(SourceError, match="allow_build"):
+    with pytest.raises(SourceError, match="allow_build"):  # refused before any build code
         store.install(package_source)
-    assert not (tmp_path / "BUILT").exists()  # refused before any build code ran
+    assert [p.name for p in store.list_installed()] == ["notes"]
     installed = store.install(package_source, allow_build=True)
     assert installed.kind == "package" and installed.git_commit == _git(repo, "rev-parse",
                                                                         "HEAD")
-    assert (tmp_path / "BUILT").exists()
+    assert (installed.content_dir / PROOF).exists()  # built, its build code in the sandbox
 
 
 def test_sdists_are_not_built_without_allow_build(tmp_path: Path) -> None:
-    marker = tmp_path / "RAN"
     project = make_project(tmp_path / "p", "sdist-plugin", "1.0.0",
                            entry_points={"openhands.plugins": {"sd": "sdist_plugin"}},
-                           setup_py=marker_setup_py(marker))
+                           setup_py=proof_setup_py("sdist_plugin"))
     (project / "sdist_plugin" / "commands").mkdir()
     (project / "sdist_plugin" / "commands" / "c.md").write_text("c\n")
     dist = tmp_path / "dist"
@@ -266,12 +265,13 @@ def test_sdists_are_not_built_without_allow_build(tmp_path: Path) -> None:
                entry_points={"openhands.plugins": {"needs": "needs_sdist"}})
     with pytest.raises(ResolutionError):
         store.install("pypi:needs-sdist", find_links=[dist], no_index=True)
-    assert not marker.exists()
     assert store.list_installed() == []
-    # Allowed explicitly, the sdist is built and its hash and the built wheel's are recorded.
+    # Allowed explicitly, the sdist is built (in the sandbox) and its hash and the built
+    # wheel's are recorded.
     installed = store.install("pypi:needs-sdist", find_links=[dist], no_index=True,
                               allow_build=True)
-    assert marker.exists()
+    assert installed.venv is not None
+    assert list(installed.venv.rglob(f"sdist_plugin/{PROOF}")), "the build code did not run"
     built = {d.name: d for d in installed.distributions}["sdist-plugin"]
     assert built.built_from is not None and built.built_from["sha256"] == sha256_file(sdist)
 
