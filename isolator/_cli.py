@@ -289,6 +289,8 @@ def _add_named(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
     p.add_argument("name", metavar="NAME", help="the installed plugin's name")
     if version:
         p.add_argument("--version", metavar="SPEC", help="a new constraint (pypi: sources)")
+        p.add_argument("--index-url", metavar="URL", help="the recorded index again, with "
+                       "its credentials (the store keeps none: https://user:token@host/simple)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     _add_root(p)
     p.set_defaults(run=run)
@@ -296,7 +298,8 @@ def _add_named(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
 
 def _run_upgrade(args: argparse.Namespace) -> int:
     with _progress(args).shown() as progress:
-        installed = _store(args).upgrade(args.name, version=args.version, progress=progress)
+        installed = _store(args).upgrade(args.name, version=args.version,
+                                         index_url=args.index_url, progress=progress)
     _report(args, "upgraded", installed)
     return 0
 

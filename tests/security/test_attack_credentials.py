@@ -17,6 +17,8 @@ import base64
 import http.server
 import secrets
 import shutil
+import subprocess
+import sys
 import threading
 from typing import TYPE_CHECKING
 
@@ -116,6 +118,13 @@ def test_index_credentials_are_not_kept_in_the_store(sec_tmp: Path, plugin_pytho
     assert TOKEN not in "\n".join(said)
     with pytest.raises(IsolatorError, match="another index"):
         store.upgrade("bystander", index_url="https://other.example/simple")
+    assert _leaks(sec_tmp / "store") == []
+    # The same from the command line: `ohp upgrade NAME --index-url URL`, nothing printed.
+    out = subprocess.run([sys.executable, "-m", "hostbridge._cli", "upgrade", "bystander",
+                          "--index-url", url, "--root", str(store.root)],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    assert TOKEN not in out.stdout + out.stderr
     assert _leaks(sec_tmp / "store") == []
 
 
