@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ._backends import run_command, scrubbed_env
 from ._errors import CommandError, SourceError, StoreError
-from ._sources import redact_url
+from ._redact import redact_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable

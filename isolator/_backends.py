@@ -30,8 +30,8 @@ from ._buildbox import sandboxed_build
 from ._errors import BackendUnavailableError, CommandError, CommandTimeoutError
 from ._interpreters import Interpreter
 from ._launcher import _die_with_parent_prefix
+from ._redact import redact_text
 from ._resolve import Pin, parse_pip_report, parse_pylock
-from ._sources import redact_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._redact import redact_text
+
 
 class IsolatorError(Exception):
     """Root of every error isolator raises on purpose. ``str()`` is one line for a user (a
@@ -18,8 +20,9 @@ class PluginLoadError(IsolatorError):
 
 
 def _one_line(text: str, limit: int = 300) -> str:
-    """Collapse *text* to one line of at most *limit* characters, for ``str()`` of an error."""
-    line = " ".join(text.split())
+    """Collapse *text* to one line of at most *limit* characters, for ``str()`` of an error,
+    with the credentials of every URL in it redacted (an index's ``user:token@``)."""
+    line = " ".join(redact_text(text).split())
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
@@ -37,8 +40,8 @@ class SourceError(IsolatorError, ValueError):
 
     def __init__(self, source: str, reason: str) -> None:
         super().__init__(_one_line(f"invalid plugin source {source!r}: {reason}", 1000))
-        self.source = source
-        self.reason = reason
+        self.source = redact_text(source)
+        self.reason = redact_text(reason)
 
 
 class DistributionError(IsolatorError):
@@ -145,8 +148,8 @@ class StoreError(IsolatorError):
 
     def __init__(self, subject: str, reason: str) -> None:
         super().__init__(_one_line(f"{subject}: {reason}", 1000))
-        self.subject = subject
-        self.reason = reason
+        self.subject = redact_text(subject)
+        self.reason = redact_text(reason)
 
 
 class PluginNotFoundError(StoreError, LookupError):

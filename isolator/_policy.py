@@ -31,7 +31,7 @@ from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from ._errors import PolicyDeniedError, PolicyError
-from ._sources import redact_text
+from ._redact import redact_text
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -91,6 +91,7 @@ from ._policy import (
     distribution_name,
     source_indexes,
 )
+from ._redact import redact_text, redact_url
 from ._resolve import (
     Artifact,
     Pin,
@@ -104,8 +105,6 @@ from ._resolve import (
 from ._sources import (
     PluginSource,
     classify_directory,
-    redact_text,
-    redact_url,
     resolve_repo_path,
     url_credentials,
 )

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from isolator import IsolatorError, PluginStore
-from isolator._sources import redact_text, redact_url
+from isolator._redact import redact_text, redact_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -158,3 +158,18 @@ def test_redact_url(url: str, redacted: str) -> None:
     assert redact_url(url) == redacted
     assert redact_text(f"error: cannot fetch {url}: 401") == \
         f"error: cannot fetch {redacted}: 401"
+
+
+@pytest.mark.parametrize("source", [
+    f"git+https://user:{TOKEN}@git.example.org/team/repo.git",
+    f"https://user:{TOKEN}@git.example.org/team/repo.git",
+])
+def test_a_source_error_never_shows_its_credentials(source: str) -> None:
+    # Every error of isolator (SourceError, StoreError and theirs) redacts the URLs in it: a
+    # git source with a token, refused for a bad ref, says so without the token.
+    from isolator import PluginSource, SourceError
+
+    with pytest.raises(SourceError) as info:
+        PluginSource.parse(source, ref="bad ref with spaces")
+    assert TOKEN not in str(info.value)
+    assert TOKEN not in info.value.source and "git.example.org" in str(info.value)
