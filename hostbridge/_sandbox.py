@@ -27,7 +27,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from isolator._backends import _die_with_parent_prefix
 from isolator._errors import SandboxError
 from isolator._launcher import (
     HIDDEN,
@@ -37,6 +36,7 @@ from isolator._launcher import (
     UNPRIVILEGED_GID,
     UNPRIVILEGED_UID,
     UNSHARE,
+    _die_with_parent_prefix,
     blocked_ancestor,
     drop_privileges,
     launcher_info,
