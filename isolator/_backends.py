@@ -541,8 +541,6 @@ class UvBackend(Backend):
         """
         version = self.version()
         del version  # checked: a uv too old for this fails here, before anything is built
-        index_args = _index_args(index_url, find_links, no_index)
-
         def create_env(path: Path) -> None:
             self.create_venv(path, interpreter, progress=progress, timeout=timeout)
 
@@ -558,7 +556,7 @@ class UvBackend(Backend):
         return sandboxed_build(
             self.uv, ["--no-config", "--no-python-downloads", "--color", "never"],
             project_dir.absolute(), out_dir, _python_path(interpreter), via_sdist=via_sdist,
-            build_isolation=build_isolation, index_args=index_args, env=self._env(),
+            build_isolation=build_isolation, env=self._env(),
             install_requires=install_requires, create_env=create_env, run=run_command,
             progress=progress, timeout=timeout)
 
@@ -703,30 +701,24 @@ class VirtualenvPipBackend(Backend):
         via_sdist: bool = False,
         build_isolation: bool = True,
     ) -> Path:
-        """``pip wheel --no-deps`` run by *interpreter*, which must have pip (a seeded venv).
+        """The project's wheel, built as :class:`UvBackend` builds it: the build requirements
+        installed by this backend (pip, wheels only) into a fresh venv of this backend's, then
+        the project's build code run by ``uv build`` (uv is a dependency of isolator) under
+        the sandbox launcher (:mod:`isolator._buildbox`), an sdist first with *via_sdist*."""
+        def create_env(path: Path) -> None:
+            self.create_venv(path, interpreter, progress=progress, timeout=timeout)
 
-        pip has no sdist-then-wheel build: *via_sdist* is not honoured (the wheel is built
-        from the directory, where a stale ``build/`` of setuptools can add old files).
-        """
-        out_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".build-", dir=out_dir))
-        try:
-            cmd = [_python_path(interpreter), "-I", "-m", "pip", "wheel", "--isolated",
-                   "--disable-pip-version-check", "--no-input", "--no-deps",
-                   "--wheel-dir", os.fspath(staging)]
-            if not allow_build:
-                cmd += ["--only-binary", ":all:"]
-            if not build_isolation:
-                cmd.append("--no-build-isolation")
-            cmd += _index_args(index_url, find_links, no_index)
-            cmd.append(str(project_dir.absolute()))
-            result = run_command(cmd, env=self._env(), progress=progress, timeout=timeout)
-            built = _single_new_wheel(staging, cmd, result)
-            target = out_dir / built.name
-            built.replace(target)
-            return target
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        def install_requires(venv: Path, requires: list[str]) -> None:
+            self.install(venv, requires, index_url=index_url, find_links=find_links,
+                         no_index=no_index, allow_build=False, compile_bytecode=False,
+                         progress=progress, timeout=timeout)
+
+        return sandboxed_build(
+            find_uv(), ["--no-config", "--no-python-downloads", "--color", "never"],
+            project_dir.absolute(), out_dir, _python_path(interpreter), via_sdist=via_sdist,
+            build_isolation=build_isolation, env=self._env(),
+            install_requires=install_requires, create_env=create_env, run=run_command,
+            progress=progress, timeout=timeout)
 
 
 BACKENDS: dict[str, type[Backend]] = {"uv": UvBackend, "virtualenv": VirtualenvPipBackend}

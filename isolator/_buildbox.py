@@ -125,7 +125,6 @@ def sandboxed_build(
     *,
     via_sdist: bool,
     build_isolation: bool,
-    index_args: Sequence[str],
     env: dict[str, str],
     install_requires: Callable[[Path, list[str]], None],
     create_env: Callable[[Path], None],
