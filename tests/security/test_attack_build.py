@@ -123,10 +123,12 @@ def _check(findings: dict[str, Any], target: Target, project: Path) -> None:
     assert target.connections() == 0
 
 
+@pytest.mark.parametrize("backend", ["uv", "virtualenv"])
 def test_a_local_projects_build_code_runs_in_the_sandbox(sec_tmp: Path, target: Target,
-                                                         plugin_python: str) -> None:
+                                                         plugin_python: str,
+                                                         backend: str) -> None:
     project = _project(sec_tmp, target)
-    store = PluginStore(sec_tmp / "store", python=plugin_python)
+    store = PluginStore(sec_tmp / "store", python=plugin_python, backend=backend)
     installed = store.install(str(project))
     # The build worked (its backend ran, confined), and what its code saw is in the wheel.
     findings = json.loads((installed.content_dir / "findings.json").read_text())
