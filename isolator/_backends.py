@@ -267,7 +267,6 @@ class Backend(abc.ABC):
         local project directory among *requirements* is still built (it is the user's code).
         """
 
-    @abc.abstractmethod
     def build_wheel(
         self,
         project_dir: Path,
@@ -290,7 +289,39 @@ class Backend(abc.ABC):
         it from the directory). Without *build_isolation* the build backend runs in
         *interpreter*'s own environment, which must hold the project's build requirements:
         nothing is installed for the build, so it needs no index at all.
+
+        The project's build code never runs on the host (:mod:`isolator._buildbox`): this
+        backend makes a build venv and installs the static build requirements into it
+        (wheels only, whatever *allow_build* says: building one would run its build code
+        here); then ``uv build --no-build-isolation --offline`` (uv is a dependency of
+        isolator) runs the backend under the sandbox launcher, an sdist first with
+        *via_sdist*.
         """
+        del allow_build  # the project's build dependencies are wheels, always
+
+        def create_env(path: Path) -> None:
+            self.create_venv(path, interpreter, progress=progress, timeout=timeout)
+
+        def install_requires(venv: Path, requires: list[str]) -> None:
+            self.install(venv, requires, index_url=index_url, find_links=find_links,
+                         no_index=no_index, allow_build=False, compile_bytecode=False,
+                         progress=progress, timeout=timeout)
+
+        return sandboxed_build(
+            self.build_frontend(), ["--no-config", "--no-python-downloads", "--color", "never"],
+            project_dir.absolute(), out_dir, _python_path(interpreter), via_sdist=via_sdist,
+            build_isolation=build_isolation, env=self._env(),
+            install_requires=install_requires, create_env=create_env, run=run_command,
+            progress=progress, timeout=timeout)
+
+    def build_frontend(self) -> str:
+        """The uv that runs a project's build backend in the build sandbox."""
+        return find_uv()
+
+    def _env(self) -> dict[str, str]:
+        """The environment of this backend's tools."""
+        return scrubbed_env()
+
 
     @abc.abstractmethod
     def resolve(
@@ -422,6 +453,9 @@ class UvBackend(Backend):
     def _env(self) -> dict[str, str]:
         return scrubbed_env(self.extra_env)
 
+    def build_frontend(self) -> str:
+        return self.uv
+
     def _common(self) -> list[str]:
         args = ["--no-config", "--no-python-downloads", "--color", "never"]
         if self.cache_dir is not None:
@@ -517,49 +551,6 @@ class UvBackend(Backend):
         cmd.append(os.fspath(infile))
         run_command(cmd, env=self._env(), cwd=workdir, progress=progress, timeout=timeout)
         return parse_pylock(outfile.read_text(encoding="utf-8"), " ".join(requirements))
-
-    def build_wheel(
-        self,
-        project_dir: Path,
-        out_dir: Path,
-        interpreter: Interpreter | str | os.PathLike[str],
-        *,
-        index_url: str | None = None,
-        find_links: Sequence[str | os.PathLike[str]] = (),
-        no_index: bool = False,
-        allow_build: bool = False,
-        progress: Callable[[str], None] | None = None,
-        timeout: float | None = None,
-        via_sdist: bool = False,
-        build_isolation: bool = True,
-    ) -> Path:
-        """``uv build --wheel``; with ``allow_build=False`` build dependencies are wheels only.
-
-        With *via_sdist* the project is built as publishing builds it: an sdist first, then
-        the wheel from the sdist (which is discarded), so a file the sdist leaves out is
-        missing from the wheel too, and no stale ``build/`` directory of the project counts.
-        """
-        version = self.version()
-        del version  # checked: a uv too old for this fails here, before anything is built
-        def create_env(path: Path) -> None:
-            self.create_venv(path, interpreter, progress=progress, timeout=timeout)
-
-        def install_requires(venv: Path, requires: list[str]) -> None:
-            # Wheels only, whatever allow_build says: building a build requirement would run
-            # its build code on the host.
-            self.install(venv, requires, index_url=index_url, find_links=find_links,
-                         no_index=no_index, allow_build=False, compile_bytecode=False,
-                         progress=progress, timeout=timeout)
-
-        # The project's build code runs in the sandbox launcher (isolator._buildbox): an
-        # unprivileged uid, no network, writes only to its build directory.
-        return sandboxed_build(
-            self.uv, ["--no-config", "--no-python-downloads", "--color", "never"],
-            project_dir.absolute(), out_dir, _python_path(interpreter), via_sdist=via_sdist,
-            build_isolation=build_isolation, env=self._env(),
-            install_requires=install_requires, create_env=create_env, run=run_command,
-            progress=progress, timeout=timeout)
-
 
 class VirtualenvPipBackend(Backend):
     """The fallback: the ``virtualenv`` package creates the venv, the venv's own pip installs.
@@ -685,41 +676,6 @@ class VirtualenvPipBackend(Backend):
         cmd += ["--", *requirements]
         run_command(cmd, env=self._env(), cwd=workdir, progress=progress, timeout=timeout)
         return parse_pip_report(report.read_text(encoding="utf-8"), " ".join(requirements))
-
-    def build_wheel(
-        self,
-        project_dir: Path,
-        out_dir: Path,
-        interpreter: Interpreter | str | os.PathLike[str],
-        *,
-        index_url: str | None = None,
-        find_links: Sequence[str | os.PathLike[str]] = (),
-        no_index: bool = False,
-        allow_build: bool = False,
-        progress: Callable[[str], None] | None = None,
-        timeout: float | None = None,
-        via_sdist: bool = False,
-        build_isolation: bool = True,
-    ) -> Path:
-        """The project's wheel, built as :class:`UvBackend` builds it: the build requirements
-        installed by this backend (pip, wheels only) into a fresh venv of this backend's, then
-        the project's build code run by ``uv build`` (uv is a dependency of isolator) under
-        the sandbox launcher (:mod:`isolator._buildbox`), an sdist first with *via_sdist*."""
-        def create_env(path: Path) -> None:
-            self.create_venv(path, interpreter, progress=progress, timeout=timeout)
-
-        def install_requires(venv: Path, requires: list[str]) -> None:
-            self.install(venv, requires, index_url=index_url, find_links=find_links,
-                         no_index=no_index, allow_build=False, compile_bytecode=False,
-                         progress=progress, timeout=timeout)
-
-        return sandboxed_build(
-            find_uv(), ["--no-config", "--no-python-downloads", "--color", "never"],
-            project_dir.absolute(), out_dir, _python_path(interpreter), via_sdist=via_sdist,
-            build_isolation=build_isolation, env=self._env(),
-            install_requires=install_requires, create_env=create_env, run=run_command,
-            progress=progress, timeout=timeout)
-
 
 BACKENDS: dict[str, type[Backend]] = {"uv": UvBackend, "virtualenv": VirtualenvPipBackend}
 """Backends by name; ``uv`` is the default."""
