@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -91,6 +92,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               ("--repeat", "2", "--calls", "200", "--passes", "1", "--payloads", "5")),
     Benchmark("sandbox", "bench_sandbox.py", "Sandbox profiles",
               ("--starts", "2", "--calls", "100"), json_on_stdout=True),
+    Benchmark("security", "bench_security.py", "Security fixes, before and after",
+              ("--quick",)),
 )
 BY_NAME = {bench.name: bench for bench in BENCHMARKS}
 
@@ -437,6 +440,102 @@ def sandbox_notes(data: dict[str, Any]) -> list[str]:
     return [text + (f"; not here: {', '.join(missing)}." if missing else ".")]
 
 
+SECURITY_FIGURES = (  # (figure, part, key, format)
+    ("worker cold start to the first result, p50", "start", "p50_ms", "ms"),
+    ("↳ p90", "start", "p90_ms", "ms"),
+    ("call_tool noop round trip, warm, p50", "call", "p50_us", "us"),
+    ("↳ p99", "call", "p99_us", "us"),
+    ("↳ host CPU per 1000 calls", "call", "host_cpu_ms_per_1000", "ms"),
+    ("↳ worker CPU per 1000 calls", "call", "worker_cpu_ms_per_1000", "ms"),
+    ("host memory per live worker (USS growth / K)", "memory_per_worker", "uss_kib", "kib"),
+    ("↳ Rss growth / K", "memory_per_worker", "rss_kib", "kib"),
+)
+
+
+def _security_value(summary: dict[str, Any] | None, part: str, key: str) -> float | None:
+    value = ((summary or {}).get(part) or {}).get(key)
+    return None if value is None else float(value)
+
+
+def _security_text(value: float | None, kind: str) -> str:
+    if value is None:
+        return ""
+    if kind == "ms":
+        return fmt_ms(value)
+    if kind == "us":
+        return fmt_us(value)
+    return f"{value / 1024:.2f} MiB" if abs(value) >= 1024 else f"{value:.0f} KiB"
+
+
+def security_rows(data: dict[str, Any]) -> list[Row]:
+    configs, ref = data["configs"], data["old"]["ref"]
+    rows = []
+    for profile in ("off", "standard", "strict"):
+        old, new = configs.get(f"old/{profile}"), configs.get(f"new/{profile}")
+        if new is None:
+            continue
+        for figure, part, key, kind in SECURITY_FIGURES:
+            ours = _security_value(new, part, key)
+            theirs = _security_value(old, part, key)
+            if ours is None and theirs is None:
+                continue
+            label = figure if figure.startswith("↳") else f"{figure}, {profile}"
+            ratio = fmt_ratio(ours / theirs) if ours is not None and theirs else ""
+            rows.append(Row(label, _security_text(ours, kind) or "failed",
+                            f"{ref}: {_security_text(theirs, kind) or 'failed'}", ratio))
+    for profile in ("standard", "strict"):
+        new, world = configs.get(f"new/{profile}/default"), configs.get(f"new/{profile}")
+        if new is None:
+            continue
+        for figure, part, key, kind in (SECURITY_FIGURES[0], SECURITY_FIGURES[2],
+                                        SECURITY_FIGURES[6]):
+            ours, theirs = _security_value(new, part, key), _security_value(world, part, key)
+            ratio = fmt_ratio(ours / theirs) if ours is not None and theirs else ""
+            rows.append(Row(f"{figure}, {profile}, the default interpreter",
+                            _security_text(ours, kind) or "failed",
+                            f"the world interpreter: {_security_text(theirs, kind)}", ratio))
+    return rows
+
+
+def security_notes(data: dict[str, Any]) -> list[str]:
+    old, new, load = data["old"], data["new"], data["load_average"]
+    changes = " plus its uncommitted changes" if new.get("dirty") else ""
+    notes = [f"Measured {data['date']} (UTC): `{old['commit'][:12]}` ({old['ref']}, before the "
+             f"fixes) against the working tree at `{new['commit'][:12]}`{changes}; "
+             f"{data['rounds']} interleaved rounds of {data['starts_per_round']} starts, "
+             f"{data['calls_per_round']} calls and {data['workers']} live workers per "
+             f"configuration; load average {load['start']:.2f} at the start, "
+             f"{load['end']:.2f} at the end, {data.get('cpus')} CPUs."
+             + (f" {data['note']}" if data.get("note") else "")]
+    python = data.get("python", {})
+    notes.append(f"Plugin interpreter `{python.get('world')}` (the world interpreter: uid 65534 "
+                 f"may run it); the default interpreter is the host's, `{python.get('default')}`"
+                 f". Host uid {data.get('host_uid')}.")
+    said = []
+    for profile, probe in data.get("default_interpreter_probes", {}).get("old", {}).items():
+        if "error" in probe:
+            reach = re.search(r"cannot reach \S+", probe["error"])
+            said.append(f"refuses {profile}" + (f" ({reach.group(0)})" if reach else ""))
+        elif probe.get("uid") == 0:
+            said.append(f"runs {profile} as root (uid 0)")
+        else:
+            said.append(f"runs {profile} as uid {probe.get('uid')}")
+    if said:
+        notes.append(f"With the default interpreter, {data['old']['ref']} " + " and ".join(said)
+                     + ": not comparable, so those rows stand beside the working tree with the "
+                     "world interpreter (what differs: the private mount namespace, and another "
+                     "build of Python).")
+    check = (data["configs"].get("new/standard") or {}).get("check_interpreter_files_ms")
+    if check is not None:
+        notes.append(f"Of the working tree's start: `PluginStore.check_interpreter_files`, "
+                     f"run before every launch, takes {check:.2f} ms (median).")
+    for key, summary in data["configs"].items():
+        if summary.get("errors"):
+            notes.append(f"`{key}`: {len(summary['errors'])} round(s) failed, e.g. "
+                         f"`{summary['errors'][0][:200]}`.")
+    return notes
+
+
 # ---- charts --------------------------------------------------------------------------------
 
 
@@ -653,6 +752,37 @@ def chart_sandbox(fig: Figure, data: dict[str, Any]) -> bool:
     return True
 
 
+SECURITY_CHART = (("start p50", "start", "p50_ms"), ("start p90", "start", "p90_ms"),
+                  ("call p50", "call", "p50_us"), ("call p99", "call", "p99_us"),
+                  ("host CPU/call", "call", "host_cpu_ms_per_1000"),
+                  ("USS/worker", "memory_per_worker", "uss_kib"))
+
+
+def chart_security(fig: Figure, data: dict[str, Any]) -> bool:
+    configs = data["configs"]
+    ax = fig.subplots()
+    profiles = [p for p in ("off", "standard", "strict") if f"new/{p}" in configs]
+    if not profiles:
+        return False
+    width = 0.8 / len(profiles)
+    colours = (ALT_COLOUR, OURS_COLOUR, "#ff7f0e")
+    for index, profile in enumerate(profiles):
+        ratios = []
+        for _, part, key in SECURITY_CHART:
+            old = _security_value(configs.get(f"old/{profile}"), part, key)
+            new = _security_value(configs.get(f"new/{profile}"), part, key)
+            ratios.append(new / old if old and new is not None else 0.0)
+        xs = [i + (index - (len(profiles) - 1) / 2) * width for i in range(len(SECURITY_CHART))]
+        ax.bar(xs, ratios, width=width, color=colours[index % len(colours)], label=profile)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(SECURITY_CHART)), [name for name, *_ in SECURITY_CHART], fontsize=8)
+    ax.set_ylabel(f"working tree / {data['old']['ref']}", fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.legend(fontsize=7)
+    ax.set_title("What the security fixes cost, per profile (1 = no change)", fontsize=9)
+    return True
+
+
 @dataclass(frozen=True)
 class Renderer:
     rows: Callable[[Any], list[Row]]
@@ -672,6 +802,7 @@ RENDERERS: dict[str, Renderer] = {
     "roundtrip": Renderer(roundtrip_rows, roundtrip_notes, chart_roundtrip, (7.0, 3.2)),
     "bridge": Renderer(bridge_rows, bridge_notes, chart_bridge, (12.0, 6.5)),
     "sandbox": Renderer(sandbox_rows, sandbox_notes, chart_sandbox, (7.0, 3.0)),
+    "security": Renderer(security_rows, security_notes, chart_security, (8.0, 3.0)),
 }
 
 
@@ -934,7 +1065,9 @@ def slug(bench: Benchmark) -> str:
 
 
 def command_text(entry: dict[str, Any]) -> str:
-    return " ".join(entry["command"])
+    """The command as a shell takes it: words with spaces quoted (``--note TEXT``)."""
+    return " ".join(shlex.quote(word) if any(c.isspace() for c in word) else word
+                    for word in entry["command"])
 
 
 def render_section(section: Section, chart: str | None) -> str:
