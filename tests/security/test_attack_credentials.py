@@ -160,11 +160,9 @@ def test_redact_url(url: str, redacted: str) -> None:
         f"error: cannot fetch {redacted}: 401"
 
 
-@pytest.mark.parametrize("source", [
-    f"git+https://user:{TOKEN}@git.example.org/team/repo.git",
-    f"https://user:{TOKEN}@git.example.org/team/repo.git",
-])
-def test_a_source_error_never_shows_its_credentials(source: str) -> None:
+@pytest.mark.parametrize("scheme", ["git+https", "https"])
+def test_a_source_error_never_shows_its_credentials(scheme: str) -> None:
+    source = f"{scheme}://user:{TOKEN}@git.example.org/team/repo.git"
     # Every error of isolator (SourceError, StoreError and theirs) redacts the URLs in it: a
     # git source with a token, refused for a bad ref, says so without the token.
     from isolator import PluginSource, SourceError
