@@ -35,6 +35,8 @@ def redact_url(url: str) -> str:
         f"{key}=***" if sep and _SECRET_KEY.search(key) else f"{key}{sep}{value}"
         for key, sep, value in (item.partition("=") for item in parts.query.split("&"))
     ) if parts.query else ""
+    if netloc == parts.netloc and query == parts.query:
+        return url  # nothing to take out: as written (urlunsplit would drop an empty '//')
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 

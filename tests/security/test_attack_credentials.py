@@ -171,3 +171,10 @@ def test_a_source_error_never_shows_its_credentials(scheme: str) -> None:
         PluginSource.parse(source, ref="bad ref with spaces")
     assert TOKEN not in str(info.value)
     assert TOKEN not in info.value.source and "git.example.org" in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["git+https:///o/r.git", "file:///path/to/repo",
+                                 "https://h.example/simple/?a=1&b", "git+file:///srv/r#x"])
+def test_a_url_without_credentials_is_left_as_written(url: str) -> None:
+    assert redact_url(url) == url
+    assert redact_text(f"see {url} here") == f"see {url} here"
