@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from uv import find_uv_bin
 
-from ._buildbox import sandboxed_build
+from ._buildbox import run_confined, sandboxed_build
 from ._errors import BackendUnavailableError, CommandError, CommandTimeoutError
 from ._interpreters import Interpreter
 from ._launcher import _die_with_parent_prefix
@@ -542,14 +542,29 @@ class UvBackend(Backend):
         infile = workdir / "requirements.in"
         outfile = workdir / "pylock.toml"
         infile.write_text("".join(f"{line}\n" for line in requirements), encoding="utf-8")
-        cmd = [self.uv, "pip", "compile", *self._common(), "--format", "pylock.toml",
-               "--python", _python_path(interpreter), "--no-header", "--no-annotate",
-               "--output-file", os.fspath(outfile)]
-        if not allow_build:
-            cmd.append("--no-build")
-        cmd += _index_args(index_url, find_links, no_index)
-        cmd.append(os.fspath(infile))
-        run_command(cmd, env=self._env(), cwd=workdir, progress=progress, timeout=timeout)
+        if allow_build:
+            # uv may build an sdist to learn its metadata: build code, run confined (its own
+            # cache, not the store's; the network only to reach the index).
+            def make(io: Path, links: list[str], index: str | None) -> list[str]:
+                return [self.uv, "pip", "compile", "--no-config", "--no-python-downloads",
+                        "--color", "never", "--cache-dir", str(io.parent / "tmp" / "uv-cache"),
+                        "--format", "pylock.toml", "--python", _python_path(interpreter),
+                        "--no-header", "--no-annotate", "--output-file",
+                        str(io / outfile.name), *_index_args(index, links, no_index),
+                        str(io / infile.name)]
+
+            run_confined(make, python=Path(_python_path(interpreter)),
+                         inputs={infile.name: infile}, outputs=[outfile.name], dest=workdir,
+                         find_links=find_links, index_url=index_url, network=not no_index,
+                         env=self._env(), run=run_command, what="the resolution",
+                         progress=progress, timeout=timeout)
+        else:
+            cmd = [self.uv, "pip", "compile", *self._common(), "--format", "pylock.toml",
+                   "--python", _python_path(interpreter), "--no-header", "--no-annotate",
+                   "--output-file", os.fspath(outfile), "--no-build"]
+            cmd += _index_args(index_url, find_links, no_index)
+            cmd.append(os.fspath(infile))
+            run_command(cmd, env=self._env(), cwd=workdir, progress=progress, timeout=timeout)
         return parse_pylock(outfile.read_text(encoding="utf-8"), " ".join(requirements))
 
 class VirtualenvPipBackend(Backend):
@@ -668,13 +683,24 @@ class VirtualenvPipBackend(Backend):
         scratch = workdir / "resolver-venv"
         self.create_venv(scratch, interpreter, progress=progress, timeout=timeout)
         report = workdir / "report.json"
-        cmd = self._pip(scratch, "install", "--dry-run", "--ignore-installed", "--quiet",
-                        "--report", os.fspath(report))
-        if not allow_build:
-            cmd += ["--only-binary", ":all:"]
-        cmd += _index_args(index_url, find_links, no_index)
-        cmd += ["--", *requirements]
-        run_command(cmd, env=self._env(), cwd=workdir, progress=progress, timeout=timeout)
+        if allow_build:
+            # pip may build an sdist to learn its metadata: build code, run confined.
+            def make(io: Path, links: list[str], index: str | None) -> list[str]:
+                return [*self._pip(scratch, "install", "--dry-run", "--ignore-installed",
+                                   "--quiet", "--report", str(io / report.name)),
+                        *_index_args(index, links, no_index), "--", *requirements]
+
+            run_confined(make, python=venv_python(scratch).absolute(), inputs={},
+                         outputs=[report.name], dest=workdir, find_links=find_links,
+                         index_url=index_url, read=[scratch], network=not no_index,
+                         env=self._env(), run=run_command, what="the resolution",
+                         progress=progress, timeout=timeout)
+        else:
+            cmd = self._pip(scratch, "install", "--dry-run", "--ignore-installed", "--quiet",
+                            "--report", os.fspath(report), "--only-binary", ":all:")
+            cmd += _index_args(index_url, find_links, no_index)
+            cmd += ["--", *requirements]
+            run_command(cmd, env=self._env(), cwd=workdir, progress=progress, timeout=timeout)
         return parse_pip_report(report.read_text(encoding="utf-8"), " ".join(requirements))
 
 BACKENDS: dict[str, type[Backend]] = {"uv": UvBackend, "virtualenv": VirtualenvPipBackend}

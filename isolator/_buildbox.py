@@ -17,6 +17,10 @@ as hostile as a plugin's tools. It never runs on the host as it is. A build is t
    and a scratch directory only) and the seccomp filter, applied by the interpreter before it
    ``execve``s uv (``isolator._confine.sandbox.exec_main``).
 
+With ``allow_build``, a resolution that may build an sdist to learn its metadata runs under
+the same launcher (:func:`run_confined`): with the network, but a cache of its own and copies
+of the local files it reads, writing only its own directory.
+
 The difference to a plain ``uv build``: build requirements come only from the project's static
 ``[build-system] requires`` (a backend's ``get_requires_for_build_*`` hook is not consulted, so a
 requirement only that hook names is missing: declare it statically), and they must be wheels.
@@ -28,11 +32,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import tarfile
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +58,7 @@ from ._launcher import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from ._backends import CommandResult
 
@@ -66,6 +72,8 @@ _EXEC_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
 _DEFAULT_REQUIRES = ("setuptools>=40.8.0",)
 """PEP 517's fallback for a project without ``[build-system]``."""
 _LIMITS = ("--nofile=1024", "--nproc=512", f"--fsize={4 << 30}")
+_NETWORK_ENV = ("SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+                "http_proxy", "https_proxy", "no_proxy", "ALL_PROXY", "all_proxy")
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".venv", "node_modules")
 
 
@@ -137,12 +145,10 @@ def sandboxed_build(
     *install_requires* installs requirements (wheels only) into it: the backend's own
     operations, run on the host before any project code. Without *build_isolation* the
     backend runs in *python*'s own environment (its packages must already be there)."""
-    info = launcher_info()
     work = Path(tempfile.mkdtemp(prefix="ohp-build-"))
     try:
         work.chmod(0o755)
-        src, out, scratch, confine = (work / "src", work / "out", work / "tmp",
-                                      work / "confine")
+        src, out = work / "src", work / "out"
         if project.is_file():  # an sdist: uv unpacks it in the scratch directory
             src.mkdir()
             shutil.copyfile(project, src / project.name)
@@ -151,9 +157,6 @@ def sandboxed_build(
             shutil.copytree(project, src, symlinks=True, ignore=_SKIP)
             target_path = src
         out.mkdir()
-        scratch.mkdir()
-        shutil.copytree(Path(_confine.__file__).parent, confine / "ohp_confine",
-                        ignore=shutil.ignore_patterns("__pycache__"))
         if build_isolation:
             requires = static_build_requires(target_path)
             build_env = work / "env"
@@ -174,13 +177,12 @@ def sandboxed_build(
                "--no-build-isolation", "--offline", "--no-cache",
                "--python", str(build_python.absolute()), "--out-dir", str(out),
                str(target_path)]
-        prefix, launch_env, layers = _launcher(info, work, build_python=build_python, uv=uv,
-                                               env=env)
-        _say(progress, "build sandbox: " + ", ".join(
-            f"{name}{'' if ok else ' (missing)'}" for name, ok in layers.items()))
-        full = [*prefix, *cmd] if prefix else cmd
+        confined = confine(cmd, python=build_python, work=work, write=[src, out], env=env,
+                           cwd=src, what=f"the build of {project}")
+        _say(progress, f"build sandbox: {confined.describe()}")
         try:
-            result = run(full, env=launch_env, cwd=src, progress=progress, timeout=timeout)
+            result = run(confined.cmd, env=confined.env, cwd=src, progress=progress,
+                         timeout=timeout)
         except CommandError as exc:
             raise CommandError(cmd, exc.returncode, exc.stdout, exc.stderr,
                                summary=f"the build of {project} failed in its sandbox: "
@@ -198,41 +200,72 @@ def sandboxed_build(
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _launcher(info: dict[str, Any], work: Path, *, build_python: Path, uv: str,
-              env: dict[str, str]) -> tuple[list[str], dict[str, str], dict[str, bool]]:
-    """The launcher command before uv, its environment, and which layers apply."""
-    src, out, scratch, confine = (work / "src", work / "out", work / "tmp", work / "confine")
-    linux = sys.platform.startswith("linux")
+@dataclass
+class Confined:
+    """A command of build code made ready to run under the launcher (:func:`confine`)."""
+
+    cmd: list[str]
+    env: dict[str, str]
+    layers: dict[str, bool]
+
+    def describe(self) -> str:
+        return ", ".join(f"{name}{'' if ok else ' (missing)'}"
+                         for name, ok in self.layers.items())
+
+
+def confine(cmd: Sequence[str], *, python: Path, work: Path, read: Sequence[Path] = (),
+            write: Sequence[Path] = (), network: bool = False, env: dict[str, str],
+            cwd: Path, what: str) -> Confined:
+    """*cmd* (uv running build code) under the sandbox launcher, from *work* (a fresh 0755
+    directory this function fills with the in-process layers): run by *python* (which applies
+    Landlock and the seccomp filter, then ``execve``s *cmd*), as uid 65534 when the host is
+    root, in a user, PID and (unless *network*) network namespace, with rlimits. It reads only
+    *work*, *read*, *python*'s prefixes, the program and the system's libraries, and writes
+    only *write* (which the unprivileged uid is given) and ``work/tmp`` (its ``HOME`` and
+    ``TMPDIR``). With *network* (uv must reach an index) the environment keeps the
+    certificate and proxy variables of *env*."""
+    info = launcher_info()
+    scratch = work / "tmp"
+    scratch.mkdir(exist_ok=True)
     layers: dict[str, bool] = {}
-    if not linux:
+    launch_env = {"PATH": f"{python.parent}:/usr/bin:/bin", "HOME": str(scratch),
+                  "TMPDIR": str(scratch), "LANG": env.get("LANG", "C.UTF-8")}
+    for key in ("SOURCE_DATE_EPOCH", "LC_ALL", "LC_CTYPE", *(_NETWORK_ENV if network else ())):
+        if key in env:
+            launch_env[key] = env[key]
+    if not sys.platform.startswith("linux"):
         layers["sandbox"] = False
-        return [], env, layers
-    real_python = Path(os.path.realpath(build_python))
-    prefixes = {real_python.parent.parent}
-    if build_python.parent.parent != work / "env":  # a venv of the caller's (no isolation)
-        prefixes.add(Path(os.path.realpath(build_python.parent.parent)))
-    uv_real = Path(os.path.realpath(uv))
-    read = sorted({str(work), *map(str, prefixes), str(uv_real), *SYSTEM_READ})
-    write = [str(src), str(out), str(scratch), *SYSTEM_WRITE]
+        return Confined(list(cmd), launch_env, layers)
+    confine_dir = work / "confine"
+    shutil.copytree(Path(_confine.__file__).parent, confine_dir / "ohp_confine",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    real_python = Path(os.path.realpath(python))
+    prefixes = {real_python.parent.parent, Path(os.path.realpath(python.parent.parent))}
+    program = Path(os.path.realpath(shutil.which(cmd[0]) or cmd[0]))
+    writable = [scratch, *write]
+    readable = sorted({str(work), *map(str, prefixes), str(program), *map(str, read),
+                       *SYSTEM_READ})
     config: dict[str, Any] = {}
     if info["landlock"]:
-        config["landlock"] = {"read": read, "write": write, "hidden": list(HIDDEN),
-                              "scope": True}
+        config["landlock"] = {"read": readable, "hidden": list(HIDDEN), "scope": True,
+                              "write": [*map(str, writable), *SYSTEM_WRITE]}
     if info["seccomp"]:
-        config["seccomp"] = "none"
+        config["seccomp"] = "any" if network else "none"
     layers.update(landlock=bool(info["landlock"]), seccomp=bool(info["seccomp"]))
     prefix: list[str] = list(_die_with_parent_prefix())
     if info["host_is_root"]:
-        needed = [(work, False), *((p, True) for p in sorted(prefixes)), (uv_real.parent, True)]
-        uses = [real_python, uv_real, src, out, scratch, confine]
-        drop = drop_privileges(needed, uses, src, info, f"the build in {work}")
-        if drop.user:  # Popen cannot switch here (run() takes no user): setpriv does
+        needed = [(work, False), *((p, True) for p in sorted(prefixes)),
+                  (program.parent, True), *((p, True) for p in read if p.is_dir()),
+                  *((p, False) for p in write)]
+        uses = [real_python, program, confine_dir, *writable]
+        drop = drop_privileges(needed, uses, cwd, info, what)
+        if drop.user:  # run() takes no user: setpriv switches
             setpriv = shutil.which("setpriv", path="/usr/bin:/bin") or "setpriv"
             prefix += [setpriv, f"--reuid={UNPRIVILEGED_UID}", f"--regid={UNPRIVILEGED_GID}",
                        "--clear-groups", "--pdeathsig", "KILL", "--"]
         else:
             prefix += drop.prefix
-        for path in (src, out, scratch):
+        for path in writable:
             for current, dirs, files in os.walk(path):
                 for name in [current, *(os.path.join(current, n) for n in (*dirs, *files))]:
                     os.lchown(name, UNPRIVILEGED_UID, UNPRIVILEGED_GID)
@@ -241,22 +274,142 @@ def _launcher(info: dict[str, Any], work: Path, *, build_python: Path, uv: str,
         prefix += [str(info["unshare"]), *UNSHARE]
         if info["host_proc_hidden"]:
             prefix.append(MOUNT_PROC)
-        if info["net_namespace"]:
+        if info["net_namespace"] and not network:
             prefix.append("--net")
     layers.update(pid_namespace=bool(info["pid_namespace"]),
-                  net_namespace=bool(info["pid_namespace"] and info["net_namespace"]))
+                  net_namespace=bool(info["pid_namespace"] and info["net_namespace"]
+                                     and not network))
+    if network:
+        layers["net_namespace"] = False  # lifted: it must reach the index
     prlimit = shutil.which("prlimit")
     if prlimit is not None:
         prefix += [prlimit, *_LIMITS, "--"]
     layers["rlimits"] = prlimit is not None
-    prefix += [str(build_python), "-I", "-S", "-B", "-c", _EXEC_BOOT, str(confine),
+    prefix += [str(python), "-I", "-S", "-B", "-c", _EXEC_BOOT, str(confine_dir),
                json.dumps(config)]
-    launch_env = {"PATH": f"{build_python.parent}:/usr/bin:/bin", "HOME": str(scratch),
-                  "TMPDIR": str(scratch), "LANG": env.get("LANG", "C.UTF-8")}
-    for key in ("SOURCE_DATE_EPOCH", "LC_ALL", "LC_CTYPE"):
-        if key in env:
-            launch_env[key] = env[key]
-    return prefix, launch_env, layers
+    return Confined([*prefix, *cmd], launch_env, layers)
+
+
+_MAX_OUTPUT = 64 << 20
+
+
+def run_confined(
+    make_cmd: Callable[[Path, list[str], str | None], list[str]],
+    *,
+    python: Path,
+    inputs: Mapping[str, Path],
+    outputs: Sequence[str],
+    dest: Path,
+    find_links: Sequence[str | os.PathLike[str]] = (),
+    index_url: str | None = None,
+    read: Sequence[Path] = (),
+    network: bool,
+    env: dict[str, str],
+    run: Callable[..., CommandResult],
+    what: str,
+    progress: Callable[[str], None] | None = None,
+    timeout: float | None = None,
+) -> None:
+    """Run the command ``make_cmd(io, find_links, index_url)`` (uv or pip, about to run build
+    code: a resolution that may build an sdist's metadata) under :func:`confine`, in a fresh
+    directory ``io`` holding copies of *inputs* (name -> file); then copy its *outputs* (names
+    in ``io``, at most 64 MiB each) to *dest*. Local *find_links* directories and a ``file:``
+    *index_url* are copied in too (the unprivileged uid may not be able to read the
+    originals) and given to ``make_cmd`` as their copies. With *network* the process may reach
+    the index; it writes only ``io`` and its scratch directory (a cache of its own, never the
+    store's)."""
+    work = Path(tempfile.mkdtemp(prefix="ohp-confined-"))
+    try:
+        work.chmod(0o755)
+        io = work / "io"
+        io.mkdir()
+        staged: list[tuple[str, str]] = []  # (original, copy)
+        for name, source in inputs.items():
+            text = _stage_files(work, source.read_text(encoding="utf-8"), staged)
+            (io / name).write_text(text, encoding="utf-8")
+        links, index = _stage_sources(work, find_links, index_url, staged)
+        cmd = make_cmd(io, links, index)
+        confined = confine(cmd, python=python, work=work, read=read, write=[io],
+                           network=network, env=env, cwd=io, what=what)
+        _say(progress, f"sandbox: {confined.describe()}")
+        run(confined.cmd, env=confined.env, cwd=io, progress=progress, timeout=timeout)
+        for name in outputs:
+            produced = io / name
+            if produced.is_symlink() or not produced.is_file():
+                continue
+            if produced.stat().st_size > _MAX_OUTPUT:
+                raise SandboxError(what, f"{name} is over {_MAX_OUTPUT >> 20} MiB: refused")
+            text = produced.read_text(encoding="utf-8")
+            # What it says of the copies, it says of the originals.
+            for original, copy in sorted(staged, key=lambda pair: -len(pair[1])):
+                text = text.replace(Path(copy).as_uri(), Path(original).as_uri())
+                text = text.replace(copy, original)
+            (dest / name).write_text(text, encoding="utf-8")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+_FILE_URL = re.compile(r"file://[^\s'\"<>#]+")
+
+
+def _stage_files(work: Path, text: str, staged: list[tuple[str, str]]) -> str:
+    """*text* (requirements) with each ``file:`` URL of a local file replaced by a copy's in
+    *work* (the unprivileged uid may not read the original where it is)."""
+    from urllib.parse import unquote, urlsplit  # noqa: PLC0415
+
+    def copy(path: str) -> Path:
+        target = work / "files" / str(len(staged)) / os.path.basename(path)
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(path, target)
+        staged.append((path, str(target)))
+        return target
+
+    def one(match: re.Match[str]) -> str:
+        path = unquote(urlsplit(match.group(0)).path)
+        return copy(path).as_uri() if os.path.isfile(path) else match.group(0)
+
+    lines = []
+    for line in text.splitlines():
+        bare = line.strip()
+        if os.path.isabs(bare) and os.path.isfile(bare):  # a requirement that is a file
+            lines.append(str(copy(bare)))
+        else:
+            lines.append(_FILE_URL.sub(one, line))
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _stage_sources(work: Path, find_links: Sequence[str | os.PathLike[str]],
+                   index_url: str | None,
+                   staged: list[tuple[str, str]]) -> tuple[list[str], str | None]:
+    """Copies of the local *find_links* directories (their files: uv and pip read no deeper)
+    and of a ``file:`` *index_url* tree in *work*, readable by the unprivileged uid; remote
+    ones as they are."""
+    from urllib.parse import unquote, urlsplit  # noqa: PLC0415
+
+    def local(link: str) -> str | None:
+        path = unquote(urlsplit(link).path) if link.startswith("file:") else link
+        return path if "://" not in path and os.path.isdir(path) else None
+
+    links = []
+    for number, link in enumerate(str(os.fspath(item)) for item in find_links):
+        path = local(link)
+        if path is None:
+            links.append(link)
+            continue
+        target = work / "links" / str(number)
+        target.mkdir(parents=True)
+        for entry in os.scandir(path):
+            if entry.is_file(follow_symlinks=False):
+                shutil.copyfile(entry.path, target / entry.name)
+        staged.append((os.path.realpath(path), str(target)))
+        links.append(str(target))
+    index = index_url
+    if index_url is not None and (path := local(index_url)) is not None:
+        target = work / "index"
+        shutil.copytree(path, target, symlinks=False)
+        staged.append((os.path.realpath(path), str(target)))
+        index = target.as_uri()
+    return links, index
 
 
 def _say(progress: Callable[[str], None] | None, message: str) -> None:

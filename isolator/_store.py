@@ -997,7 +997,7 @@ class PluginStore:
                 pins = self.backend.resolve(
                     [prepared.requirement], interpreter, workdir, index_url=src.index_url,
                     find_links=list(src.find_links), no_index=src.no_index,
-                    allow_build=allow_build, timeout=timeout,
+                    allow_build=allow_build, progress=progress, timeout=timeout,
                 )
             except CommandError as exc:
                 raise ResolutionError(src.source, f"cannot be resolved: {exc.summary}") \
@@ -1130,7 +1130,8 @@ class PluginStore:
             stored = self.wheelhouse.ensure(sdist, progress)
             _say(progress, f"building {sdist.filename}")
             built = self.backend.build_wheel(stored, op / "built-sdists", interpreter,
-                                             allow_build=True, timeout=timeout)
+                                             allow_build=True, progress=progress,
+                                             timeout=timeout)
             artifact = Artifact(url=built.as_uri(), sha256=sha256_file(built), filename=built.name)
             self.wheelhouse.ensure(artifact)
             dists.append(ResolvedDistribution(pin.name, pin.version, built.name,

@@ -19,6 +19,7 @@ run as root                               uid 65534 when the host is root
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import socket
 from pathlib import Path
@@ -143,3 +144,35 @@ def test_validate_builds_in_the_sandbox(sec_tmp: Path, target: Target,
     assert not (target.world / "planted.txt").exists()
     assert not (project / "PLANTED.txt").exists()
     assert target.connections() == 0
+
+
+def test_an_allowed_sdists_build_code_is_confined_in_resolution_and_build(
+        sec_tmp: Path, target: Target, plugin_python: str) -> None:
+    # A dependency offered only as an sdist, installed with allow_build: uv builds it once to
+    # learn its metadata while resolving, then the store builds its wheel. Both runs of its
+    # build code are confined; before #15 the first ran on the host as the host's user.
+    from helpers_build import build_sdist, make_wheel
+
+    project = _project(sec_tmp, target)
+    # Dependencies computed by the backend (not static in pyproject.toml): uv must run the
+    # build code while resolving, to learn them.
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(re.sub(r"dependencies = \[.*\]\n", 'dynamic = ["dependencies"]\n',
+                                pyproject.read_text()))
+    links = sec_tmp / "links"
+    build_sdist(project, links)
+    make_wheel(links, "openhands-plugin-needs-build", "1.0.0",
+               deps=["openhands-plugin-build-attack"],
+               entry_points={"openhands.plugins": {"needs-build": "openhands_plugin_needs_build"}},
+               files={"openhands_plugin_needs_build/__init__.py": "",
+                      "openhands_plugin_needs_build/commands/c.md": "c\n"})
+    store = PluginStore(sec_tmp / "store", python=plugin_python)
+    said: list[str] = []
+    installed = store.install("pypi:openhands-plugin-needs-build", find_links=[links],
+                              no_index=True, allow_build=True, progress=said.append)
+    assert any(line.startswith("sandbox: ") for line in said), said  # the resolution
+    assert any(line.startswith("build sandbox: ") for line in said), said  # the wheel
+    assert installed.venv is not None
+    findings_file = next(installed.venv.rglob(f"{MODULE}/findings.json"))
+    _check(json.loads(findings_file.read_text()), target, project)
+    assert list(target.world.iterdir()) == []  # no run of its code wrote here
