@@ -87,20 +87,20 @@ sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
 from _measure import Side, gc_paused, ms, print_sides, print_summary  # noqa: E402
 from helpers_build import make_wheel  # noqa: E402 - the repo paths must be set first
 
-import hostbridge._process as process_module  # noqa: E402
-import hostbridge._sandbox as sandbox_module  # noqa: E402
+import hostbridge.launch._sandbox as sandbox_module  # noqa: E402
+import hostbridge.supervision._process as process_module  # noqa: E402
 from hostbridge import HostBridge, Worker  # noqa: E402
-from hostbridge._runtime import ensure_runtime  # noqa: E402
-from hostbridge._worker import protocol  # noqa: E402
+from hostbridge.launch._runtime import ensure_runtime  # noqa: E402
+from hostbridge.worker import protocol  # noqa: E402
 from isolator import PluginStore  # noqa: E402
-from isolator._launcher import UNSHARE as _UNSHARE  # noqa: E402
-from isolator._launcher import launcher_info  # noqa: E402
+from isolator.sandbox._launcher import UNSHARE as _UNSHARE  # noqa: E402
+from isolator.sandbox._launcher import launcher_info  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from concurrent.futures import Future
 
-    from isolator._store import InstalledPlugin
+    from isolator.store._store import InstalledPlugin
 
 PARTS = ("start", "roundtrip", "payload", "memory")
 PLUGIN = "benchbridge"
@@ -324,7 +324,7 @@ def _timed_popen(popen: Callable[..., subprocess.Popen[bytes]],
 
 
 class _SubprocessProxy:
-    """Stands in for the ``subprocess`` module in ``hostbridge._process``, ``Popen`` timed."""
+    """Stands in for ``subprocess`` in ``hostbridge.supervision._process``, ``Popen`` timed."""
 
     def __init__(self, sink: dict[str, Any]) -> None:
         self.Popen = _timed_popen(subprocess.Popen, sink)

@@ -1,4 +1,4 @@
-"""dist-info reading: isolator._distinfo against importlib.metadata over the same files.
+"""dist-info reading: isolator.metadata._distinfo against importlib.metadata over the same files.
 
 Two measurements, each reading every distribution's name, version and entry points:
 
@@ -35,9 +35,9 @@ sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
 
 from helpers_build import make_wheel  # noqa: E402 - the repo paths must be set first
 
-from isolator._backends import UvBackend  # noqa: E402
-from isolator._distinfo import find_site_packages, iter_distributions  # noqa: E402
-from isolator._interpreters import find_python  # noqa: E402
+from isolator.metadata._distinfo import find_site_packages, iter_distributions  # noqa: E402
+from isolator.store._backends import UvBackend  # noqa: E402
+from isolator.store._interpreters import find_python  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -72,12 +72,12 @@ sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
 from _measure import Side, ms, print_sides, print_summary, timed  # noqa: E402
 from helpers_build import make_wheel  # noqa: E402 - the repo paths must be set first
 
-import isolator._backends as backends_module  # noqa: E402
+import isolator.store._backends as backends_module  # noqa: E402
 from isolator import PluginStore, load_plugin  # noqa: E402
-from isolator._backends import scrubbed_env  # noqa: E402
-from isolator._distinfo import find_site_packages  # noqa: E402
-from isolator._interpreters import base_interpreter, find_python  # noqa: E402
-from isolator._store import METADATA_FORMAT, PLUGINS_GROUP, STORE_FORMAT  # noqa: E402
+from isolator.metadata._distinfo import find_site_packages  # noqa: E402
+from isolator.store._backends import scrubbed_env  # noqa: E402
+from isolator.store._interpreters import base_interpreter, find_python  # noqa: E402
+from isolator.store._store import METADATA_FORMAT, PLUGINS_GROUP, STORE_FORMAT  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -586,7 +586,7 @@ def bench_disk(setup: Setup, count: int, results: dict[str, Any]) -> None:
 def cached_store(count: int, python: str, uv_version: str) -> PluginStore:
     """A store with *count* crafted plugins, built once under the bench cache.
 
-    Keyed by the store's formats, uv, Python and the text of ``isolator/_store.py`` (what an
+    Keyed by the store's formats, uv, Python and the text of ``isolator/store/_store.py`` (what an
     install writes is what listing reads); a store of another key is removed.
     """
     code = (REPO_ROOT / "isolator" / "_store.py").read_bytes()

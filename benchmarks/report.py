@@ -887,7 +887,7 @@ def _uv_version() -> str | None:
     try:
         if str(REPO_ROOT) not in sys.path:
             sys.path.append(str(REPO_ROOT))
-        from isolator._backends import find_uv
+        from isolator.store._backends import find_uv
 
         uv: str | None = find_uv()
     except Exception:

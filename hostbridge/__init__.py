@@ -6,19 +6,7 @@ the host reaches plugin tools through :class:`HostBridge` and :class:`RemoteTool
 
 from __future__ import annotations
 
-from isolator._launcher import launcher_info
-
-from ._agents import (
-    LLM_OPTIONS,
-    EchoLLM,
-    HostTool,
-    LLMLimitError,
-    LLMLimits,
-    LLMUsage,
-    RemoteAgent,
-)
-from ._bridge import HostBridge, RemoteTool, ToolResult, failed_plugins
-from ._errors import (
+from hostbridge._errors import (
     CallTimeoutError,
     PluginFailedError,
     RemoteError,
@@ -28,15 +16,26 @@ from ._errors import (
     WorkerError,
     WorkerStartError,
 )
-from ._process import Worker
-from ._programs import PluginProgram, ProgramResult, run_program, spawn_program
-from ._registry import (
+from hostbridge.agents._agents import (
+    LLM_OPTIONS,
+    EchoLLM,
+    HostTool,
+    LLMLimitError,
+    LLMLimits,
+    LLMUsage,
+    RemoteAgent,
+)
+from hostbridge.agents._registry import (
     CapabilityNotFoundError,
     CapabilityRegistry,
     RegistryError,
     RequirementError,
 )
-from ._sandbox import PROFILE_LIMITS, PROFILES, WorkerLimits, sandbox_layers
+from hostbridge.launch._programs import PluginProgram, ProgramResult, run_program, spawn_program
+from hostbridge.launch._sandbox import PROFILE_LIMITS, PROFILES, WorkerLimits, sandbox_layers
+from hostbridge.supervision._bridge import HostBridge, RemoteTool, ToolResult, failed_plugins
+from hostbridge.supervision._process import Worker
+from isolator.sandbox._launcher import launcher_info
 
 __all__ = [
     "LLM_OPTIONS",

@@ -9,8 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._content import load_plugin
-from ._errors import (
+from isolator._errors import (
     HashMismatchError,
     IsolatorError,
     LockfileError,
@@ -24,8 +23,9 @@ from ._errors import (
     SourceError,
     StoreError,
 )
-from ._fsread import LoadLimits
-from ._model import (
+from isolator.content._fsread import LoadLimits
+from isolator.content._loader import load_plugin
+from isolator.content._model import (
     Agent,
     Author,
     Command,
@@ -42,11 +42,11 @@ from ._model import (
     SkillResources,
     Trigger,
 )
-from ._permissions import Permissions, PluginSettings
-from ._variables import expand_variables
+from isolator.content._variables import expand_variables
+from isolator.policy._permissions import Permissions, PluginSettings
 
 if TYPE_CHECKING:
-    from ._authoring import (
+    from isolator.authoring._authoring import (
         BuildSettings,
         Check,
         PackageResult,
@@ -55,10 +55,10 @@ if TYPE_CHECKING:
         validate_directory,
         validate_package,
     )
-    from ._lockfile import Lock
-    from ._policy import Policy, hookimpl
-    from ._sources import PluginSource
-    from ._store import (
+    from isolator.policy._policy import Policy, hookimpl
+    from isolator.sources._sources import PluginSource
+    from isolator.store._lockfile import Lock
+    from isolator.store._store import (
         CleanReport,
         FileChange,
         InstalledPlugin,
@@ -73,26 +73,26 @@ if TYPE_CHECKING:
 # The store (uv, resolution, downloads) loads on first use: a host that only reads plugin
 # directories does not pay for importing it.
 _LAZY = {
-    "BuildSettings": "._authoring",
-    "Check": "._authoring",
-    "PackageResult": "._authoring",
-    "ValidationReport": "._authoring",
-    "package_plugin": "._authoring",
-    "validate_directory": "._authoring",
-    "validate_package": "._authoring",
-    "PluginSource": "._sources",
-    "Policy": "._policy",
-    "hookimpl": "._policy",
-    "CleanReport": "._store",
-    "FileChange": "._store",
-    "InstalledPlugin": "._store",
-    "Lock": "._lockfile",
-    "SyncReport": "._store",
-    "VerifyReport": "._store",
-    "PluginStore": "._store",
-    "ResolvedDistribution": "._store",
-    "default_store": "._store",
-    "default_store_root": "._store",
+    "BuildSettings": "isolator.authoring._authoring",
+    "Check": "isolator.authoring._authoring",
+    "PackageResult": "isolator.authoring._authoring",
+    "ValidationReport": "isolator.authoring._authoring",
+    "package_plugin": "isolator.authoring._authoring",
+    "validate_directory": "isolator.authoring._authoring",
+    "validate_package": "isolator.authoring._authoring",
+    "PluginSource": "isolator.sources._sources",
+    "Policy": "isolator.policy._policy",
+    "hookimpl": "isolator.policy._policy",
+    "CleanReport": "isolator.store._store",
+    "FileChange": "isolator.store._store",
+    "InstalledPlugin": "isolator.store._store",
+    "Lock": "isolator.store._lockfile",
+    "SyncReport": "isolator.store._store",
+    "VerifyReport": "isolator.store._store",
+    "PluginStore": "isolator.store._store",
+    "ResolvedDistribution": "isolator.store._store",
+    "default_store": "isolator.store._store",
+    "default_store_root": "isolator.store._store",
 }
 
 
@@ -100,7 +100,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'isolator' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._redact import redact_text
+from isolator._redact import redact_text
 
 
 class IsolatorError(Exception):

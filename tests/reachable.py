@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from isolator._launcher import reachable_system_python
+from isolator.sandbox._launcher import reachable_system_python
 
 
 def world_dir(prefix: str = "isolator-test-") -> Path:

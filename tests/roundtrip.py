@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import isolator
-from isolator._authoring import (
+from isolator.authoring._authoring import (
     BuildSettings,
     PackageResult,
     content_differences,

@@ -23,7 +23,14 @@ from helpers_build import (
     proof_setup_py,
 )
 
-from isolator._backends import (
+from isolator._errors import (
+    BackendUnavailableError,
+    CommandError,
+    CommandTimeoutError,
+    IsolatorError,
+)
+from isolator.metadata._distinfo import find_distribution, find_site_packages
+from isolator.store._backends import (
     MIN_UV_VERSION,
     Backend,
     UvBackend,
@@ -36,14 +43,7 @@ from isolator._backends import (
     scrubbed_env,
     venv_python,
 )
-from isolator._distinfo import find_distribution, find_site_packages
-from isolator._errors import (
-    BackendUnavailableError,
-    CommandError,
-    CommandTimeoutError,
-    IsolatorError,
-)
-from isolator._interpreters import find_python, list_interpreters
+from isolator.store._interpreters import find_python, list_interpreters
 
 EVIL = "http://127.0.0.1:9/"  # the discard port: nothing listens, so any use of it fails
 
@@ -507,7 +507,7 @@ def test_child_dies_when_the_host_is_killed_hard(tmp_path: Path) -> None:
     # command must not outlive it.
     host_code = textwrap.dedent("""
         import sys
-        from isolator._backends import run_command
+        from isolator.store._backends import run_command
         run_command([sys.executable, "-c",
                      "import os, sys, time; print(os.getpid(), flush=True); time.sleep(120)"],
                     progress=lambda line: print(line, flush=True))

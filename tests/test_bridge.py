@@ -22,8 +22,8 @@ from hostbridge import (
     WorkerStartError,
 )
 from isolator import PluginStore
-from isolator._interpreters import list_interpreters
-from isolator._permissions import Permissions
+from isolator.policy._permissions import Permissions
+from isolator.store._interpreters import list_interpreters
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -283,7 +283,7 @@ def test_workers_are_stopped_when_the_host_exits(store: PluginStore, tmp_path: P
 
 def test_cli_tools_and_call(store: PluginStore) -> None:
     def ohp(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "hostbridge._cli", *args, "--root",
+        return subprocess.run([sys.executable, "-m", "hostbridge.cli._cli", *args, "--root",
                                str(store.root)], capture_output=True, text=True, timeout=120,
                               check=False)
 

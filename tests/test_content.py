@@ -12,7 +12,7 @@ from test_corpus import compare
 
 import isolator
 from isolator import expand_variables, load_plugin
-from isolator._variables import plugin_variables
+from isolator.content._variables import plugin_variables
 
 if TYPE_CHECKING:
     from pathlib import Path

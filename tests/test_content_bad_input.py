@@ -14,7 +14,7 @@ import pytest
 from plugin_fixtures import manifest, write_tree
 
 from isolator import PluginLoadError, load_plugin
-from isolator._cli import main as ohp
+from isolator.cli._cli import main as ohp
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -136,7 +136,7 @@ def test_deeply_nested_frontmatter_is_refused(tmp_path: Path, loader: str,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     import yaml
 
-    from isolator import _frontmatter
+    from isolator.content import _frontmatter
 
     if loader == "pure-python":
         monkeypatch.setattr(_frontmatter, "_Loader", yaml.SafeLoader)
@@ -150,7 +150,7 @@ def test_a_yaml_layer_refusing_deep_nesting_itself_gives_the_same_diagnostic(
     depend on the installed release. Invalid YAML that is not deep is still read leniently."""
     import yaml
 
-    from isolator import _frontmatter
+    from isolator.content import _frontmatter
 
     class Refusing(yaml.SafeLoader):  # type: ignore[misc]
         def get_single_node(self) -> yaml.Node:

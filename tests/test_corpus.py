@@ -17,7 +17,7 @@ import oracle
 import pytest
 
 import isolator
-from isolator._cli import main as ohp
+from isolator.cli._cli import main as ohp
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -27,7 +27,7 @@ import roundtrip
 from plugin_fixtures import manifest, write_tree
 
 import isolator
-import isolator._authoring
+import isolator.authoring._authoring
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -141,8 +141,9 @@ def test_a_symlink_leaving_the_plugin_is_the_only_refusal_the_round_trip_accepts
     with pytest.warns(roundtrip.RefusedForLinks, match=r"linked: skills/shared"):
         roundtrip.warn_refused(result.refused)
     # Packaged although a link leaves it, or refused with another error: a failure too.
-    made = isolator._authoring.PackageResult(plugin="linked", version="1.0.0", dist_name="x",
-                                             module="x", wheel=None, project=None, files=1)
+    made = isolator.authoring._authoring.PackageResult(
+        plugin="linked", version="1.0.0", dist_name="x", module="x", wheel=None, project=None,
+        files=1)
     assert roundtrip.refusal_problems(linked, made, ["skills/shared"])[0].endswith("got a wheel")
     other = isolator.IsolatorError("something else")
     assert "got IsolatorError" in roundtrip.refusal_problems(linked, other, ["skills/shared"])[0]
@@ -195,13 +196,13 @@ def test_a_plugin_without_manifest_keeps_its_name_through_the_package(tmp_path: 
     copied = other.load(other.install(isolator.PluginSource.parse(str(plugin))).name)
     assert copied.name == "no-manifest"
     assert copied.installation is not None and copied.installation.kind == "content-only"
-    assert isolator._authoring.content_differences(loaded, copied) == []
+    assert isolator.authoring._authoring.content_differences(loaded, copied) == []
 
 
 def test_content_differences_names_each_kind_of_difference(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from isolator._authoring import content_differences
+    from isolator.authoring._authoring import content_differences
 
     plugin = isolator.load_plugin(write_tree(tmp_path / "p", {
         ".plugin/plugin.json": manifest(name="p", version="1.0.0"),

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import pytest
 from helpers_build import make_wheel
 
-from isolator._backends import UvBackend
-from isolator._distinfo import (
+from isolator._errors import DistributionError, IsolatorError
+from isolator.metadata._distinfo import (
     Distribution,
     EntryPoint,
     dist_info_cap,
@@ -29,8 +29,8 @@ from isolator._distinfo import (
     read_wheel_dist_info_file,
     record_hashes,
 )
-from isolator._errors import DistributionError, IsolatorError
-from isolator._interpreters import find_python
+from isolator.store._backends import UvBackend
+from isolator.store._interpreters import find_python
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from isolator._errors import CommandError, InterpreterNotFoundError, IsolatorError
-from isolator._interpreters import (
+from isolator.store._interpreters import (
     Interpreter,
     candidate_paths,
     find_python,

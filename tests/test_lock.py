@@ -15,14 +15,14 @@ from helpers_build import make_wheel
 from wheelhouse import EXAMPLES_DIR
 
 from isolator import HashMismatchError, PluginNotFoundError, PluginStore, ResolutionError
-from isolator._distinfo import find_site_packages
 from isolator._errors import CommandError, LockfileError
-from isolator._lockfile import dumps_lock, loads_lock, parse_lock, read_lock, write_lock
+from isolator.metadata._distinfo import find_site_packages
+from isolator.store._lockfile import dumps_lock, loads_lock, parse_lock, read_lock, write_lock
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-OHP = [sys.executable, "-m", "isolator._cli"]
+OHP = [sys.executable, "-m", "isolator.cli._cli"]
 CONTENT = EXAMPLES_DIR / "content-only-plugin"
 SHA_A = "a" * 64
 

@@ -1,4 +1,4 @@
-"""`ohp new`: isolator/_templates.py and the plugin project it writes, run, built, installed.
+"""`ohp new`: isolator/authoring/_templates.py and the project it writes, run, built, installed.
 
 The projects are real: their own tests run with pytest, setuptools builds them (through uv),
 the store installs them into venvs, and their tool and agent run in sandboxed workers.
@@ -24,10 +24,8 @@ from reachable import remove, worker_python, world_dir
 
 import isolator
 from hostbridge import EchoLLM, HostBridge
-from isolator._backends import get_backend
 from isolator._errors import IsolatorError, PackagingError
-from isolator._permissions import Permissions
-from isolator._templates import (
+from isolator.authoring._templates import (
     EXCLUDE_PACKAGE_DATA,
     PACKAGE_DATA_GLOBS,
     dist_name_for,
@@ -35,6 +33,8 @@ from isolator._templates import (
     new_project,
     render_pyproject,
 )
+from isolator.policy._permissions import Permissions
+from isolator.store._backends import get_backend
 
 try:
     import tomllib
@@ -397,7 +397,7 @@ def test_the_project_builds_a_wheel_with_all_its_content(
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_the_project_passes_ohp_validate(generated: dict[str, Generated], name: str) -> None:
     """After its own tests ran (a __pycache__ in the module): every check OK, no warning."""
-    from isolator._authoring import validate_package
+    from isolator.authoring._authoring import validate_package
 
     g = generated[name]
     report = validate_package(g.project)

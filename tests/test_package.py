@@ -21,11 +21,11 @@ from plugin_fixtures import manifest, write_tree
 from wheelhouse import EXAMPLES_DIR
 
 import isolator
-from isolator._authoring import BuildSettings, package_plugin, validate_package
-from isolator._cli import main as ohp
 from isolator._errors import PackagingError
+from isolator.authoring._authoring import BuildSettings, package_plugin, validate_package
+from isolator.cli._cli import main as ohp
 
-OHP = [sys.executable, "-m", "isolator._cli"]
+OHP = [sys.executable, "-m", "isolator.cli._cli"]
 
 
 def sample(root: Path, **extra: str | bytes) -> Path:

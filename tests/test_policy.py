@@ -27,12 +27,12 @@ from isolator import (
     StoreError,
     hookimpl,
 )
-from isolator._permissions import Permissions, PermissionsError
+from isolator.policy._permissions import Permissions, PermissionsError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-OHP = [sys.executable, "-m", "isolator._cli"]
+OHP = [sys.executable, "-m", "isolator.cli._cli"]
 
 
 def offline(wheelhouse: Path) -> dict[str, Any]:

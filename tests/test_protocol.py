@@ -1,4 +1,4 @@
-"""The sans-I/O msgpack-rpc core (hostbridge/_worker/protocol.py), in memory only.
+"""The sans-I/O msgpack-rpc core (hostbridge/worker/protocol.py), in memory only.
 
 Most tests run twice: with msgpack's compiled extension and with its pure-Python fallback
 (what a worker gets on an interpreter without a wheel), since the two unpackers raise and
@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hostbridge._worker import protocol
-from hostbridge._worker.protocol import (
+from hostbridge.worker import protocol
+from hostbridge.worker.protocol import (
     NOTIFICATION,
     PROTOCOL_VERSION,
     REQUEST,

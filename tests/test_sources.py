@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from isolator._errors import IsolatorError, SourceError
-from isolator._sources import (
+from isolator.sources._sources import (
     ACCEPTED_FORMS,
     PluginSource,
     classify_directory,

@@ -23,9 +23,9 @@ from isolator import (
     ResolutionError,
     SourceError,
 )
-from isolator._distinfo import find_distribution, find_site_packages
-from isolator._interpreters import list_interpreters
-from isolator._resolve import sha256_file
+from isolator.metadata._distinfo import find_distribution, find_site_packages
+from isolator.store._interpreters import list_interpreters
+from isolator.store._resolve import sha256_file
 
 
 def offline(wheelhouse: Path) -> dict[str, object]:

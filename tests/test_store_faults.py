@@ -3,7 +3,7 @@ racing, a full disk, unknown plugins, malformed wheels, name collisions, a forei
 
 Nothing is mocked: uv resolves and installs offline from the example wheelhouse; installs that
 must crash run as subprocesses that stop themselves at a checkpoint (``ISOLATOR_STOP_AT``, see
-``isolator._store._checkpoint``) and are then killed for real; the full disk is a small tmpfs
+``isolator.store._store._checkpoint``) and are then killed for real; the full disk is a small tmpfs
 mounted in a private mount namespace. Every test has its own store root under ``tmp_path``.
 """
 
@@ -59,7 +59,7 @@ def _sha256(path: Path) -> str:
 
 def _ohp() -> list[str]:
     ohp = Path(sys.executable).with_name("ohp")
-    return [str(ohp)] if ohp.exists() else [sys.executable, "-m", "isolator._cli"]
+    return [str(ohp)] if ohp.exists() else [sys.executable, "-m", "isolator.cli._cli"]
 
 
 def _run_ohp(*args: str | os.PathLike[str], cwd: Path) -> subprocess.CompletedProcess[str]:

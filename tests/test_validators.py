@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from isolator import LockfileError, PluginLoadError, PluginSource, SourceError, load_plugin
-from isolator._lockfile import parse_lock
+from isolator.store._lockfile import parse_lock
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -1,4 +1,4 @@
-"""hostbridge/_worker/tools.py: loading plugin tools, their schemas, validation, calls, results.
+"""hostbridge/worker/tools.py: loading plugin tools, their schemas, validation, calls, results.
 
 The module runs inside plugin workers (stdlib only, any Python from 3.10), so it is loaded here
 by path, as the worker does, not through the host's ``hostbridge`` package.
@@ -32,14 +32,14 @@ from typing import (  # noqa: UP035 - the old spellings are under test too
 import pytest
 
 from isolator._errors import InterpreterNotFoundError
-from isolator._interpreters import find_python
+from isolator.store._interpreters import find_python
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from fractions import Fraction  # only while type checking: get_type_hints() cannot see it
     from types import ModuleType
 
-TOOLS_PATH = Path(__file__).resolve().parent.parent / "hostbridge" / "_worker" / "tools.py"
+TOOLS_PATH = Path(__file__).resolve().parent.parent / "hostbridge" / "worker" / "tools.py"
 
 
 def _load_tools() -> ModuleType:

@@ -2,7 +2,7 @@
 
 A plugin directory someone downloaded is plugin-controlled, and so is its build backend and
 its ``setup.py``. Before #15 they ran on the host, as the host's user (root here), with the
-whole filesystem and the network. Now the store builds in two steps (isolator/_buildbox.py):
+whole filesystem and the network. Now the store builds in two steps (isolator/store/_buildbox.py):
 the static build requirements as wheels on the host, then the backend under the launcher.
 
 what the build code tries                 what stops it
@@ -30,7 +30,7 @@ from helpers_build import make_project
 from secsupport import AS_ROOT, NOBODY
 
 from isolator import PluginStore
-from isolator._authoring import validate_package
+from isolator.authoring._authoring import validate_package
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -5,7 +5,7 @@ links and special files to make the host read its secrets, or hang.
 The plugin's own tools plant them under ``off``, the one profile whose worker may write its
 installed files whatever uid the host has (under ``strict`` Landlock refuses, and under
 ``standard`` a root host's uid drop: test_attack_filesystem). What stops the attacks is the
-host's loader (``isolator/_fsread.py``), under every profile:
+host's loader (``isolator/content/_fsread.py``), under every profile:
 
 attack                                          what stops it
 ----------------------------------------------  -----------------------------------------------

@@ -36,7 +36,7 @@ import pytest
 from secsupport import AS_ROOT, Bystander, attack, attempt_failed, make_store, open_bridge
 
 from hostbridge import PROFILE_LIMITS
-from isolator._distinfo import find_site_packages
+from isolator.metadata._distinfo import find_site_packages
 
 if TYPE_CHECKING:
     from isolator import PluginStore

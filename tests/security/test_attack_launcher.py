@@ -30,7 +30,7 @@ from secsupport import AS_ROOT, NOBODY, attack, make_store, open_bridge, status_
 
 from hostbridge import WorkerStartError, spawn_program
 from isolator import expand_variables
-from isolator._permissions import Permissions
+from isolator.policy._permissions import Permissions
 
 if TYPE_CHECKING:
     from isolator import PluginStore
@@ -109,7 +109,7 @@ def test_a_loader_variable_is_never_passed_through(store: PluginStore, how: str,
 def _host_python_blocked() -> str | None:
     """The host's own interpreter, when it lives beneath a directory uid 65534 may not enter
     (a pyenv Python under /root); None otherwise."""
-    from isolator._launcher import blocked_ancestor
+    from isolator.sandbox._launcher import blocked_ancestor
 
     real = Path(os.path.realpath(sys.executable))
     return str(real) if blocked_ancestor(real.parent.parent) is not None else None
@@ -149,7 +149,7 @@ def test_a_root_host_runs_plugin_code_as_nobody_with_its_own_interpreter(
 
 
 def test_ohp_call_strict_works_with_the_default_interpreter(root_store: PluginStore) -> None:
-    out = subprocess.run([sys.executable, "-m", "hostbridge._cli", "call", "attacks", "ok",
+    out = subprocess.run([sys.executable, "-m", "hostbridge.cli._cli", "call", "attacks", "ok",
                           "--root", str(root_store.root), "--sandbox", "strict",
                           "--args", '{"text": "through the cover"}', "--json"],
                          capture_output=True, text=True, timeout=120, check=False)

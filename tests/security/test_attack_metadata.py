@@ -3,7 +3,7 @@
 The host reads dist-info files of every distribution in a plugin's venv as data (entry points
 to find the plugins a dependency brings, RECORD, METADATA, INSTALLER...). A plugin's
 dependency wheel ships an ``entry_points.txt`` of any size: read whole, 384 MiB of it cost the
-host 1.2 GiB at install. Every such read is capped (``isolator._distinfo.dist_info_cap``): the
+host 1.2 GiB at install. Every such read is capped (``isolator.metadata.dist_info_cap``): the
 install is refused with an error naming the file and the cap, the store is left as it was,
 and the host's memory does not follow the file's size.
 
@@ -22,7 +22,7 @@ from helpers_build import make_wheel
 from secsupport import peak_rss_growth
 
 from isolator import IsolatorError, PluginStore
-from isolator._distinfo import dist_info_cap
+from isolator.metadata._distinfo import dist_info_cap
 
 if TYPE_CHECKING:
     from pathlib import Path

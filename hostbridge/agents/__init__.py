@@ -1,0 +1,2 @@
+"""Plugin agents in workers (their model calls served by the host) and the capability
+registry of seed 000."""

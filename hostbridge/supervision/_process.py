@@ -1,0 +1,705 @@
+"""One worker process: spawned with the plugin venv's interpreter, spoken to over a socketpair.
+
+The host side of the connection runs one reader thread, which completes the futures of pending
+calls and serves the worker's calls to host capabilities; any number of threads (or an asyncio
+loop, through :func:`asyncio.wrap_future`) may call at once. The worker's stdout and stderr are
+drained by two more threads into a bounded log. The worker holds a lease on its plugin's
+generation for its whole life, so an upgrade never removes the venv under it.
+
+What a worker can cost the host is bounded (docs/bridge.md, "Bounds on what a worker can cost
+the host"): the host never blocks on a send (what the worker does not read waits in an outbox,
+written by a writer thread), so no lock is held across I/O and a deadline always fires; the
+worker's own calls to the host are served a few at a time, and messages it starts are paced by
+a token bucket, both by making the reader wait (the worker's writes then block, not the host);
+the decoded size of a message is budgeted by the protocol (``Limits.max_decoded``).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import logging
+import os
+import queue
+import select
+import signal
+import socket
+import subprocess
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from hostbridge._errors import (
+    CallTimeoutError,
+    RemoteError,
+    WorkerCrashedError,
+    WorkerStartError,
+)
+from hostbridge.launch._runtime import WORKER_PACKAGE, ensure_runtime
+from hostbridge.launch._sandbox import Launch, WorkerLimits, check_profile, plan
+from hostbridge.worker import protocol
+from isolator._errors import StoreError
+from isolator.metadata._distinfo import find_site_packages
+from isolator.policy._permissions import Permissions
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from pathlib import Path
+
+    from isolator.store._store import InstalledPlugin, PluginStore
+
+log = logging.getLogger("hostbridge.worker")
+
+_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    f"from {WORKER_PACKAGE}.main import main; main(sys.argv[2])"
+)
+# One read: the messages it holds are decoded together (at most about 64 bytes each of its
+# bytes at the worst: 1-byte empty containers).
+_RECV = 256 << 10
+_LOG_LINES = 200
+_LOG_LINE_BYTES = 4096
+# A message the worker starts costs one token, and one more for each this many of its bytes.
+_TOKEN_BYTES = 16 << 10
+_PACE_STEP = 0.02
+_NO_WAIT = getattr(socket, "MSG_DONTWAIT", 0x40)
+
+
+class Worker:
+    """A running worker for one installed plugin. Use :meth:`start`, then :meth:`request`."""
+
+    capability_calls = 8
+    """How many of the worker's calls to host capabilities are served or queued at once (and
+    ``capability_bytes``, their bytes on the wire); the reader waits for one to end before it
+    reads on."""
+    capability_bytes = 64 << 20
+    message_rate = 5000.0
+    """Tokens a second for the messages the worker starts (its calls to the host, its
+    notifications, responses to no call): one a message, one more each 16 KiB. Past the burst
+    the reader waits (the worker's writes block), so what the host spends on them is bounded."""
+    message_burst = 5000.0
+
+    def __init__(
+        self,
+        store: PluginStore,
+        name: str,
+        *,
+        env_allow: Iterable[str] = (),
+        capabilities: Mapping[str, Callable[..., Any]] | None = None,
+        limits: WorkerLimits | None = None,
+        on_crash: Callable[[Worker, WorkerCrashedError], None] | None = None,
+        on_notification: Callable[[Worker, str, list[Any]], None] | None = None,
+        profile: str = "standard",
+        grants: Permissions | None = None,
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.env_allow = tuple(env_allow)
+        self.capabilities = dict(capabilities or {})
+        self.limits = limits or WorkerLimits()
+        self.on_crash = on_crash
+        self.on_notification = on_notification
+        self._capability_pool: ThreadPoolExecutor | None = None
+        check_profile(profile)
+        self.profile = profile
+        self.grants = grants or Permissions()
+        """What the operator granted the plugin (environment, network, capabilities)."""
+        self.sandbox: dict[str, Any] = {}
+        """Every sandbox layer and whether it applies to this worker (set by :meth:`start`)."""
+        self._launch: Launch | None = None
+        self.last_used = time.monotonic()
+        """When a caller last used the worker (heartbeats do not count)."""
+        self.last_ping = 0.0
+        self.crash: WorkerCrashedError | None = None
+        """Why the worker died, when it died on its own (not closed by the host)."""
+        self._closing = False
+        self.hello: dict[str, Any] = {}
+        # One bounded log per stream: a flood on stdout must not push out the stderr lines
+        # that explain a crash.
+        self.logs: dict[str, collections.deque[str]] = {
+            "stdout": collections.deque(maxlen=_LOG_LINES),
+            "stderr": collections.deque(maxlen=_LOG_LINES),
+        }
+        self._conn = protocol.Connection()
+        self._pending: dict[int, tuple[str, Future[Any]]] = {}
+        # Guards _pending and msgids; never held across I/O or a wait.
+        self._lock = threading.Lock()
+        # What the socket has not taken yet, in order; the writer thread writes it. The lock
+        # is held only across sends that do not block (MSG_DONTWAIT).
+        self._outbox: collections.deque[tuple[memoryview, Callable[[], None] | None]] = \
+            collections.deque()
+        self._out_lock = threading.Condition(threading.Lock())
+        self._writer: threading.Thread | None = None
+        # The reader's waits (capability slots, tokens); kill() and close() end them.
+        self._flow = threading.Condition(threading.Lock())
+        self._stopping = False
+        self._calls_in_flight = 0
+        self._bytes_in_flight = 0
+        self._tokens = self.message_burst
+        self._refilled = time.monotonic()
+        self._sock: socket.socket | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lease: contextlib.AbstractContextManager[InstalledPlugin] | None = None
+        self._threads: list[threading.Thread] = []
+        self._dead_reason: str | None = None
+        self._worker_pid: int | None = None
+        self.installed: InstalledPlugin | None = None
+        self.agents: dict[str, Any] = {}
+        """The agents built in this worker, by id (ids are per worker and unguessable)."""
+
+    # ---- life ------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Spawn the worker and shake hands; returns what the worker said about itself."""
+        lease = self.store.lease(self.name)
+        installed = lease.__enter__()
+        self._lease = lease
+        try:
+            self.installed = installed
+            if installed.venv is None or installed.python is None:
+                raise WorkerStartError(f"plugin {self.name!r}",
+                                       "is content-only: it has no code to run")
+            self._spawn(installed)
+            self.hello = self.request("hello", {"protocol": protocol.PROTOCOL_VERSION},
+                                      timeout=timeout)
+        except WorkerCrashedError as exc:
+            self.close(timeout=1.0)
+            tail = list(self.logs["stderr"])[-3:]
+            if tail and not exc.stderr_tail:
+                raise WorkerCrashedError(exc.subject, f"{exc.reason}; stderr: "
+                                         f"{' | '.join(tail)}", exit_code=exc.exit_code,
+                                         signal=exc.signal, stderr_tail=tail) from None
+            raise
+        except BaseException:
+            self.close(timeout=1.0)
+            raise
+        self.sandbox["applied_in_worker"] = self.hello.get("sandbox", {})
+        if not self.hello.get("msgpack_compiled", False):
+            log.warning("worker for %s uses msgpack's pure-Python fallback (slow)", self.name)
+        return self.hello
+
+    def _spawn(self, installed: InstalledPlugin) -> None:
+        assert installed.venv is not None and installed.python is not None
+        try:
+            # pyvenv.cfg and bin/python* are read by the interpreter before any layer applies.
+            self.store.check_interpreter_files(installed)
+        except StoreError as exc:
+            raise WorkerStartError(f"plugin {self.name!r}", f"not started: {exc}") from None
+        runtime = ensure_runtime(self.store.root, str(installed.python["abi_tag"]),
+                                 os.path.realpath(installed.python["path"]))
+        python = installed.venv / "bin" / "python"
+        launch = plan(self.store.root, self.name, installed, runtime, python,
+                      profile=self.profile, grants=self.grants, env_allow=self.env_allow,
+                      limits=self.limits)
+        self._launch = launch
+        self.sandbox = dict(launch.layers)
+        tools = {ep.name: ep.value
+                 for ep in self.store.entry_points(self.name)["openhands.tools"]}
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        config: dict[str, Any] = {
+            "fd": child.fileno(), "plugin": self.name,
+            "site_packages": str(find_site_packages(installed.venv)),
+            "msgpack_path": str(runtime.msgpack_dir), "tools": tools, **launch.config}
+        # Die with the host. The kernel's parent-death signal follows the spawning *thread*,
+        # so every worker is spawned by one thread that lives as long as the process.
+        cmd = [*launch.prefix, str(python), "-I", "-S", "-B", "-c", _BOOT,
+               str(runtime.worker_dir), json.dumps(config)]
+        try:
+            self._proc = _spawner.popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=launch.env, cwd=launch.cwd, pass_fds=(child.fileno(),),
+                start_new_session=True, **launch.user,
+            )
+        except OSError as exc:
+            parent.close()
+            raise WorkerStartError(f"plugin {self.name!r}", f"cannot start {python}: "
+                                   f"{exc.strerror}") from None
+        finally:
+            child.close()
+        self._sock = parent
+        self._thread(self._read_loop, "reader")
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        self._thread(lambda: self._drain("stdout", self._proc.stdout), "stdout")  # type: ignore[union-attr]
+        self._thread(lambda: self._drain("stderr", self._proc.stderr), "stderr")  # type: ignore[union-attr]
+
+    @property
+    def scratch(self) -> Path | None:
+        """The worker's ``TMPDIR`` in the store, removed with it (where Landlock keeps the
+        store read-only); under strict, the one directory it may write at all."""
+        return self._launch.scratch if self._launch is not None else None
+
+    @property
+    def pid_namespace(self) -> bool:
+        """Whether this worker runs as PID 1 of its own PID namespace."""
+        return bool(self.sandbox.get("pid_namespace"))
+
+    @property
+    def net_namespace(self) -> bool:
+        """Whether this worker has a network namespace of its own (no network)."""
+        return self.sandbox.get("net_namespace") is True
+
+    def _thread(self, target: Callable[[], None], what: str) -> threading.Thread:
+        thread = threading.Thread(target=target, name=f"hostbridge-{self.name}-{what}",
+                                  daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return thread
+
+    @property
+    def alive(self) -> bool:
+        """True while the worker runs and is not being closed or killed."""
+        return not self._closing and self._dead_reason is None and self._proc is not None \
+            and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The worker interpreter's process id as the host sees it (under the PID namespace
+        launcher, the child of ``unshare``)."""
+        if self._proc is None:
+            return None
+        if self._worker_pid is None:
+            child = _python_child(self._proc.pid)
+            if child == self._proc.pid and self.pid_namespace:
+                return child  # the launcher has not forked yet: ask again later
+            self._worker_pid = child
+        return self._worker_pid
+
+    @property
+    def busy(self) -> bool:
+        """True while calls are in flight."""
+        return bool(self._pending)
+
+    def kill(self, reason: str) -> None:
+        """Kill the worker now (a hung call cannot be interrupted otherwise); calls in flight
+        fail with :class:`WorkerCrashedError` giving *reason*."""
+        self._closing = True
+        self._stop_flow()
+        self._fail_all(reason)
+        if self._proc is not None:
+            _kill(self._proc)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Ask the worker to stop; kill its process group if it does not within *timeout*."""
+        self._closing = True
+        self._stop_flow()
+        proc, sock = self._proc, self._sock
+        if sock is not None and self._dead_reason is None:
+            with contextlib.suppress(OSError, protocol.ProtocolError):
+                self._send(self._conn.send(protocol.Notification("shutdown", [])))
+        if proc is not None:
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill(proc)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with self._out_lock:  # the writer sends nothing more
+                self._outbox.clear()
+                self._out_lock.notify_all()
+                sock.close()
+        self._fail_all("the worker was closed")
+        if self._capability_pool is not None:
+            self._capability_pool.shutdown(wait=False, cancel_futures=True)
+        for thread in self._threads:
+            thread.join(timeout=2.0)
+        if self._launch is not None:
+            self._launch.cleanup()
+        if self._lease is not None:
+            self._lease.__exit__(None, None, None)
+            self._lease = None
+
+    # ---- calls -----------------------------------------------------------------------------
+
+    def submit(self, method: str, *params: object) -> Future[Any]:
+        """Send a request; the future holds its result or a :class:`WorkerError`."""
+        future: Future[Any] = Future()
+        if method != "ping":
+            self.last_used = time.monotonic()
+        if self._dead_reason is not None or self._sock is None:
+            future.set_exception(WorkerCrashedError(f"worker of {self.name!r}",
+                                                    self._dead_reason or "not started"))
+            return future
+        with self._lock:
+            msgid = self._conn.next_msgid()
+        data = self._conn.send(protocol.Request(msgid, method, list(params)))
+        with self._lock:
+            self._pending[msgid] = (method, future)
+        try:
+            self._send(data)
+        except OSError as exc:
+            with self._lock:
+                self._pending.pop(msgid, None)
+            future.set_exception(WorkerCrashedError(f"worker of {self.name!r}",
+                                                    f"cannot send: {exc.strerror or exc}"))
+        return future
+
+    # ---- sending -----------------------------------------------------------------------------
+
+    def _send(self, data: bytes, done: Callable[[], None] | None = None) -> None:
+        """Write *data* to the worker, never blocking: what the socket does not take at once
+        waits in the outbox for the writer thread (a worker busy in a tool, or one that does
+        not read, holds up no caller and no lock). *done* runs once all of it is sent.
+        Raises OSError when the connection is gone."""
+        sock = self._sock
+        if sock is None:
+            raise OSError("not started")
+        view = memoryview(data)
+        with self._out_lock:
+            if not self._outbox:
+                try:
+                    sent = sock.send(view, _NO_WAIT)
+                except BlockingIOError:
+                    sent = 0
+                view = view[sent:]
+            if view:
+                self._outbox.append((view, done))
+                if self._writer is None:
+                    self._writer = self._thread(self._write_loop, "writer")
+                self._out_lock.notify()
+                return
+        if done is not None:
+            done()
+
+    def _write_loop(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLOUT)
+        while True:
+            with self._out_lock:
+                while not self._outbox:
+                    if self._dead_reason is not None or sock.fileno() < 0:
+                        return
+                    self._out_lock.wait(1.0)
+            # Until the socket takes more, or a tick (to notice the end); no lock held.
+            poller.poll(500)
+            finished: list[Callable[[], None]] = []
+            with self._out_lock:
+                try:
+                    while self._outbox:
+                        view, done = self._outbox[0]
+                        sent = sock.send(view, _NO_WAIT)
+                        if sent < len(view):
+                            self._outbox[0] = (view[sent:], done)
+                            break
+                        self._outbox.popleft()
+                        if done is not None:
+                            finished.append(done)
+                except BlockingIOError:
+                    pass
+                except OSError:  # the worker is gone: the reader says why
+                    self._outbox.clear()
+                    return
+            for done in finished:
+                done()
+
+    def request(self, method: str, *params: object, timeout: float | None = None) -> Any:
+        """Call *method* and wait for its result (raises on error or after *timeout* s)."""
+        future = self.submit(method, *params)
+        try:
+            return future.result(timeout=timeout)
+        except TimeoutError:
+            self.kill(f"killed: {method} passed its deadline of {timeout:g} s")
+            raise CallTimeoutError(f"{method} in worker of {self.name!r}",
+                                   f"the deadline of {timeout:g} s passed; the worker was "
+                                   "stopped") from None
+
+    # ---- the reader --------------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        reason = "the worker closed the connection"
+        try:
+            while True:
+                data = sock.recv(_RECV)
+                for message in self._conn.receive_data(data):
+                    self._on_message(message)
+                if not data:
+                    break
+        except protocol.ProtocolError as exc:
+            reason = f"protocol error: {exc}"
+            self._kill_worker()
+        except OSError as exc:
+            reason = f"connection lost: {exc.strerror or exc}"
+        code = self._proc.poll() if self._proc is not None else None
+        if code is None and self._proc is not None:
+            try:
+                code = self._proc.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                code = None
+        tail = self._stderr_tail()
+        if code == 1 and tail and tail[-1].startswith("unshare: sigprocmask unblock failed"):
+            # util-linux unshare re-raises the signal that killed its child on itself, but
+            # cannot for SIGKILL (OOM killer, RLIMIT_CPU, kill -9): it says so and exits 1.
+            code = -signal.SIGKILL
+            tail = tail[:-1]
+        exit_code = code if code is not None and code >= 0 else None
+        signame = _signal_name(code) if code is not None and code < 0 else None
+        if signame is None:
+            # Under unshare the worker's own death by a signal reaches us as exit status 1;
+            # the worker's faulthandler said which signal it was.
+            signame = _fatal_signal(self.logs["stderr"])
+            if signame is not None:
+                exit_code = None
+        if exit_code:
+            reason += f" (exit status {exit_code})"
+        elif signame:
+            reason += f" (killed by {signame})"
+        if tail:
+            reason += f"; stderr: {' | '.join(tail)}"
+        self._dead_reason = reason
+        self._stop_flow()
+        with self._out_lock:  # the writer ends
+            self._outbox.clear()
+            self._out_lock.notify_all()
+        error = WorkerCrashedError(f"worker of {self.name!r}", reason, exit_code=exit_code,
+                                   signal=signame, stderr_tail=tail)
+        try:
+            # Recorded before any caller hears of it: a caller that retries at once must see
+            # the crash (backoff, budget, status).
+            if not self._closing:
+                self.crash = error
+                if self.on_crash is not None:
+                    self.on_crash(self, error)
+        finally:
+            self._fail_all(reason, error)
+
+    def _on_message(self, message: protocol.Message) -> None:
+        if isinstance(message, protocol.Response):
+            with self._lock:
+                entry = self._pending.pop(message.msgid, None)
+            if entry is None:
+                self._pace(message.size)  # a response to no call: the worker's own doing
+                return
+            method, future = entry
+            if method != "ping":
+                self.last_used = time.monotonic()
+            if message.error is not None:
+                future.set_exception(RemoteError(method, message.error))
+            else:
+                future.set_result(message.result)
+        elif isinstance(message, protocol.Request):
+            self._pace(message.size)
+            if not self._take_slot(message.size):
+                return  # the worker is being stopped
+            # Off the reader thread: a slow capability (a model call) must not hold up the
+            # answers to other calls.
+            if self._capability_pool is None:
+                self._capability_pool = ThreadPoolExecutor(
+                    max_workers=4, thread_name_prefix=f"hostbridge-{self.name}-capability")
+            try:
+                self._capability_pool.submit(self._serve_capability, message)
+            except RuntimeError:  # shut down by close()
+                self._free_slot(message.size)
+        else:
+            self._pace(message.size)
+            if self.on_notification is not None and not self._stopping:
+                # The worker that sent it goes with it: a message is only ever about what
+                # that worker owns (its agents), never another plugin's.
+                self.on_notification(self, message.method, message.params)
+
+    # ---- what the worker may make the reader do: paced by tokens, a few calls at a time ----
+
+    def _pace(self, size: int) -> None:
+        """Take the tokens of a message the worker started; when there are none left, wait
+        (reading nothing meanwhile) until there are."""
+        now = time.monotonic()
+        tokens = min(self.message_burst,
+                     self._tokens + (now - self._refilled) * self.message_rate)
+        self._refilled = now
+        self._tokens = tokens - 1 - size / _TOKEN_BYTES
+        if self._tokens < 0:
+            # Until the debt is paid and 20 ms of tokens are saved: a wait for each message
+            # would cost more than the message.
+            with self._flow:
+                if not self._stopping:
+                    self._flow.wait(-self._tokens / self.message_rate + _PACE_STEP)
+
+    def _take_slot(self, size: int) -> bool:
+        """Wait until the worker's calls to the host in flight leave room for one more (of
+        *size* bytes); False if the worker is being stopped meanwhile."""
+        with self._flow:
+            while self._calls_in_flight and not self._stopping and (
+                    self._calls_in_flight >= self.capability_calls
+                    or self._bytes_in_flight + size > self.capability_bytes):
+                self._flow.wait()
+            if self._stopping:
+                return False
+            self._calls_in_flight += 1
+            self._bytes_in_flight += size
+            return True
+
+    def _free_slot(self, size: int) -> None:
+        with self._flow:
+            self._calls_in_flight -= 1
+            self._bytes_in_flight -= size
+            self._flow.notify_all()
+
+    def _stop_flow(self) -> None:
+        with self._flow:
+            self._stopping = True
+            self._flow.notify_all()
+
+    def _serve_capability(self, request: protocol.Request) -> None:
+        # The call holds its slot until its answer is written: a worker that does not read
+        # its answers gets no more calls served.
+        handed_over = False
+        try:
+            handler = self.capabilities.get(request.method)
+            error: object = None
+            result: object = None
+            if handler is None:
+                error = {"type": "PermissionError", "message": f"capability {request.method!r} "
+                         f"is not granted to plugin {self.name!r}", "traceback": ""}
+            else:
+                try:
+                    result = handler(*request.params)
+                except Exception as exc:
+                    error = protocol.error_data(exc)
+            try:
+                data = self._conn.send(protocol.Response(request.msgid, error, result))
+            except (TypeError, ValueError) as exc:  # a result msgpack cannot carry
+                data = self._conn.send(
+                    protocol.Response(request.msgid, protocol.error_data(exc), None))
+            if self._sock is None or self._dead_reason is not None:
+                return
+            with contextlib.suppress(OSError):
+                self._send(data, lambda: self._free_slot(request.size))
+                handed_over = True
+        except protocol.ProtocolError:
+            pass
+        finally:
+            if not handed_over:
+                self._free_slot(request.size)
+
+    def _fail_all(self, reason: str, error: WorkerCrashedError | None = None) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for method, future in pending.values():
+            if not future.done():
+                future.set_exception(WorkerCrashedError(
+                    f"{method} in worker of {self.name!r}", reason,
+                    exit_code=error.exit_code if error else None,
+                    signal=error.signal if error else None,
+                    stderr_tail=error.stderr_tail if error else None))
+
+    def _kill_worker(self) -> None:
+        if self._proc is not None:
+            _kill(self._proc)
+
+    # ---- output ----------------------------------------------------------------------------
+
+    def _drain(self, stream: str, pipe: Any) -> None:
+        # Chunks, not readline(): one endless line must not grow the host's memory. A line
+        # longer than _LOG_LINE_BYTES keeps its start; the rest is dropped up to its newline.
+        fd = pipe.fileno()
+        partial = b""
+        dropping = False
+        while chunk := os.read(fd, 65536):
+            lines = chunk.split(b"\n")
+            for index, piece in enumerate(lines):
+                last = index == len(lines) - 1
+                if not dropping:
+                    partial += piece[: _LOG_LINE_BYTES - len(partial)]
+                if last:
+                    if len(partial) >= _LOG_LINE_BYTES and not dropping:
+                        self._log_line(stream, partial)
+                        partial, dropping = b"", True
+                    break
+                if not dropping:
+                    self._log_line(stream, partial)
+                partial, dropping = b"", False
+        if partial:
+            self._log_line(stream, partial)
+        pipe.close()
+
+    def _log_line(self, stream: str, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace")
+        self.logs[stream].append(line)
+        log.debug("%s %s: %s", self.name, stream, line)
+
+    def _stderr_tail(self, lines: int = 3) -> list[str]:
+        for thread in self._threads:
+            if thread.name.endswith("-stderr"):
+                thread.join(timeout=0.5)  # the pipe closes when the worker's tree is gone
+        recent = [line for line in list(self.logs["stderr"])[-40:] if line.strip()]
+        for index, line in enumerate(recent):
+            if line.startswith("Fatal Python error: "):
+                return recent[index : index + lines]  # what faulthandler says first matters
+        return recent[-lines:]
+
+
+class _Spawner:
+    """Starts every worker from one daemon thread that lives as long as the host process.
+
+    The parent-death signal (``setpriv --pdeathsig``) fires when the *thread* that forked the
+    child exits: a worker started from an executor thread (``acall``) would die with that
+    thread, and one started without the signal outlives a killed host.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Future[Any], list[str], dict[str, Any]]] = \
+            queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def popen(self, cmd: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="hostbridge-spawner",
+                                                daemon=True)
+                self._thread.start()
+        future: Future[subprocess.Popen[bytes]] = Future()
+        self._queue.put((future, cmd, kwargs))
+        return future.result()
+
+    def _run(self) -> None:
+        while True:
+            future, cmd, kwargs = self._queue.get()
+            try:
+                future.set_result(subprocess.Popen(cmd, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+
+_spawner = _Spawner()
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+_FATAL = {"Segmentation fault": "SIGSEGV", "Aborted": "SIGABRT", "Bus error": "SIGBUS",
+          "Floating point exception": "SIGFPE", "Illegal instruction": "SIGILL"}
+
+
+def _fatal_signal(lines: Iterable[str]) -> str | None:
+    """The signal named by a ``Fatal Python error: ...`` line of faulthandler, if any."""
+    for line in reversed(list(lines)):
+        if line.startswith("Fatal Python error: "):
+            return _FATAL.get(line[len("Fatal Python error: "):].strip())
+    return None
+
+
+def _python_child(pid: int) -> int:
+    """The child of a launcher process (``unshare --fork``), else *pid* itself."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+            children = handle.read().split()
+    except OSError:
+        return pid
+    return int(children[0]) if children else pid

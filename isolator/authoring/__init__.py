@@ -1,0 +1,1 @@
+"""For plugin authors: ``ohp validate``, ``ohp new``, ``ohp package``."""

@@ -1,0 +1,424 @@
+"""The content model: what a plugin directory holds, as plain data.
+
+Every class is a frozen dataclass with a ``to_dict()`` that gives JSON-ready data. Variables such
+as ``${CLAUDE_PLUGIN_ROOT}`` stay raw here; :func:`isolator.expand_variables` expands them when a
+host uses a value. Paths (``source``, ``root``) are absolute POSIX strings under the plugin root.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from isolator.sources._sources import PluginSource
+
+JSON = Any  # a value made of dict, list, str, int, float, bool and None
+
+PluginFormatName = Literal["claude-code", "agent-plugins"]
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A file or field the loader skipped, refused or read differently, and why."""
+
+    path: str
+    """Path relative to the plugin root (POSIX), or ``"."`` for the plugin itself."""
+    reason: str
+    level: Literal["warning", "info"] = "warning"
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {"path": self.path, "reason": self.reason, "level": self.level}
+
+
+@dataclass(frozen=True)
+class Author:
+    """A manifest's author: an object, or parsed from a ``"Name <email>"`` string."""
+
+    name: str = ""
+    email: str | None = None
+    url: str | None = None
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {"name": self.name, "email": self.email, "url": self.url}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """``plugin.json``, or what is inferred when there is none."""
+
+    name: str
+    version: str = "1.0.0"
+    description: str = ""
+    author: Author | None = None
+    entry_command: str | None = None
+    extra: dict[str, JSON] = field(default_factory=dict)
+    """Every other key of the manifest, kept as written (``homepage``, ``keywords``, ...)."""
+    path: str | None = None
+    """The manifest file, relative to the plugin root; None when the manifest was inferred."""
+    format: PluginFormatName = "claude-code"
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "author": self.author.to_dict() if self.author else None,
+            "entry_command": self.entry_command,
+            "extra": self.extra,
+            "path": self.path,
+            "format": self.format,
+        }
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """When a skill's content is injected: on keywords, for a task, or on touched paths."""
+
+    type: Literal["keyword", "task", "path"]
+    values: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, JSON]:
+        key = {"keyword": "keywords", "task": "triggers", "path": "paths"}[self.type]
+        return {"type": self.type, key: list(self.values)}
+
+
+@dataclass(frozen=True)
+class SkillResources:
+    """Files under a skill's ``scripts/``, ``references/`` and ``assets/`` folders."""
+
+    skill_root: str
+    scripts: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    assets: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "skill_root": self.skill_root,
+            "scripts": list(self.scripts),
+            "references": list(self.references),
+            "assets": list(self.assets),
+        }
+
+
+@dataclass(frozen=True)
+class SkillInput:
+    """An input a task skill asks the user for."""
+
+    name: str
+    description: str
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {"name": self.name, "description": self.description}
+
+
+@dataclass(frozen=True)
+class Skill:
+    """A skill: ``skills/<x>/SKILL.md`` (AgentSkills form), a flat ``skills/*.md``, or a root
+    ``SKILL.md``."""
+
+    name: str
+    content: str
+    source: str
+    description: str | None = None
+    trigger: Trigger | None = None
+    allowed_tools: tuple[str, ...] | None = None
+    license: str | None = None
+    compatibility: str | None = None
+    metadata: dict[str, str] | None = None
+    disable_model_invocation: bool = False
+    is_agentskills_format: bool = False
+    inputs: tuple[SkillInput, ...] = ()
+    resources: SkillResources | None = None
+    mcp_tools: dict[str, JSON] | None = None
+    version: str = "1.0.0"
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "content": self.content,
+            "source": self.source,
+            "trigger": self.trigger.to_dict() if self.trigger else None,
+            "allowed_tools": list(self.allowed_tools) if self.allowed_tools is not None else None,
+            "license": self.license,
+            "compatibility": self.compatibility,
+            "metadata": self.metadata,
+            "disable_model_invocation": self.disable_model_invocation,
+            "is_agentskills_format": self.is_agentskills_format,
+            "inputs": [i.to_dict() for i in self.inputs],
+            "resources": self.resources.to_dict() if self.resources else None,
+            "mcp_tools": self.mcp_tools,
+            "version": self.version,
+        }
+
+
+@dataclass(frozen=True)
+class Command:
+    """A slash command: ``commands/<name>.md``; the body is the instruction."""
+
+    name: str
+    content: str
+    source: str
+    description: str = ""
+    argument_hint: str | None = None
+    allowed_tools: tuple[str, ...] = ()
+    metadata: dict[str, JSON] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "content": self.content,
+            "source": self.source,
+            "argument_hint": self.argument_hint,
+            "allowed_tools": list(self.allowed_tools),
+            "metadata": self.metadata,
+        }
+
+
+@dataclass(frozen=True)
+class HookHandler:
+    """One handler of a hook: a command to run, a prompt, an agent, or (Claude Code) more."""
+
+    type: str = "command"
+    command: str = ""
+    timeout: int = 60
+    name: str | None = None
+    prompt: str | None = None
+    system_prompt: str | None = None
+    tools: tuple[str, ...] = ()
+    max_iterations: int = 3
+    is_async: bool = False
+    extra: dict[str, JSON] = field(default_factory=dict)
+    """Keys the SDK does not model (``url`` of an ``http`` handler, ...), kept as written."""
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "type": self.type,
+            "command": self.command,
+            "timeout": self.timeout,
+            "name": self.name,
+            "prompt": self.prompt,
+            "system_prompt": self.system_prompt,
+            "tools": list(self.tools),
+            "max_iterations": self.max_iterations,
+            "async": self.is_async,
+            "extra": self.extra,
+        }
+
+
+@dataclass(frozen=True)
+class HookMatcher:
+    """Handlers that run for an event when the tool name matches ``matcher``."""
+
+    matcher: str = "*"
+    hooks: tuple[HookHandler, ...] = ()
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {"matcher": self.matcher, "hooks": [h.to_dict() for h in self.hooks]}
+
+
+HookConfig = dict[str, tuple[HookMatcher, ...]]
+"""Hooks by snake_case event name (``pre_tool_use``, ``pre_compact``, ...)."""
+
+
+@dataclass(frozen=True)
+class McpServer:
+    """One MCP server from ``.mcp.json`` (or ``mcp.json`` in the Agent Plugins format)."""
+
+    name: str
+    transport: str | None = None
+    command: str | None = None
+    args: tuple[str, ...] | None = None
+    env: dict[str, str] | None = None
+    url: str | None = None
+    headers: dict[str, str] | None = None
+    cwd: str | None = None
+    config: dict[str, JSON] = field(default_factory=dict)
+    """The server's entry as written, every key included."""
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "transport": self.transport,
+            "command": self.command,
+            "args": list(self.args) if self.args is not None else None,
+            "env": self.env,
+            "url": self.url,
+            "headers": self.headers,
+            "cwd": self.cwd,
+            "config": self.config,
+        }
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A sub-agent definition: ``agents/<name>.md``; the body is the system prompt."""
+
+    name: str
+    system_prompt: str
+    source: str
+    description: str = ""
+    model: str = "inherit"
+    color: str | None = None
+    tools: tuple[str, ...] = ()
+    skills: tuple[str, ...] = ()
+    when_to_use_examples: tuple[str, ...] = ()
+    permission_mode: str | None = None
+    max_iteration_per_run: int | None = None
+    max_budget_per_run: float | None = None
+    hooks: HookConfig | None = None
+    mcp_config: dict[str, JSON] | None = None
+    profile_store_dir: str | None = None
+    condenser: JSON = None
+    metadata: dict[str, JSON] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "system_prompt": self.system_prompt,
+            "source": self.source,
+            "model": self.model,
+            "color": self.color,
+            "tools": list(self.tools),
+            "skills": list(self.skills),
+            "when_to_use_examples": list(self.when_to_use_examples),
+            "permission_mode": self.permission_mode,
+            "max_iteration_per_run": self.max_iteration_per_run,
+            "max_budget_per_run": self.max_budget_per_run,
+            "hooks": hooks_to_dict(self.hooks),
+            "mcp_config": self.mcp_config,
+            "profile_store_dir": self.profile_store_dir,
+            "condenser": self.condenser,
+            "metadata": self.metadata,
+        }
+
+
+def hooks_to_dict(hooks: HookConfig | None) -> dict[str, JSON] | None:
+    """Hooks as JSON data: ``{event: [{matcher, hooks: [...]}]}``, or None when absent."""
+    if hooks is None:
+        return None
+    return {event: [m.to_dict() for m in matchers] for event, matchers in hooks.items()}
+
+
+@dataclass(frozen=True)
+class Installation:
+    """Where an installed plugin was loaded from (set by the store; ``None`` for a directory)."""
+
+    name: str
+    version: str
+    kind: Literal["package", "content-only"]
+    package: str | None
+    generation: str
+    source: str
+    python: str | None
+    brought_by: str | None = None
+    """The installed plugin that depends on this one and whose venv holds it."""
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {"name": self.name, "version": self.version, "kind": self.kind,
+                "package": self.package, "generation": self.generation, "source": self.source,
+                "python": self.python, "brought_by": self.brought_by}
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """A loaded plugin directory. Loading never imports or runs anything from it.
+
+    The classmethods are the proposal's API over the default store (``~/.openhands/plugins``,
+    moved by ``OH_PERSISTENCE_DIR``); :class:`isolator.PluginStore` is the full one.
+    """
+
+    root: str
+    manifest: Manifest
+    skills: tuple[Skill, ...] = ()
+    commands: tuple[Command, ...] = ()
+    agents: tuple[Agent, ...] = ()
+    hooks: HookConfig | None = None
+    """None when the plugin has no hooks file; an empty dict when it has one with no hooks."""
+    mcp_servers: dict[str, McpServer] = field(default_factory=dict)
+    diagnostics: tuple[Diagnostic, ...] = ()
+    installation: Installation | None = None
+    """For a plugin loaded from the store: which install (and, if any, which plugin brought it)."""
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def description(self) -> str:
+        return self.manifest.description
+
+    def to_dict(self) -> dict[str, JSON]:
+        """The plugin as one JSON object (what ``ohp show --json`` prints)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "root": self.root,
+            "manifest": self.manifest.to_dict(),
+            "skills": [s.to_dict() for s in self.skills],
+            "commands": [c.to_dict() for c in self.commands],
+            "agents": [a.to_dict() for a in self.agents],
+            "hooks": hooks_to_dict(self.hooks) or {},
+            "mcp_servers": {name: s.to_dict() for name, s in self.mcp_servers.items()},
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
+            "installation": None if self.installation is None else self.installation.to_dict(),
+        }
+
+    # ---- the proposal's API: a thin wrapper over the default store -----------------------
+
+    @classmethod
+    def install(cls, package: str, version: str | None = None, upgrade: bool = False) -> Path:
+        """Install ``pypi:``-style *package* (a name, or any source) into its own venv; return
+        the plugin's directory in that venv's site-packages."""
+        from isolator.store._store import default_store  # noqa: PLC0415 - the store builds on this module
+
+        return default_store().install(_as_source(package), version=version,
+                                       upgrade=upgrade).content_dir
+
+    @classmethod
+    def list_installed(cls) -> list[tuple[str, str]]:
+        """``[(name, version)]`` of the plugins in the default store (and those they bring)."""
+        from isolator.store._store import default_store  # noqa: PLC0415
+
+        return [(p.name, p.version) for p in default_store().list_installed()]
+
+    @classmethod
+    def load_installed(cls, name: str) -> Plugin:
+        """Load installed plugin *name*; :class:`PluginNotFoundError` when there is none."""
+        from isolator.store._store import default_store  # noqa: PLC0415
+
+        return default_store().load(name)
+
+    @classmethod
+    def fetch(cls, source: str | PluginSource, version: str | None = None) -> Path:
+        """The directory of the plugin *source* names, installing it first when needed."""
+        from isolator.sources._sources import PluginSource  # noqa: PLC0415
+        from isolator.store._store import default_store  # noqa: PLC0415
+
+        if isinstance(source, PluginSource):
+            return default_store().install(source).content_dir
+        return default_store().install(_as_source(source), version=version).content_dir
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Plugin:
+        """Load the plugin directory at *path* (as :func:`isolator.load_plugin`)."""
+        from isolator.content._loader import load_plugin  # noqa: PLC0415
+
+        return load_plugin(path)
+
+
+def _as_source(text: str) -> str:
+    """A bare package name means ``pypi:NAME``, as in the proposal's ``Plugin.install``."""
+    if ":" in text or os.sep in text or text.startswith(".") or text.endswith((".whl", ".gz")):
+        return text
+    return f"pypi:{text}"

@@ -1,0 +1,1 @@
+"""Operator policy: plugin permissions and grants, the pluggy hooks, the audit log."""

@@ -1,0 +1,1 @@
+"""Plugin sources: ``pypi:``, git, local directories, wheels and sdists, parsed and checked."""
