@@ -75,7 +75,7 @@ from helpers_build import make_wheel  # noqa: E402 - the repo paths must be set 
 import isolator.store._backends as backends_module  # noqa: E402
 from isolator import PluginStore, load_plugin  # noqa: E402
 from isolator.metadata._distinfo import find_site_packages  # noqa: E402
-from isolator.store._backends import scrubbed_env  # noqa: E402
+from isolator.store._commands import scrubbed_env  # noqa: E402
 from isolator.store._interpreters import base_interpreter, find_python  # noqa: E402
 from isolator.store._store import METADATA_FORMAT, PLUGINS_GROUP, STORE_FORMAT  # noqa: E402
 

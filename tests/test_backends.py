@@ -30,19 +30,18 @@ from isolator._errors import (
     IsolatorError,
 )
 from isolator.metadata._distinfo import find_distribution, find_site_packages
+from isolator.sandbox._launcher import _die_with_parent_prefix
 from isolator.store._backends import (
     MIN_UV_VERSION,
     Backend,
     UvBackend,
     VirtualenvPipBackend,
-    _die_with_parent_prefix,
     check_uv_version,
     get_backend,
     parse_uv_version,
-    run_command,
-    scrubbed_env,
     venv_python,
 )
+from isolator.store._commands import run_command, scrubbed_env
 from isolator.store._interpreters import find_python, list_interpreters
 
 EVIL = "http://127.0.0.1:9/"  # the discard port: nothing listens, so any use of it fails
@@ -507,7 +506,7 @@ def test_child_dies_when_the_host_is_killed_hard(tmp_path: Path) -> None:
     # command must not outlive it.
     host_code = textwrap.dedent("""
         import sys
-        from isolator.store._backends import run_command
+        from isolator.store._commands import run_command
         run_command([sys.executable, "-c",
                      "import os, sys, time; print(os.getpid(), flush=True); time.sleep(120)"],
                     progress=lambda line: print(line, flush=True))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from isolator._errors import CommandError, SourceError, StoreError
 from isolator._redact import redact_url
-from isolator.store._backends import run_command, scrubbed_env
+from isolator.store._commands import run_command, scrubbed_env
 
 if TYPE_CHECKING:
     from collections.abc import Callable

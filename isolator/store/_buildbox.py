@@ -60,7 +60,7 @@ from isolator.sandbox._launcher import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from isolator.store._backends import CommandResult
+    from isolator.store._commands import CommandResult
 
 if sys.version_info >= (3, 11):
     import tomllib

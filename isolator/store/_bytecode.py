@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from isolator._errors import CommandError, StoreError
-from isolator.store._backends import run_command, scrubbed_env
+from isolator.store._commands import run_command, scrubbed_env
 
 if TYPE_CHECKING:
     from isolator.store._interpreters import Interpreter
