@@ -124,7 +124,7 @@ def test_a_capability_not_granted_is_a_clear_error(store: PluginStore) -> None:
 
 def test_cli_agent(store: PluginStore) -> None:
     def ohp(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "hostbridge.cli._cli", *args, "--root",
+        return subprocess.run([sys.executable, "-m", "hostbridge.cli", *args, "--root",
                                str(store.root)], capture_output=True, text=True, timeout=120,
                               check=False)
 

@@ -283,7 +283,7 @@ def test_workers_are_stopped_when_the_host_exits(store: PluginStore, tmp_path: P
 
 def test_cli_tools_and_call(store: PluginStore) -> None:
     def ohp(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "hostbridge.cli._cli", *args, "--root",
+        return subprocess.run([sys.executable, "-m", "hostbridge.cli", *args, "--root",
                                str(store.root)], capture_output=True, text=True, timeout=120,
                               check=False)
 

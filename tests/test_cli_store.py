@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from wheelhouse import EXAMPLES_DIR
 
-OHP = [sys.executable, "-m", "isolator.cli._cli"]
+OHP = [sys.executable, "-m", "isolator.cli"]
 
 
 def ohp(*args: str, root: Path | None = None, check: bool = True,

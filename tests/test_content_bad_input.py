@@ -14,7 +14,7 @@ import pytest
 from plugin_fixtures import manifest, write_tree
 
 from isolator import PluginLoadError, load_plugin
-from isolator.cli._cli import main as ohp
+from isolator.cli import main as ohp
 
 if TYPE_CHECKING:
     from pathlib import Path

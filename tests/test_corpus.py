@@ -17,7 +17,7 @@ import oracle
 import pytest
 
 import isolator
-from isolator.cli._cli import main as ohp
+from isolator.cli import main as ohp
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -46,7 +46,7 @@ def tmpdir_root() -> Iterator[Path]:
 def ohp_demo(tmpdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TMPDIR": str(tmpdir)}
     env.pop("NO_COLOR", None)
-    return subprocess.run([sys.executable, "-m", "hostbridge.cli._cli", "demo", *args],
+    return subprocess.run([sys.executable, "-m", "hostbridge.cli", "demo", *args],
                           capture_output=True, text=True, timeout=300, check=False, env=env,
                           cwd=tmpdir, stdin=subprocess.DEVNULL)
 

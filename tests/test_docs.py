@@ -141,7 +141,7 @@ def test_mkdocs_builds_strictly(tmp_path: Path) -> None:
 
 
 def _ohp_commands() -> set[str]:
-    result = subprocess.run([sys.executable, "-m", "hostbridge.cli._cli", "--help"],
+    result = subprocess.run([sys.executable, "-m", "hostbridge.cli", "--help"],
                             capture_output=True, text=True, timeout=60, check=True)
     section = result.stdout.split("positional arguments:", 1)[1].split("options:", 1)[0]
     return set(re.findall(r"^ {4}([a-z][a-z-]*)(?: |$)", section, re.M))

@@ -346,7 +346,7 @@ def single_error_line(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def ohp(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hostbridge.cli._cli", *args, "--root", str(root)],
+    return subprocess.run([sys.executable, "-m", "hostbridge.cli", *args, "--root", str(root)],
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 

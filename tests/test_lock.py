@@ -22,7 +22,7 @@ from isolator.store._lockfile import dumps_lock, loads_lock, parse_lock, read_lo
 if TYPE_CHECKING:
     from pathlib import Path
 
-OHP = [sys.executable, "-m", "isolator.cli._cli"]
+OHP = [sys.executable, "-m", "isolator.cli"]
 CONTENT = EXAMPLES_DIR / "content-only-plugin"
 SHA_A = "a" * 64
 

@@ -23,9 +23,9 @@ from wheelhouse import EXAMPLES_DIR
 import isolator
 from isolator._errors import PackagingError
 from isolator.authoring._authoring import BuildSettings, package_plugin, validate_package
-from isolator.cli._cli import main as ohp
+from isolator.cli import main as ohp
 
-OHP = [sys.executable, "-m", "isolator.cli._cli"]
+OHP = [sys.executable, "-m", "isolator.cli"]
 
 
 def sample(root: Path, **extra: str | bytes) -> Path:

@@ -32,7 +32,7 @@ from isolator.policy._permissions import Permissions, PermissionsError
 if TYPE_CHECKING:
     from pathlib import Path
 
-OHP = [sys.executable, "-m", "isolator.cli._cli"]
+OHP = [sys.executable, "-m", "isolator.cli"]
 
 
 def offline(wheelhouse: Path) -> dict[str, Any]:

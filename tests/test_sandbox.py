@@ -127,7 +127,7 @@ def test_doctor_lists_every_layer(tmp_path: Path) -> None:
     layers = sandbox_layers()
     assert {"environment", "pid_namespace", "net_namespace", "rlimits", "landlock",
             "seccomp", "unprivileged_uid"} <= set(layers)
-    out = subprocess.run([sys.executable, "-m", "hostbridge.cli._cli", "doctor", "--json",
+    out = subprocess.run([sys.executable, "-m", "hostbridge.cli", "doctor", "--json",
                           "--root", str(tmp_path / "r")], capture_output=True, text=True,
                          timeout=120, check=True).stdout
     reported: dict[str, Any] = json.loads(out)["sandbox_layers"]
@@ -376,12 +376,12 @@ def test_a_hook_command_runs_in_the_sandbox(content_store: PluginStore, tmp_path
     result = run_program(content_store, "hooky", ["./hooks/check.sh", "/dev/null"], timeout=60)
     assert b"secret=s3cret" in result.stdout
     # The CLI, with the program's exit status and a deadline.
-    cli = subprocess.run([sys.executable, "-m", "hostbridge.cli._cli", "exec", "hooky", "--root",
+    cli = subprocess.run([sys.executable, "-m", "hostbridge.cli", "exec", "hooky", "--root",
                           str(content_store.root), "--", "sh", "-c", "pwd; exit 7"],
                          capture_output=True, text=True, timeout=120, check=False)
     assert cli.returncode == 7, cli.stderr
     assert cli.stdout.strip() == str(content_store.get("hooky").content_dir)
-    slow = subprocess.run([sys.executable, "-m", "hostbridge.cli._cli", "exec", "hooky", "--root",
+    slow = subprocess.run([sys.executable, "-m", "hostbridge.cli", "exec", "hooky", "--root",
                            str(content_store.root), "--timeout", "0.5", "--", "sleep", "30"],
                           capture_output=True, text=True, timeout=120, check=False)
     assert slow.returncode == 124 and "deadline" in slow.stderr
@@ -400,7 +400,7 @@ def test_strict_programs_write_only_their_scratch(content_store: PluginStore) ->
 
 def test_bad_exec_input_is_a_clear_error(content_store: PluginStore) -> None:
     def ohp(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "hostbridge.cli._cli", *args[:2], "--root",
+        return subprocess.run([sys.executable, "-m", "hostbridge.cli", *args[:2], "--root",
                                str(content_store.root), *args[2:]], capture_output=True,
                               text=True, timeout=120, check=False)
 
@@ -454,7 +454,7 @@ def test_cli_install_sandbox_and_grant(tmp_path: Path) -> None:
     (plugin / "commands" / "c.md").write_text("c\n")
 
     def ohp(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "hostbridge.cli._cli", *args, "--root",
+        return subprocess.run([sys.executable, "-m", "hostbridge.cli", *args, "--root",
                                str(tmp_path / "store")], capture_output=True, text=True,
                               timeout=120, check=False)
 

@@ -59,7 +59,7 @@ def _sha256(path: Path) -> str:
 
 def _ohp() -> list[str]:
     ohp = Path(sys.executable).with_name("ohp")
-    return [str(ohp)] if ohp.exists() else [sys.executable, "-m", "isolator.cli._cli"]
+    return [str(ohp)] if ohp.exists() else [sys.executable, "-m", "isolator.cli"]
 
 
 def _run_ohp(*args: str | os.PathLike[str], cwd: Path) -> subprocess.CompletedProcess[str]:

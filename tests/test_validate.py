@@ -14,7 +14,7 @@ from wheelhouse import EXAMPLES_DIR
 
 from isolator._errors import PackagingError
 from isolator.authoring._authoring import BuildSettings, validate_directory, validate_package
-from isolator.cli._cli import main as ohp
+from isolator.cli import main as ohp
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -192,7 +192,7 @@ def test_a_project_that_does_not_build_is_an_error_not_a_crash(tmp_path: Path) -
 def test_ohp_validate_exit_codes_and_json_as_a_user_runs_it(tmp_path: Path) -> None:
     good = make_project(tmp_path / "good", pyproject())
     bad = make_project(tmp_path / "bad", pyproject(package_data=PROPOSAL_GLOBS))
-    cmd = [sys.executable, "-m", "isolator.cli._cli", "validate"]
+    cmd = [sys.executable, "-m", "isolator.cli", "validate"]
     done = subprocess.run([*cmd, "--python-package", str(good)], capture_output=True,
                           text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr

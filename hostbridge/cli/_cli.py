@@ -18,9 +18,9 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from isolator import cli as _cli
 from isolator._errors import IsolatorError
-from isolator.cli import _cli
-from isolator.cli._text import visible, write_raw
+from isolator.cli import visible, write_raw
 
 PROFILE_CHOICES = ("off", "standard", "strict")
 _DASHES = "--"
@@ -46,28 +46,28 @@ def _add_tools(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                        "come from the plugin's code, loaded in the plugin's own worker.")
     p.add_argument("name", metavar="NAME", help="an installed plugin's name")
     _add_sandbox(p)
-    _cli._add_root(p)
+    _cli.add_root(p)
     p.set_defaults(run=_run_tools)
 
 
 def _run_tools(args: argparse.Namespace) -> int:
     from hostbridge.supervision._bridge import HostBridge  # noqa: PLC0415
 
-    with HostBridge(_cli._store(args), profile=args.sandbox) as bridge:
+    with HostBridge(_cli.store_of(args), profile=args.sandbox) as bridge:
         tools = bridge.tools(args.name)
         if args.json:
-            _cli._emit([tool.spec() for tool in tools])
+            _cli.emit([tool.spec() for tool in tools])
             return 0
         if not tools:
             print(f"{args.name} has no tools")
         for tool in tools:
-            print(f"{_cli._field(tool.name)}  {_cli._field(_cli._one_line(tool.description, 80))}")
+            print(f"{_cli.field(tool.name)}  {_cli.field(_cli.one_line(tool.description, 80))}")
             schema = tool.input_schema
             required = set(schema.get("required", []))
             for prop, spec in schema.get("properties", {}).items():
                 kind = spec.get("type", "any") if isinstance(spec, dict) else "any"
                 flag = "" if prop in required else " (optional)"
-                print(f"    {_cli._field(prop)}: {_cli._field(kind)}{flag}")
+                print(f"    {_cli.field(prop)}: {_cli.field(kind)}{flag}")
     return 0
 
 
@@ -83,7 +83,7 @@ def _add_call(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
                    help="give up after this many seconds")
     _add_sandbox(p)
-    _cli._add_root(p)
+    _cli.add_root(p)
     p.set_defaults(run=_run_call)
 
 
@@ -99,15 +99,15 @@ def _run_call(args: argparse.Namespace) -> int:
         raise IsolatorError(f"--args: expected a JSON object, got {type(arguments).__name__}")
     if args.timeout is not None and args.timeout <= 0:
         raise IsolatorError("--timeout: expected a positive number of seconds")
-    with HostBridge(_cli._store(args), profile=args.sandbox) as bridge:
+    with HostBridge(_cli.store_of(args), profile=args.sandbox) as bridge:
         result = bridge.call_tool(args.name, args.tool, arguments, timeout=args.timeout)
     if args.json:
-        _cli._emit(result.to_dict())
+        _cli.emit(result.to_dict())
     elif result.is_error:
         print(f"ohp: tool {args.tool} failed: {result.content}", file=sys.stderr)
     else:
         content = result.content
-        print(content if isinstance(content, str) else _cli._json(content))
+        print(content if isinstance(content, str) else _cli.to_json(content))
     return 1 if result.is_error else 0
 
 
@@ -122,7 +122,7 @@ def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
                    help="give up after this many seconds")
     _add_sandbox(p)
-    _cli._add_root(p)
+    _cli.add_root(p)
     p.set_defaults(run=_run_agent)
 
 
@@ -133,17 +133,17 @@ def _run_agent(args: argparse.Namespace) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise IsolatorError("--timeout: expected a positive number of seconds")
     state = {"messages": [{"role": "user", "content": args.prompt}]}
-    with HostBridge(_cli._store(args), llm=EchoLLM(), profile=args.sandbox) as bridge:
+    with HostBridge(_cli.store_of(args), llm=EchoLLM(), profile=args.sandbox) as bridge:
         agent = bridge.agent(args.name)
 
         def show(event: object) -> None:
             if not args.json:
-                print(_cli._json(event), flush=True)
+                print(_cli.to_json(event), flush=True)
 
         events = agent.step(state, on_event=show, timeout=args.timeout)
         usage = bridge.llm_usage.get(args.name)
     if args.json:
-        _cli._emit(events)
+        _cli.emit(events)
     elif usage is not None:
         print(f"({usage.calls} model call{'s' if usage.calls != 1 else ''}, "
               f"{usage.tokens} tokens, served by the host)", file=sys.stderr)
@@ -167,7 +167,7 @@ def _add_exec(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="pass this host environment variable through (repeatable)")
     p.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
                    help="kill the program after this many seconds (exit 124)")
-    _cli._add_root(p, json_flag=False)
+    _cli.add_root(p, json_flag=False)
     p.set_defaults(run=_run_exec)
 
 
@@ -182,7 +182,7 @@ def _run_exec(args: argparse.Namespace) -> int:
                             "`ohp exec NAME -- ./hooks/check.sh`")
     if args.timeout is not None and args.timeout <= 0:
         raise IsolatorError("--timeout: expected a positive number of seconds")
-    store = _cli._store(args)
+    store = _cli.store_of(args)
     # A person reads a terminal: there the program's output is shown inert, like every plugin
     # text. A pipe or a file gets its bytes (an MCP server's JSON-RPC, a hook's JSON).
     shown = [stream if stream.isatty() else None for stream in (sys.stdout, sys.stderr)]
@@ -246,14 +246,14 @@ def _add_reset(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("reset", help="let a plugin whose worker crashed too often start again",
                        description="Forget a plugin's worker crashes (see `ohp doctor`).")
     p.add_argument("name", metavar="NAME", help="an installed plugin's name")
-    _cli._add_root(p, json_flag=False)
+    _cli.add_root(p, json_flag=False)
     p.set_defaults(run=_run_reset)
 
 
 def _run_reset(args: argparse.Namespace) -> int:
     from hostbridge.supervision._bridge import read_plugin_state, reset_plugin_state  # noqa: PLC0415
 
-    store = _cli._store(args)
+    store = _cli.store_of(args)
     store.get(args.name)  # an unknown plugin is an error
     failed = bool(read_plugin_state(store, args.name).get("failed"))
     reset_plugin_state(store, args.name)
@@ -290,12 +290,12 @@ def _run_demo(args: argparse.Namespace) -> int:
     except DemoError as exc:
         if exc.result is not None:
             if args.json:
-                _cli._emit(exc.result.to_dict())
+                _cli.emit(exc.result.to_dict())
             else:
                 print_summary(exc.result, sys.stdout)
         raise
     if args.json:
-        _cli._emit(result.to_dict())
+        _cli.emit(result.to_dict())
     else:
         print_summary(result, sys.stdout)
     return 0
@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_exec(sub)  # type: ignore[arg-type]
     _add_demo(sub)  # type: ignore[arg-type]
     doctor = sub.choices["doctor"]  # type: ignore[index]
-    doctor.set_defaults(run=lambda args: _cli._run_doctor(args, extra=_doctor_extra))
+    doctor.set_defaults(run=lambda args: _cli.run_doctor(args, extra=_doctor_extra))
     return parser
 
 
@@ -338,6 +338,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.choices["exec"].set_defaults(program=program)  # type: ignore[index]
     return _cli.main(argv, parser=parser)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

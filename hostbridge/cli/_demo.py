@@ -33,7 +33,8 @@ from hostbridge.agents._agents import EchoLLM
 from hostbridge.launch._sandbox import sandbox_layers
 from hostbridge.supervision._bridge import HostBridge
 from isolator._errors import IsolatorError
-from isolator.cli._cli import _one_line, _print_summary
+from isolator.cli import one_line
+from isolator.cli import print_summary as print_plugin_summary
 from isolator.metadata._distinfo import find_site_packages
 from isolator.policy._permissions import Permissions
 from isolator.sandbox._launcher import launcher_info, reachable_system_python
@@ -235,7 +236,7 @@ class _Demo:
             action(step)
         except Exception as exc:
             step.seconds = time.perf_counter() - started
-            step.error = _one_line(str(exc) or type(exc).__name__, 400)
+            step.error = one_line(str(exc) or type(exc).__name__, 400)
             self._show(step)
             raise DemoError(f"demo step {step.number} ({step.title}) failed: {step.error}",
                             self.result) from exc
@@ -394,7 +395,7 @@ class _Demo:
         imported = module in sys.modules
         _expect(not imported, f"{module} was imported into the host")
         text = io.StringIO()
-        _print_summary(plugin, text)
+        print_plugin_summary(plugin, text)
         step.lines += text.getvalue().rstrip("\n").splitlines()
         step.lines += ["", f"site-packages: {site}",
                        f"read as files: {module} was not imported (not in this process's "
@@ -479,7 +480,7 @@ class _Demo:
             if not any(values.values()) and about["profiles"] == ["strict"]:
                 in_force += " (strict only)"
             here = "n/a" if about["works"] is None else "works" if about["works"] else "MISSING"
-            rows.append((layer, here, in_force, _one_line(about["what"], 64)))
+            rows.append((layer, here, in_force, one_line(about["what"], 64)))
             layers[layer] = {"works_here": about["works"], "profiles": about["profiles"],
                              "in_force": _jsonable(values)}
         widths = [max(len(row[i]) for row in rows) for i in range(3)]

@@ -1,1 +1,22 @@
-"""The store's commands of ``ohp`` (install, list, show, ...), and text made safe for a terminal."""
+"""The store's commands of ``ohp`` (install, list, show, ...), and text made safe for a terminal.
+
+A public internal API: ``hostbridge``'s part of ``ohp`` (tools, call, agent, exec, doctor, demo)
+adds its commands to this parser and prints through these helpers. Not for plugin hosts.
+"""
+
+from isolator.cli._cli import (
+    add_root,
+    build_parser,
+    emit,
+    field,
+    main,
+    one_line,
+    print_summary,
+    run_doctor,
+    store_of,
+    to_json,
+)
+from isolator.cli._text import visible, write_raw
+
+__all__ = ["add_root", "build_parser", "emit", "field", "main", "one_line", "print_summary",
+           "run_doctor", "store_of", "to_json", "visible", "write_raw"]

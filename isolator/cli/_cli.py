@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from isolator.store._store import InstalledPlugin
 
 
-def _add_root(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
+def add_root(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
     p.add_argument("--root", metavar="DIR", default=None,
                    help="the plugin store (default: $OH_PERSISTENCE_DIR/plugins, else "
                    "~/.openhands/plugins)")
@@ -44,21 +44,21 @@ def _add_root(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
         p.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _store(args: argparse.Namespace) -> PluginStore:
+def store_of(args: argparse.Namespace) -> PluginStore:
     return PluginStore(args.root if args.root is not None else default_store_root())
 
 
-def _emit(data: object) -> None:
-    sys.stdout.write(_json(data, indent=2) + "\n")
+def emit(data: object) -> None:
+    sys.stdout.write(to_json(data, indent=2) + "\n")
 
 
-def _json(data: object, indent: int | None = None) -> str:
+def to_json(data: object, indent: int | None = None) -> str:
     """*data* as JSON for a terminal: non-ASCII text as it is, every control character escaped
     (json escapes C0; :func:`json_visible` DEL, C1 and bidi controls, lone surrogates)."""
     return json_visible(json.dumps(data, ensure_ascii=False, indent=indent))
 
 
-def _field(text: object) -> str:
+def field(text: object) -> str:
     """One table cell or field of plugin text: on one line, control characters visible (a
     newline in a name would start a line of its own making)."""
     return visible("" if text is None else str(text), one_line=True)
@@ -75,7 +75,7 @@ class _Progress:
     def __call__(self, message: str) -> None:
         if not self.enabled:
             return
-        line = visible(_one_line(message, 78), one_line=True)
+        line = visible(one_line(message, 78), one_line=True)
         write_raw(self.stream, "\r" + line.ljust(self.width))
         self.stream.flush()
         self.width = len(line)
@@ -105,7 +105,7 @@ def _add_show(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        "(by path). Nothing in the plugin is imported or run.")
     p.add_argument("target", metavar="NAME|DIR", help="an installed plugin's name, or a "
                    "plugin directory (a path: contains '/' or exists)")
-    _add_root(p)
+    add_root(p)
     p.set_defaults(run=_run_show)
 
 
@@ -122,7 +122,7 @@ def _run_show(args: argparse.Namespace) -> int:
             raise IsolatorError(f"{target}: no such plugin directory")
         plugin = load_plugin(target)
     else:
-        store = _store(args)
+        store = store_of(args)
         installed = store.get(target)
         plugin = store.load(target)
         entry_points = store.entry_points(target)
@@ -132,9 +132,9 @@ def _run_show(args: argparse.Namespace) -> int:
             data["installed"] = installed.to_dict()
             data["installed"]["entry_points"] = {
                 group: {ep.name: ep.value for ep in eps} for group, eps in entry_points.items()}
-        _emit(data)
+        emit(data)
     else:
-        _print_summary(plugin, sys.stdout)
+        print_summary(plugin, sys.stdout)
         if installed is not None:
             _print_installed(installed, sys.stdout)
             code = [(f"{group.rsplit('.', 1)[1][:-1]} {ep.name}", ep.value)
@@ -143,7 +143,7 @@ def _run_show(args: argparse.Namespace) -> int:
             if code:
                 sys.stdout.write(f"\ncode run only in a worker ({len(code)})\n")
                 for label, value in code:
-                    sys.stdout.write(f"  {_field(label)}  {_field(value)}\n")
+                    sys.stdout.write(f"  {field(label)}  {field(value)}\n")
     return 0
 
 
@@ -158,13 +158,13 @@ def _print_installed(installed: InstalledPlugin, out: TextIO) -> None:
     if installed.git_commit:
         rows.append(("git commit", installed.git_commit))
     for key, value in rows:
-        out.write(f"  {key.ljust(12)}  {_field(value)}\n")
+        out.write(f"  {key.ljust(12)}  {field(value)}\n")
     if installed.distributions:
         out.write(f"\nresolved distributions ({len(installed.distributions)})\n")
-        width = max(len(_field(d.name)) for d in installed.distributions)
+        width = max(len(field(d.name)) for d in installed.distributions)
         for d in installed.distributions:
-            out.write(f"  {_field(d.name).ljust(width)}  {_field(d.version)}  "
-                      f"sha256:{_field(d.sha256[:16])}…\n")
+            out.write(f"  {field(d.name).ljust(width)}  {field(d.version)}  "
+                      f"sha256:{field(d.sha256[:16])}…\n")
 
 
 # ---- install, upgrade, reinstall, uninstall ----------------------------------------------------
@@ -191,7 +191,7 @@ def _add_install(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--upgrade", action="store_true", help="resolve again even when installed")
     _add_settings_options(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
-    _add_root(p)
+    add_root(p)
     p.set_defaults(run=_run_install)
 
 
@@ -234,7 +234,7 @@ def _apply_settings(args: argparse.Namespace, store: PluginStore, name: str, *,
 def _run_install(args: argparse.Namespace) -> int:
     from isolator.sources._sources import PluginSource  # noqa: PLC0415
 
-    store = _store(args)
+    store = store_of(args)
     source = PluginSource.parse(args.source, version=args.version, ref=args.ref,
                                 repo_path=args.repo_path, index_url=args.index_url,
                                 find_links=args.find_links, no_index=args.no_index)
@@ -257,12 +257,12 @@ def _add_configure(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("name", metavar="NAME", help="the installed plugin's name")
     _add_settings_options(p)
     p.add_argument("--revoke-all", action="store_true", help="take back every grant")
-    _add_root(p)
+    add_root(p)
     p.set_defaults(run=_run_configure)
 
 
 def _run_configure(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = store_of(args)
     store.get(args.name)
     if args.revoke_all:
         if args.grant:
@@ -270,13 +270,13 @@ def _run_configure(args: argparse.Namespace) -> int:
         store.configure(args.name, grants=Permissions())
     _apply_settings(args, store, args.name, always=True)
     if args.json:
-        _emit(store.settings(args.name).to_dict())
+        emit(store.settings(args.name).to_dict())
     return 0
 
 
 def _report(args: argparse.Namespace, verb: str, installed: InstalledPlugin) -> None:
     if args.json:
-        _emit(installed.to_dict())
+        emit(installed.to_dict())
         return
     where = f"Python {installed.python_version}" if installed.python else "content only"
     print(f"{verb} {installed.name} {installed.version} ({where}) from {installed.source.source}")
@@ -292,13 +292,13 @@ def _add_named(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
         p.add_argument("--index-url", metavar="URL", help="the recorded index again, with "
                        "its credentials (the store keeps none: https://user:token@host/simple)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
-    _add_root(p)
+    add_root(p)
     p.set_defaults(run=run)
 
 
 def _run_upgrade(args: argparse.Namespace) -> int:
     with _progress(args).shown() as progress:
-        installed = _store(args).upgrade(args.name, version=args.version,
+        installed = store_of(args).upgrade(args.name, version=args.version,
                                          index_url=args.index_url, progress=progress)
     _report(args, "upgraded", installed)
     return 0
@@ -306,15 +306,15 @@ def _run_upgrade(args: argparse.Namespace) -> int:
 
 def _run_reinstall(args: argparse.Namespace) -> int:
     with _progress(args).shown() as progress:
-        installed = _store(args).reinstall(args.name, progress=progress)
+        installed = store_of(args).reinstall(args.name, progress=progress)
     _report(args, "reinstalled", installed)
     return 0
 
 
 def _run_uninstall(args: argparse.Namespace) -> int:
-    removed = _store(args).uninstall(args.name)
+    removed = store_of(args).uninstall(args.name)
     if args.json:
-        _emit(removed.to_dict())
+        emit(removed.to_dict())
     else:
         print(f"uninstalled {removed.name} {removed.version}")
     return 0
@@ -326,19 +326,19 @@ def _run_uninstall(args: argparse.Namespace) -> int:
 def _add_list(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("list", help="list installed plugins",
                        description="List installed plugins (and the plugins they bring).")
-    _add_root(p)
+    add_root(p)
     p.set_defaults(run=_run_list)
 
 
 def _run_list(args: argparse.Namespace) -> int:
-    plugins = _store(args).list_installed()
+    plugins = store_of(args).list_installed()
     if args.json:
-        _emit([p.to_dict() for p in plugins])
+        emit([p.to_dict() for p in plugins])
         return 0
     if not plugins:
         print("no plugins installed")
         return 0
-    rows = [tuple(map(_field, (
+    rows = [tuple(map(field, (
         p.name, p.version, p.package or "(content only)", p.python_version or "-",
         f"brought by {p.brought_by}" if p.brought_by else p.source.source))) for p in plugins]
     header = ("NAME", "VERSION", "PACKAGE", "PYTHON", "SOURCE")
@@ -353,14 +353,14 @@ def _add_clean(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                        "and unused wheels",
                        description="Remove what no installed plugin needs. Waits for running "
                        "installs; keeps generations a worker still uses.")
-    _add_root(p)
+    add_root(p)
     p.set_defaults(run=_run_clean)
 
 
 def _run_clean(args: argparse.Namespace) -> int:
-    report = _store(args).clean()
+    report = store_of(args).clean()
     if args.json:
-        _emit(report.to_dict())
+        emit(report.to_dict())
     else:
         print(f"removed {len(report.generations)} generations, {report.scratch} scratch "
               f"directories, {report.wheels} wheels ({report.bytes_freed / 1e6:.1f} MB)")
@@ -380,14 +380,14 @@ def _add_lock(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        "file. The same store writes the same bytes.")
     p.add_argument("-o", "--output", metavar="FILE", help="write FILE atomically (default: "
                    "standard output)")
-    _add_root(p, json_flag=False)
+    add_root(p, json_flag=False)
     p.set_defaults(run=_run_lock)
 
 
 def _run_lock(args: argparse.Namespace) -> int:
     from isolator.store._lockfile import dumps_lock, write_lock  # noqa: PLC0415
 
-    data = _store(args).lock()
+    data = store_of(args).lock()
     if args.output is None:
         sys.stdout.write(json_visible(dumps_lock(data)))  # the same JSON value, inert
         return 0
@@ -407,7 +407,7 @@ def _add_sync(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="a directory to look for locked files in, by name (repeatable; "
                    "hashes are still checked)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
-    _add_root(p)
+    add_root(p)
     p.set_defaults(run=_run_sync)
 
 
@@ -417,9 +417,9 @@ def _run_sync(args: argparse.Namespace) -> int:
     lock: Lock | str = loads_lock(sys.stdin.read(), "<stdin>") if args.file == "-" \
         else args.file
     with _progress(args).shown() as progress:
-        report = _store(args).sync(lock, find_links=args.find_links, progress=progress)
+        report = store_of(args).sync(lock, find_links=args.find_links, progress=progress)
     if args.json:
-        _emit(report.to_dict())
+        emit(report.to_dict())
         return 0
     for verb, names in (("installed", report.installed), ("replaced", report.replaced),
                         ("removed", report.removed)):
@@ -437,14 +437,14 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                        "DISTRIBUTION PATH missing|modified|unexpected. Exit 1 when anything "
                        "changed or could not be checked.")
     p.add_argument("name", metavar="NAME", nargs="?", help="an installed plugin's name")
-    _add_root(p)
+    add_root(p)
     p.set_defaults(run=_run_verify)
 
 
 def _run_verify(args: argparse.Namespace) -> int:
-    report = _store(args).verify(args.name)
+    report = store_of(args).verify(args.name)
     if args.json:
-        _emit(report.to_dict())
+        emit(report.to_dict())
         return 0 if report.ok else 1
     for change in report.changes:
         print(f"{change.plugin} {change.distribution or '-'} {change.path} {change.change}")
@@ -462,16 +462,16 @@ def _run_verify(args: argparse.Namespace) -> int:
 def _add_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("doctor", help="show the backend, uv, interpreters and store root",
                        description="Check what installs would use.")
-    _add_root(p)
-    p.set_defaults(run=_run_doctor)
+    add_root(p)
+    p.set_defaults(run=run_doctor)
 
 
-def _run_doctor(args: argparse.Namespace,
+def run_doctor(args: argparse.Namespace,
                 extra: Callable[[PluginStore], dict[str, Any]] | None = None) -> int:
     from isolator.store._backends import UvBackend  # noqa: PLC0415
     from isolator.store._interpreters import list_interpreters  # noqa: PLC0415
 
-    store = _store(args)
+    store = store_of(args)
     problems: list[str] = []
     uv: dict[str, str | None] = {"path": None, "version": None}
     try:
@@ -497,7 +497,7 @@ def _run_doctor(args: argparse.Namespace,
     if extra is not None:
         data.update(extra(store))
     if args.json:
-        _emit(data)
+        emit(data)
     else:
         print(f"backend      {store.backend.name}")
         print(f"uv           {uv['version'] or 'unavailable'} ({uv['path'] or '-'})")
@@ -581,7 +581,7 @@ def _run_validate(args: argparse.Namespace) -> int:
     else:
         report = validate_directory(args.path)
     if args.json:
-        _emit(report.to_dict())
+        emit(report.to_dict())
     else:
         for line in _iter_checks(report):
             print(line)
@@ -655,7 +655,7 @@ def _run_package(args: argparse.Namespace) -> int:
             dist_name=args.dist_name, force=args.force, build=not args.no_build,
             settings=_build_settings(args), progress=progress)
     if args.json:
-        _emit(result.to_dict())
+        emit(result.to_dict())
         return 0
     print(f"packaged {result.plugin} {result.version} as {result.dist_name} "
           f"({result.files} files)")
@@ -672,30 +672,30 @@ def _run_package(args: argparse.Namespace) -> int:
     return 0
 
 
-def _one_line(text: str | None, width: int = 90) -> str:
+def one_line(text: str | None, width: int = 90) -> str:
     line = " ".join((text or "").split())
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def _print_summary(plugin: Plugin, out: TextIO) -> None:
+def print_summary(plugin: Plugin, out: TextIO) -> None:
     m = plugin.manifest
     bold = ("\033[1m", "\033[0m") if out.isatty() and not os.environ.get("NO_COLOR") else ("", "")
     write_raw(out, bold[0])  # ohp's own sequence: the rest is plugin text, made visible
-    out.write(_field(m.name))
+    out.write(field(m.name))
     write_raw(out, bold[1])
-    out.write(f" {_field(m.version)}\n")
+    out.write(f" {field(m.version)}\n")
     if m.description:
-        out.write(f"  {_field(_one_line(m.description, 100))}\n")
-    out.write(f"  root: {_field(plugin.root)}\n")
+        out.write(f"  {field(one_line(m.description, 100))}\n")
+    out.write(f"  root: {field(plugin.root)}\n")
     if m.author and (m.author.name or m.author.email):
-        email = f" <{_field(m.author.email)}>" if m.author.email else ""
-        out.write(f"  author: {_field(m.author.name)}{email}\n")
-    out.write(f"  manifest: {_field(m.path or '(none; named after the directory)')} "
-              f"[{_field(m.format)}]\n")
+        email = f" <{field(m.author.email)}>" if m.author.email else ""
+        out.write(f"  author: {field(m.author.name)}{email}\n")
+    out.write(f"  manifest: {field(m.path or '(none; named after the directory)')} "
+              f"[{field(m.format)}]\n")
 
     def section(title: str, rows: list[tuple[str, str]]) -> None:
         out.write(f"\n{title} ({len(rows)})\n")
-        cells = [(_field(name), _field(_one_line(text)) if text else "") for name, text in rows]
+        cells = [(field(name), field(one_line(text)) if text else "") for name, text in rows]
         width = max((len(r[0]) for r in cells), default=0)
         for name, text in cells:
             out.write(f"  {name.ljust(width)}  {text}\n" if text else f"  {name}\n")
@@ -804,6 +804,3 @@ def _run(args: argparse.Namespace) -> int:
 
 
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -120,7 +120,7 @@ def test_index_credentials_are_not_kept_in_the_store(sec_tmp: Path, plugin_pytho
         store.upgrade("bystander", index_url="https://other.example/simple")
     assert _leaks(sec_tmp / "store") == []
     # The same from the command line: `ohp upgrade NAME --index-url URL`, nothing printed.
-    out = subprocess.run([sys.executable, "-m", "hostbridge.cli._cli", "upgrade", "bystander",
+    out = subprocess.run([sys.executable, "-m", "hostbridge.cli", "upgrade", "bystander",
                           "--index-url", url, "--root", str(store.root)],
                          capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr

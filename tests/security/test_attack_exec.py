@@ -107,7 +107,7 @@ def test_a_hook_run_through_run_program_gets_no_secret(store: PluginStore, profi
 
 def test_ohp_exec_runs_the_hook_in_the_sandbox(store: PluginStore, target: Target) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "hostbridge.cli._cli", "exec", "attacks", "--sandbox", "strict",
+        [sys.executable, "-m", "hostbridge.cli", "exec", "attacks", "--sandbox", "strict",
          "--root", str(store.root), "--", *hook_argv(store, target)],
         capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 7, result  # the program's exit status

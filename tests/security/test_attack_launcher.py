@@ -149,7 +149,7 @@ def test_a_root_host_runs_plugin_code_as_nobody_with_its_own_interpreter(
 
 
 def test_ohp_call_strict_works_with_the_default_interpreter(root_store: PluginStore) -> None:
-    out = subprocess.run([sys.executable, "-m", "hostbridge.cli._cli", "call", "attacks", "ok",
+    out = subprocess.run([sys.executable, "-m", "hostbridge.cli", "call", "attacks", "ok",
                           "--root", str(root_store.root), "--sandbox", "strict",
                           "--args", '{"text": "through the cover"}', "--json"],
                          capture_output=True, text=True, timeout=120, check=False)

@@ -63,10 +63,10 @@ def env() -> dict[str, str]:
 def ohp(store_root: Path, *args: str, code: int | None = 0,
         timeout: float = 180) -> tuple[str, str]:
     """Run ``ohp ARGS --root STORE``; its stdout and stderr, each checked inert."""
-    argv = [sys.executable, "-m", "hostbridge.cli._cli", *args, "--root", str(store_root)]
+    argv = [sys.executable, "-m", "hostbridge.cli", *args, "--root", str(store_root)]
     if "--" in args:  # ohp exec: --root goes before the program's argv
         split = args.index("--")
-        argv = [sys.executable, "-m", "hostbridge.cli._cli", *args[:split], "--root",
+        argv = [sys.executable, "-m", "hostbridge.cli", *args[:split], "--root",
                 str(store_root), *args[split:]]
     result = subprocess.run(argv, capture_output=True, timeout=timeout, check=False, env=env())
     where = f"ohp {' '.join(args)!r}"
@@ -198,13 +198,13 @@ def test_configure_is_inert(escapes_store: PluginStore) -> None:
 def test_exec_output_on_a_terminal_is_made_visible(escapes_store: PluginStore) -> None:
     program = ["python3", "-c", "import sys; sys.stdout.write('out\\x1b]0;pwned\\x07\\x9b2J"
                "\\u202e\\n'); sys.stderr.write('err\\x1b[2J\\r\\n')"]
-    shown = on_a_terminal([sys.executable, "-m", "hostbridge.cli._cli", "exec", "escapes", "--root",
+    shown = on_a_terminal([sys.executable, "-m", "hostbridge.cli", "exec", "escapes", "--root",
                            str(escapes_store.root), "--", *program])
     # A terminal turns "\n" into "\r\n" (its own, not the program's): drop those first.
     text = inert(shown.replace(b"\r\n", b"\n"), "ohp exec on a terminal")
     assert r"out\x1b]0;pwned\x07\x9b2J\u202e" in text and r"err\x1b[2J\r" in text
     # Into a pipe or a file the program's bytes pass unchanged (an MCP server's JSON-RPC).
-    piped = subprocess.run([sys.executable, "-m", "hostbridge.cli._cli", "exec", "escapes",
+    piped = subprocess.run([sys.executable, "-m", "hostbridge.cli", "exec", "escapes",
                             "--root", str(escapes_store.root), "--", *program],
                            capture_output=True, timeout=120, check=True, env=env())
     assert piped.stdout == "out\x1b]0;pwned\x07\x9b2J\u202e\n".encode()
@@ -213,7 +213,7 @@ def test_exec_output_on_a_terminal_is_made_visible(escapes_store: PluginStore) -
 
 def test_what_ohp_writes_on_purpose_still_reaches_a_terminal(
         escapes_store: PluginStore) -> None:
-    shown = on_a_terminal([sys.executable, "-m", "hostbridge.cli._cli", "show", "escapes",
+    shown = on_a_terminal([sys.executable, "-m", "hostbridge.cli", "show", "escapes",
                            "--root", str(escapes_store.root)])
     shown = shown.replace(b"\r\n", b"\n")
     assert shown.startswith(b"\x1b[1mescapes\x1b[0m 1.0.0\n")  # bold, ohp's own
@@ -222,7 +222,7 @@ def test_what_ohp_writes_on_purpose_still_reaches_a_terminal(
 
 def test_the_progress_line_still_rewrites_itself_on_a_terminal(
         sec_tmp: Path, attack_wheelhouse: Path, plugin_python: str) -> None:
-    shown = on_a_terminal([sys.executable, "-m", "hostbridge.cli._cli", "install", SOURCE,
+    shown = on_a_terminal([sys.executable, "-m", "hostbridge.cli", "install", SOURCE,
                            "--find-links", str(attack_wheelhouse), "--no-index", "--python",
                            plugin_python, "--root", str(sec_tmp / "store")])
     shown = shown.replace(b"\r\n", b"\n")
