@@ -20,7 +20,6 @@ from hostbridge._errors import WorkerError
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from hostbridge.supervision._process import Worker
 
 log = logging.getLogger("hostbridge.llm")
 
@@ -186,10 +185,17 @@ def tool_capability(tools: Sequence[HostTool]) -> Callable[..., Any]:
     return call
 
 
+class Requester(Protocol):
+    """What an agent needs of its worker: a call that waits for its result (a
+    :class:`hostbridge.Worker`; structural, so that agents sit below the supervision)."""
+
+    def request(self, method: str, *params: object, timeout: float | None = None) -> Any: ...
+
+
 class RemoteAgent:
     """An agent built by a plugin's ``create_agent`` in its worker; steps run there."""
 
-    def __init__(self, worker: Worker, plugin: str, agent_id: str, kind: str) -> None:
+    def __init__(self, worker: Requester, plugin: str, agent_id: str, kind: str) -> None:
         self.worker = worker
         self.plugin = plugin
         self.agent_id = agent_id
