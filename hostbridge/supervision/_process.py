@@ -12,17 +12,20 @@ written by a writer thread), so no lock is held across I/O and a deadline always
 worker's own calls to the host are served a few at a time, and messages it starts are paced by
 a token bucket, both by making the reader wait (the worker's writes then block, not the host);
 the decoded size of a message is budgeted by the protocol (``Limits.max_decoded``).
+
+:class:`Worker` composes one collaborator per concern: :class:`~._outbox.Outbox` (the send
+path and its writer thread), :class:`~._flow.Flow` (the token bucket and the capability slots)
+and :class:`~._output.Output` (the bounded logs of stdout and stderr, and the words of a crash).
+It keeps its life, its calls and the reader, which dispatches what the worker sends.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import logging
 import os
 import queue
-import select
 import signal
 import socket
 import subprocess
@@ -39,6 +42,9 @@ from hostbridge._errors import (
 )
 from hostbridge.launch._runtime import WORKER_PACKAGE, ensure_runtime
 from hostbridge.launch._sandbox import Launch, WorkerLimits, check_profile, plan
+from hostbridge.supervision._flow import Flow
+from hostbridge.supervision._outbox import Outbox
+from hostbridge.supervision._output import Output
 from hostbridge.worker import protocol
 from isolator._errors import StoreError
 from isolator.metadata._distinfo import find_site_packages
@@ -59,12 +65,6 @@ _BOOT = (
 # One read: the messages it holds are decoded together (at most about 64 bytes each of its
 # bytes at the worst: 1-byte empty containers).
 _RECV = 256 << 10
-_LOG_LINES = 200
-_LOG_LINE_BYTES = 4096
-# A message the worker starts costs one token, and one more for each this many of its bytes.
-_TOKEN_BYTES = 16 << 10
-_PACE_STEP = 0.02
-_NO_WAIT = getattr(socket, "MSG_DONTWAIT", 0x40)
 
 
 class Worker:
@@ -116,30 +116,17 @@ class Worker:
         """Why the worker died, when it died on its own (not closed by the host)."""
         self._closing = False
         self.hello: dict[str, Any] = {}
-        # One bounded log per stream: a flood on stdout must not push out the stderr lines
-        # that explain a crash.
-        self.logs: dict[str, collections.deque[str]] = {
-            "stdout": collections.deque(maxlen=_LOG_LINES),
-            "stderr": collections.deque(maxlen=_LOG_LINES),
-        }
+        self._output = Output(name)
+        self.logs = self._output.logs
+        """The last lines of the worker's stdout and stderr, one bounded log per stream."""
         self._conn = protocol.Connection()
         self._pending: dict[int, tuple[str, Future[Any]]] = {}
         # Guards _pending and msgids; never held across I/O or a wait.
         self._lock = threading.Lock()
-        # What the socket has not taken yet, in order; the writer thread writes it. The lock
-        # is held only across sends that do not block (MSG_DONTWAIT).
-        self._outbox: collections.deque[tuple[memoryview, Callable[[], None] | None]] = \
-            collections.deque()
-        self._out_lock = threading.Condition(threading.Lock())
-        self._writer: threading.Thread | None = None
         # The reader's waits (capability slots, tokens); kill() and close() end them.
-        self._flow = threading.Condition(threading.Lock())
-        self._stopping = False
-        self._calls_in_flight = 0
-        self._bytes_in_flight = 0
-        self._tokens = self.message_burst
-        self._refilled = time.monotonic()
+        self._flow = Flow(self)
         self._sock: socket.socket | None = None
+        self._outbox: Outbox | None = None  # set with _sock
         self._proc: subprocess.Popen[bytes] | None = None
         self._lease: contextlib.AbstractContextManager[InstalledPlugin] | None = None
         self._threads: list[threading.Thread] = []
@@ -219,10 +206,9 @@ class Worker:
         finally:
             child.close()
         self._sock = parent
+        self._outbox = Outbox(parent, self._thread)
         self._thread(self._read_loop, "reader")
-        assert self._proc.stdout is not None and self._proc.stderr is not None
-        self._thread(lambda: self._drain("stdout", self._proc.stdout), "stdout")  # type: ignore[union-attr]
-        self._thread(lambda: self._drain("stderr", self._proc.stderr), "stderr")  # type: ignore[union-attr]
+        self._output.start(self._proc.stdout, self._proc.stderr, self._thread)
 
     @property
     def scratch(self) -> Path | None:
@@ -275,7 +261,7 @@ class Worker:
         """Kill the worker now (a hung call cannot be interrupted otherwise); calls in flight
         fail with :class:`WorkerCrashedError` giving *reason*."""
         self._closing = True
-        self._stop_flow()
+        self._flow.stop()
         self._fail_all(reason)
         if self._proc is not None:
             _kill(self._proc)
@@ -283,23 +269,20 @@ class Worker:
     def close(self, timeout: float = 5.0) -> None:
         """Ask the worker to stop; kill its process group if it does not within *timeout*."""
         self._closing = True
-        self._stop_flow()
-        proc, sock = self._proc, self._sock
-        if sock is not None and self._dead_reason is None:
+        self._flow.stop()
+        proc, sock, outbox = self._proc, self._sock, self._outbox
+        if outbox is not None and self._dead_reason is None:
             with contextlib.suppress(OSError, protocol.ProtocolError):
-                self._send(self._conn.send(protocol.Notification("shutdown", [])))
+                outbox.send(self._conn.send(protocol.Notification("shutdown", [])))
         if proc is not None:
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 _kill(proc)
-        if sock is not None:
+        if sock is not None and outbox is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            with self._out_lock:  # the writer sends nothing more
-                self._outbox.clear()
-                self._out_lock.notify_all()
-                sock.close()
+            outbox.close()  # the writer sends nothing more
         self._fail_all("the worker was closed")
         if self._capability_pool is not None:
             self._capability_pool.shutdown(wait=False, cancel_futures=True)
@@ -318,7 +301,8 @@ class Worker:
         future: Future[Any] = Future()
         if method != "ping":
             self.last_used = time.monotonic()
-        if self._dead_reason is not None or self._sock is None:
+        outbox = self._outbox
+        if self._dead_reason is not None or outbox is None:
             future.set_exception(WorkerCrashedError(f"worker of {self.name!r}",
                                                     self._dead_reason or "not started"))
             return future
@@ -328,73 +312,13 @@ class Worker:
         with self._lock:
             self._pending[msgid] = (method, future)
         try:
-            self._send(data)
+            outbox.send(data)
         except OSError as exc:
             with self._lock:
                 self._pending.pop(msgid, None)
             future.set_exception(WorkerCrashedError(f"worker of {self.name!r}",
                                                     f"cannot send: {exc.strerror or exc}"))
         return future
-
-    # ---- sending -----------------------------------------------------------------------------
-
-    def _send(self, data: bytes, done: Callable[[], None] | None = None) -> None:
-        """Write *data* to the worker, never blocking: what the socket does not take at once
-        waits in the outbox for the writer thread (a worker busy in a tool, or one that does
-        not read, holds up no caller and no lock). *done* runs once all of it is sent.
-        Raises OSError when the connection is gone."""
-        sock = self._sock
-        if sock is None:
-            raise OSError("not started")
-        view = memoryview(data)
-        with self._out_lock:
-            if not self._outbox:
-                try:
-                    sent = sock.send(view, _NO_WAIT)
-                except BlockingIOError:
-                    sent = 0
-                view = view[sent:]
-            if view:
-                self._outbox.append((view, done))
-                if self._writer is None:
-                    self._writer = self._thread(self._write_loop, "writer")
-                self._out_lock.notify()
-                return
-        if done is not None:
-            done()
-
-    def _write_loop(self) -> None:
-        sock = self._sock
-        assert sock is not None
-        poller = select.poll()
-        poller.register(sock.fileno(), select.POLLOUT)
-        while True:
-            with self._out_lock:
-                while not self._outbox:
-                    if self._dead_reason is not None or sock.fileno() < 0:
-                        return
-                    self._out_lock.wait(1.0)
-            # Until the socket takes more, or a tick (to notice the end); no lock held.
-            poller.poll(500)
-            finished: list[Callable[[], None]] = []
-            with self._out_lock:
-                try:
-                    while self._outbox:
-                        view, done = self._outbox[0]
-                        sent = sock.send(view, _NO_WAIT)
-                        if sent < len(view):
-                            self._outbox[0] = (view[sent:], done)
-                            break
-                        self._outbox.popleft()
-                        if done is not None:
-                            finished.append(done)
-                except BlockingIOError:
-                    pass
-                except OSError:  # the worker is gone: the reader says why
-                    self._outbox.clear()
-                    return
-            for done in finished:
-                done()
 
     def request(self, method: str, *params: object, timeout: float | None = None) -> Any:
         """Call *method* and wait for its result (raises on error or after *timeout* s)."""
@@ -431,33 +355,14 @@ class Worker:
                 code = self._proc.wait(timeout=0.5)
             except subprocess.TimeoutExpired:
                 code = None
-        tail = self._stderr_tail()
-        if code == 1 and tail and tail[-1].startswith("unshare: sigprocmask unblock failed"):
-            # util-linux unshare re-raises the signal that killed its child on itself, but
-            # cannot for SIGKILL (OOM killer, RLIMIT_CPU, kill -9): it says so and exits 1.
-            code = -signal.SIGKILL
-            tail = tail[:-1]
-        exit_code = code if code is not None and code >= 0 else None
-        signame = _signal_name(code) if code is not None and code < 0 else None
-        if signame is None:
-            # Under unshare the worker's own death by a signal reaches us as exit status 1;
-            # the worker's faulthandler said which signal it was.
-            signame = _fatal_signal(self.logs["stderr"])
-            if signame is not None:
-                exit_code = None
-        if exit_code:
-            reason += f" (exit status {exit_code})"
-        elif signame:
-            reason += f" (killed by {signame})"
-        if tail:
-            reason += f"; stderr: {' | '.join(tail)}"
-        self._dead_reason = reason
-        self._stop_flow()
-        with self._out_lock:  # the writer ends
-            self._outbox.clear()
-            self._out_lock.notify_all()
-        error = WorkerCrashedError(f"worker of {self.name!r}", reason, exit_code=exit_code,
-                                   signal=signame, stderr_tail=tail)
+        ended = self._output.explain_exit(reason, code)
+        self._dead_reason = ended.reason
+        self._flow.stop()
+        assert self._outbox is not None
+        self._outbox.end()  # the writer ends
+        error = WorkerCrashedError(f"worker of {self.name!r}", ended.reason,
+                                   exit_code=ended.exit_code, signal=ended.signal,
+                                   stderr_tail=ended.stderr_tail)
         try:
             # Recorded before any caller hears of it: a caller that retries at once must see
             # the crash (backoff, budget, status).
@@ -466,14 +371,14 @@ class Worker:
                 if self.on_crash is not None:
                     self.on_crash(self, error)
         finally:
-            self._fail_all(reason, error)
+            self._fail_all(ended.reason, error)
 
     def _on_message(self, message: protocol.Message) -> None:
         if isinstance(message, protocol.Response):
             with self._lock:
                 entry = self._pending.pop(message.msgid, None)
             if entry is None:
-                self._pace(message.size)  # a response to no call: the worker's own doing
+                self._flow.pace(message.size)  # a response to no call: the worker's own doing
                 return
             method, future = entry
             if method != "ping":
@@ -483,8 +388,8 @@ class Worker:
             else:
                 future.set_result(message.result)
         elif isinstance(message, protocol.Request):
-            self._pace(message.size)
-            if not self._take_slot(message.size):
+            self._flow.pace(message.size)
+            if not self._flow.take_slot(message.size):
                 return  # the worker is being stopped
             # Off the reader thread: a slow capability (a model call) must not hold up the
             # answers to other calls.
@@ -494,55 +399,15 @@ class Worker:
             try:
                 self._capability_pool.submit(self._serve_capability, message)
             except RuntimeError:  # shut down by close()
-                self._free_slot(message.size)
+                self._flow.free_slot(message.size)
         else:
-            self._pace(message.size)
-            if self.on_notification is not None and not self._stopping:
+            self._flow.pace(message.size)
+            if self.on_notification is not None and not self._flow.stopping:
                 # The worker that sent it goes with it: a message is only ever about what
                 # that worker owns (its agents), never another plugin's.
                 self.on_notification(self, message.method, message.params)
 
-    # ---- what the worker may make the reader do: paced by tokens, a few calls at a time ----
-
-    def _pace(self, size: int) -> None:
-        """Take the tokens of a message the worker started; when there are none left, wait
-        (reading nothing meanwhile) until there are."""
-        now = time.monotonic()
-        tokens = min(self.message_burst,
-                     self._tokens + (now - self._refilled) * self.message_rate)
-        self._refilled = now
-        self._tokens = tokens - 1 - size / _TOKEN_BYTES
-        if self._tokens < 0:
-            # Until the debt is paid and 20 ms of tokens are saved: a wait for each message
-            # would cost more than the message.
-            with self._flow:
-                if not self._stopping:
-                    self._flow.wait(-self._tokens / self.message_rate + _PACE_STEP)
-
-    def _take_slot(self, size: int) -> bool:
-        """Wait until the worker's calls to the host in flight leave room for one more (of
-        *size* bytes); False if the worker is being stopped meanwhile."""
-        with self._flow:
-            while self._calls_in_flight and not self._stopping and (
-                    self._calls_in_flight >= self.capability_calls
-                    or self._bytes_in_flight + size > self.capability_bytes):
-                self._flow.wait()
-            if self._stopping:
-                return False
-            self._calls_in_flight += 1
-            self._bytes_in_flight += size
-            return True
-
-    def _free_slot(self, size: int) -> None:
-        with self._flow:
-            self._calls_in_flight -= 1
-            self._bytes_in_flight -= size
-            self._flow.notify_all()
-
-    def _stop_flow(self) -> None:
-        with self._flow:
-            self._stopping = True
-            self._flow.notify_all()
+    # ---- the worker's calls to host capabilities ---------------------------------------
 
     def _serve_capability(self, request: protocol.Request) -> None:
         # The call holds its slot until its answer is written: a worker that does not read
@@ -565,16 +430,17 @@ class Worker:
             except (TypeError, ValueError) as exc:  # a result msgpack cannot carry
                 data = self._conn.send(
                     protocol.Response(request.msgid, protocol.error_data(exc), None))
-            if self._sock is None or self._dead_reason is not None:
+            outbox = self._outbox
+            if outbox is None or self._dead_reason is not None:
                 return
             with contextlib.suppress(OSError):
-                self._send(data, lambda: self._free_slot(request.size))
+                outbox.send(data, lambda: self._flow.free_slot(request.size))
                 handed_over = True
         except protocol.ProtocolError:
             pass
         finally:
             if not handed_over:
-                self._free_slot(request.size)
+                self._flow.free_slot(request.size)
 
     def _fail_all(self, reason: str, error: WorkerCrashedError | None = None) -> None:
         with self._lock:
@@ -590,47 +456,6 @@ class Worker:
     def _kill_worker(self) -> None:
         if self._proc is not None:
             _kill(self._proc)
-
-    # ---- output ----------------------------------------------------------------------------
-
-    def _drain(self, stream: str, pipe: Any) -> None:
-        # Chunks, not readline(): one endless line must not grow the host's memory. A line
-        # longer than _LOG_LINE_BYTES keeps its start; the rest is dropped up to its newline.
-        fd = pipe.fileno()
-        partial = b""
-        dropping = False
-        while chunk := os.read(fd, 65536):
-            lines = chunk.split(b"\n")
-            for index, piece in enumerate(lines):
-                last = index == len(lines) - 1
-                if not dropping:
-                    partial += piece[: _LOG_LINE_BYTES - len(partial)]
-                if last:
-                    if len(partial) >= _LOG_LINE_BYTES and not dropping:
-                        self._log_line(stream, partial)
-                        partial, dropping = b"", True
-                    break
-                if not dropping:
-                    self._log_line(stream, partial)
-                partial, dropping = b"", False
-        if partial:
-            self._log_line(stream, partial)
-        pipe.close()
-
-    def _log_line(self, stream: str, raw: bytes) -> None:
-        line = raw.decode("utf-8", "replace")
-        self.logs[stream].append(line)
-        log.debug("%s %s: %s", self.name, stream, line)
-
-    def _stderr_tail(self, lines: int = 3) -> list[str]:
-        for thread in self._threads:
-            if thread.name.endswith("-stderr"):
-                thread.join(timeout=0.5)  # the pipe closes when the worker's tree is gone
-        recent = [line for line in list(self.logs["stderr"])[-40:] if line.strip()]
-        for index, line in enumerate(recent):
-            if line.startswith("Fatal Python error: "):
-                return recent[index : index + lines]  # what faulthandler says first matters
-        return recent[-lines:]
 
 
 class _Spawner:
@@ -674,25 +499,6 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
-
-
-def _signal_name(code: int) -> str:
-    try:
-        return signal.Signals(-code).name
-    except ValueError:
-        return f"signal {-code}"
-
-
-_FATAL = {"Segmentation fault": "SIGSEGV", "Aborted": "SIGABRT", "Bus error": "SIGBUS",
-          "Floating point exception": "SIGFPE", "Illegal instruction": "SIGILL"}
-
-
-def _fatal_signal(lines: Iterable[str]) -> str | None:
-    """The signal named by a ``Fatal Python error: ...`` line of faulthandler, if any."""
-    for line in reversed(list(lines)):
-        if line.startswith("Fatal Python error: "):
-            return _FATAL.get(line[len("Fatal Python error: "):].strip())
-    return None
 
 
 def _python_child(pid: int) -> int:
