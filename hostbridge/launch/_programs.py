@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 from hostbridge._errors import WorkerStartError
 from hostbridge.launch._runtime import WORKER_PACKAGE, ensure_runtime
 from hostbridge.launch._sandbox import Launch, check_profile, check_program_env, plan
-from hostbridge.supervision._process import _spawner
+from hostbridge.launch._spawn import spawner as _spawner
 from isolator._errors import StoreError
 from isolator.sandbox._launcher import launcher_info, reachable_system_python, unreachable
 from isolator.store._interpreters import base_interpreter, find_python
