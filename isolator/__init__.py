@@ -42,6 +42,7 @@ from isolator.content._model import (
     SkillResources,
     Trigger,
 )
+from isolator.content._model import set_facade as _set_facade
 from isolator.content._variables import expand_variables
 from isolator.policy._permissions import Permissions, PluginSettings
 
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
         validate_directory,
         validate_package,
     )
+    from isolator.content._model import PluginFacade
     from isolator.policy._policy import Policy, hookimpl
     from isolator.sources._sources import PluginSource
     from isolator.store._lockfile import Lock
@@ -94,6 +96,17 @@ _LAZY = {
     "default_store": "isolator.store._store",
     "default_store_root": "isolator.store._store",
 }
+
+
+def _store_facade() -> PluginFacade:
+    """``Plugin.install``/``fetch``/...: the content model is below the store and does not import
+    it; its classmethods go through what is registered here, which imports the store on use."""
+    from isolator.store._facade import StoreFacade  # noqa: PLC0415 - loads on first use
+
+    return StoreFacade()
+
+
+_set_facade(_store_facade)
 
 
 def __getattr__(name: str) -> Any:

@@ -7,16 +7,21 @@ host uses a value. Paths (``source``, ``root``) are absolute POSIX strings under
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from isolator._errors import IsolatorError
 
 if TYPE_CHECKING:
+    import os
+    from collections.abc import Callable
     from pathlib import Path
 
-    from isolator.sources._sources import PluginSource
-
 JSON = Any  # a value made of dict, list, str, int, float, bool and None
+
+SourceLike = Any
+"""A source string or an :class:`isolator.PluginSource` (typed loosely here: the content model
+imports nothing of the sources or the store, which build on it)."""
 
 PluginFormatName = Literal["claude-code", "agent-plugins"]
 
@@ -375,50 +380,70 @@ class Plugin:
         }
 
     # ---- the proposal's API: a thin wrapper over the default store -----------------------
+    # The store builds on this model, so the model does not import it: the store's facade
+    # (isolator.store._facade) is registered with set_facade(), and the loader with set_loader().
 
     @classmethod
     def install(cls, package: str, version: str | None = None, upgrade: bool = False) -> Path:
         """Install ``pypi:``-style *package* (a name, or any source) into its own venv; return
         the plugin's directory in that venv's site-packages."""
-        from isolator.store._store import default_store  # noqa: PLC0415 - the store builds on this module
-
-        return default_store().install(_as_source(package), version=version,
-                                       upgrade=upgrade).content_dir
+        return _store_facade().install(package, version=version, upgrade=upgrade)
 
     @classmethod
     def list_installed(cls) -> list[tuple[str, str]]:
         """``[(name, version)]`` of the plugins in the default store (and those they bring)."""
-        from isolator.store._store import default_store  # noqa: PLC0415
-
-        return [(p.name, p.version) for p in default_store().list_installed()]
+        return _store_facade().list_installed()
 
     @classmethod
     def load_installed(cls, name: str) -> Plugin:
         """Load installed plugin *name*; :class:`PluginNotFoundError` when there is none."""
-        from isolator.store._store import default_store  # noqa: PLC0415
-
-        return default_store().load(name)
+        return _store_facade().load_installed(name)
 
     @classmethod
-    def fetch(cls, source: str | PluginSource, version: str | None = None) -> Path:
+    def fetch(cls, source: str | SourceLike, version: str | None = None) -> Path:
         """The directory of the plugin *source* names, installing it first when needed."""
-        from isolator.sources._sources import PluginSource  # noqa: PLC0415
-        from isolator.store._store import default_store  # noqa: PLC0415
-
-        if isinstance(source, PluginSource):
-            return default_store().install(source).content_dir
-        return default_store().install(_as_source(source), version=version).content_dir
+        return _store_facade().fetch(source, version=version)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Plugin:
         """Load the plugin directory at *path* (as :func:`isolator.load_plugin`)."""
-        from isolator.content._loader import load_plugin  # noqa: PLC0415
+        if _loader is None:
+            raise IsolatorError("no plugin loader is registered (import isolator)")
+        return _loader(path)
 
-        return load_plugin(path)
+
+class PluginFacade(Protocol):
+    """What :class:`Plugin`'s store classmethods delegate to (``isolator.store._facade``)."""
+
+    def install(self, package: str, *, version: str | None, upgrade: bool) -> Path: ...
+
+    def list_installed(self) -> list[tuple[str, str]]: ...
+
+    def load_installed(self, name: str) -> Plugin: ...
+
+    def fetch(self, source: str | SourceLike, *, version: str | None) -> Path: ...
 
 
-def _as_source(text: str) -> str:
-    """A bare package name means ``pypi:NAME``, as in the proposal's ``Plugin.install``."""
-    if ":" in text or os.sep in text or text.startswith(".") or text.endswith((".whl", ".gz")):
-        return text
-    return f"pypi:{text}"
+_facade: Callable[[], PluginFacade] | None = None
+_loader: Callable[[str | os.PathLike[str]], Plugin] | None = None
+
+
+def set_facade(facade: Callable[[], PluginFacade]) -> None:
+    """Register what gives the store's facade behind :class:`Plugin`'s store classmethods,
+    called at each use (``isolator/__init__.py`` registers one that imports the store then,
+    so a host that only reads plugin directories never imports it)."""
+    global _facade  # noqa: PLW0603 - the one registration point, set by the layers above
+    _facade = facade
+
+
+def set_loader(load: Callable[[str | os.PathLike[str]], Plugin]) -> None:
+    """Register the directory loader behind :meth:`Plugin.load` (``isolator.content`` does)."""
+    global _loader  # noqa: PLW0603 - as set_facade
+    _loader = load
+
+
+def _store_facade() -> PluginFacade:
+    if _facade is None:
+        raise IsolatorError("no store is registered for Plugin.install/fetch/... "
+                            "(import isolator)")
+    return _facade()
