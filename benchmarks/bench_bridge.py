@@ -182,7 +182,7 @@ def launcher() -> list[str]:
     namespaces = [info["unshare"], *_UNSHARE] if info["pid_namespace"] else []
     if namespaces and info["net_namespace"]:
         namespaces.append("--net")
-    return [*sandbox_module._die_with_parent_prefix(), *namespaces]
+    return [*sandbox_module.die_with_parent_prefix(), *namespaces]
 
 
 # ---- timing ----------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from hostbridge.launch._programs import PluginProgram, ProgramResult, run_progra
 from hostbridge.launch._sandbox import PROFILE_LIMITS, PROFILES, WorkerLimits, sandbox_layers
 from hostbridge.supervision._bridge import HostBridge, RemoteTool, ToolResult, failed_plugins
 from hostbridge.supervision._process import Worker
-from isolator.sandbox._launcher import launcher_info
+from isolator.sandbox import launcher_info
 
 __all__ = [
     "LLM_OPTIONS",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from isolator._errors import IsolatorError
+from isolator import IsolatorError
 
 
 class WorkerError(IsolatorError):

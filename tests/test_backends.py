@@ -30,7 +30,7 @@ from isolator._errors import (
     IsolatorError,
 )
 from isolator.metadata._distinfo import find_distribution, find_site_packages
-from isolator.sandbox._launcher import _die_with_parent_prefix
+from isolator.sandbox._launcher import die_with_parent_prefix
 from isolator.store._backends import (
     MIN_UV_VERSION,
     Backend,
@@ -500,7 +500,7 @@ def test_interrupt_in_the_caller_kills_the_whole_group() -> None:
     assert seen and _gone(seen[0])
 
 
-@pytest.mark.skipif(not _die_with_parent_prefix(), reason="no setpriv --pdeathsig here")
+@pytest.mark.skipif(not die_with_parent_prefix(), reason="no setpriv --pdeathsig here")
 def test_child_dies_when_the_host_is_killed_hard(tmp_path: Path) -> None:
     # A host process runs a long command, then is SIGKILLed: no handler of ours runs, yet the
     # command must not outlive it.

@@ -18,8 +18,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from isolator import IsolatorError
 from isolator import cli as _cli
-from isolator._errors import IsolatorError
 from isolator.cli import visible, write_raw
 
 PROFILE_CHOICES = ("off", "standard", "strict")

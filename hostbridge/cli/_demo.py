@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 from hostbridge.agents._agents import EchoLLM
 from hostbridge.launch._sandbox import sandbox_layers
 from hostbridge.supervision._bridge import HostBridge
-from isolator._errors import IsolatorError
+from isolator import IsolatorError
 from isolator.cli import one_line
 from isolator.cli import print_summary as print_plugin_summary
-from isolator.metadata._distinfo import find_site_packages
-from isolator.policy._permissions import Permissions
-from isolator.sandbox._launcher import launcher_info, reachable_system_python
+from isolator.metadata import find_site_packages
+from isolator.policy import Permissions
+from isolator.sandbox import launcher_info, reachable_system_python
 from isolator.store._backends import UvBackend
 from isolator.store._store import PluginStore
 

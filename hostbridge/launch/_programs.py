@@ -26,15 +26,15 @@ from hostbridge._errors import WorkerStartError
 from hostbridge.launch._runtime import WORKER_PACKAGE, ensure_runtime
 from hostbridge.launch._sandbox import Launch, check_profile, check_program_env, plan
 from hostbridge.launch._spawn import spawner as _spawner
-from isolator._errors import StoreError
-from isolator.sandbox._launcher import launcher_info, reachable_system_python, unreachable
+from isolator import StoreError
+from isolator.sandbox import launcher_info, reachable_system_python, unreachable
 from isolator.store._interpreters import base_interpreter, find_python
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from hostbridge.launch._sandbox import WorkerLimits
-    from isolator.policy._permissions import Permissions
+    from isolator.policy import Permissions
     from isolator.store._store import InstalledPlugin, PluginStore
 
 _EXEC_BOOT = (

@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hostbridge._errors import WorkerStartError
-from isolator._errors import SandboxError
-from isolator.policy._permissions import SANDBOX_PROFILES, Permissions
-from isolator.sandbox._launcher import (
+from isolator.policy import SANDBOX_PROFILES, Permissions
+from isolator.sandbox import (
     HIDDEN,
     MOUNT_PROC,
     SYSTEM_READ,
@@ -38,8 +37,9 @@ from isolator.sandbox._launcher import (
     UNPRIVILEGED_GID,
     UNPRIVILEGED_UID,
     UNSHARE,
-    _die_with_parent_prefix,
+    SandboxError,
     blocked_ancestor,
+    die_with_parent_prefix,
     drop_privileges,
     launcher_info,
     unreachable,
@@ -410,7 +410,7 @@ def plan(
     prefix: list[str] = []
     if not pid_ns:
         prefix += limits.prefix()
-    prefix += [*_die_with_parent_prefix()]
+    prefix += [*die_with_parent_prefix()]
     if drop is not None:
         # As root: a private mount namespace with the covers; then uid 65534 (the parent-death
         # signal set again after the switch, which clears it).

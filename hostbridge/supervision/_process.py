@@ -46,9 +46,9 @@ from hostbridge.supervision._flow import Flow
 from hostbridge.supervision._outbox import Outbox
 from hostbridge.supervision._output import Output
 from hostbridge.worker import protocol
-from isolator._errors import StoreError
-from isolator.metadata._distinfo import find_site_packages
-from isolator.policy._permissions import Permissions
+from isolator import StoreError
+from isolator.metadata import find_site_packages
+from isolator.policy import Permissions
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping

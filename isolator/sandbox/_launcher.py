@@ -75,7 +75,7 @@ def launcher_info() -> dict[str, Any]:
             "landlock": abi_version() if linux else 0,
             "seccomp": linux and seccomp.supported() and _seccomp_works(),
             "unshare": unshare if pid_ns else None,
-            "parent_death_signal": bool(_die_with_parent_prefix()),
+            "parent_death_signal": bool(die_with_parent_prefix()),
             "rlimits": shutil.which("prlimit") is not None,
             "unprivileged_uid": _root() and (not unshare or _runs(["true"], user)),
             "private_mounts": _private_mounts_work(unshare) if _root() and linux else False,
@@ -203,7 +203,7 @@ def _allows(path: Path, other_bit: int) -> bool:
 
 
 @functools.cache
-def _die_with_parent_prefix() -> tuple[str, ...]:
+def die_with_parent_prefix() -> tuple[str, ...]:
     """``setpriv --pdeathsig KILL --`` when available, so a child dies even if we are SIGKILLed.
 
     A new session protects the group from our terminal's signals, but nothing kills it when
@@ -279,3 +279,6 @@ def drop_privileges(needed: Sequence[tuple[Path, bool]], uses: Sequence[Path], c
               setpriv, f"--reuid={UNPRIVILEGED_UID}", f"--regid={UNPRIVILEGED_GID}",
               "--clear-groups", "--pdeathsig", "KILL", "--"]
     return Drop(prefix=prefix, bound=sorted(str(root) for root in roots))
+
+
+_die_with_parent_prefix = die_with_parent_prefix  # the old name, until the store's modules move
