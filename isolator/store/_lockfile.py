@@ -65,7 +65,7 @@ from isolator.store._bytecode import _key as _bytecode_key
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from isolator.store._store import InstalledPlugin
+    from isolator.store._records import InstalledPlugin
 
 LOCK_VERSION = 1
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
