@@ -586,10 +586,11 @@ def bench_disk(setup: Setup, count: int, results: dict[str, Any]) -> None:
 def cached_store(count: int, python: str, uv_version: str) -> PluginStore:
     """A store with *count* crafted plugins, built once under the bench cache.
 
-    Keyed by the store's formats, uv, Python and the text of ``isolator/store/_store.py`` (what an
-    install writes is what listing reads); a store of another key is removed.
+    Keyed by the store's formats, uv, Python and the text of the modules of ``isolator/store/``
+    (what an install writes is what listing reads); a store of another key is removed.
     """
-    code = (REPO_ROOT / "isolator" / "_store.py").read_bytes()
+    code = b"".join(path.read_bytes()
+                    for path in sorted((REPO_ROOT / "isolator" / "store").rglob("*.py")))
     key = hashlib.sha256(json.dumps([
         BENCH_FORMAT, STORE_FORMAT, METADATA_FORMAT, count, python, uv_version, sys.version,
         CRAFTED_DEPS, PYPI_PINS, hashlib.sha256(code).hexdigest(),
