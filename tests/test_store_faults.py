@@ -3,7 +3,7 @@ racing, a full disk, unknown plugins, malformed wheels, name collisions, a forei
 
 Nothing is mocked: uv resolves and installs offline from the example wheelhouse; installs that
 must crash run as subprocesses that stop themselves at a checkpoint (``ISOLATOR_STOP_AT``, see
-``isolator.store._store._checkpoint``) and are then killed for real; the full disk is a small tmpfs
+``isolator.store._disk.checkpoint``) and are then killed for real; the full disk is a small tmpfs
 mounted in a private mount namespace. Every test has its own store root under ``tmp_path``.
 """
 
