@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from typing import TextIO
 
     from hostbridge.launch._programs import PluginProgram
-    from isolator.store._store import PluginStore
+    from isolator.store import PluginStore
 
 
 def _add_sandbox(p: argparse.ArgumentParser, what: str = "worker") -> None:

@@ -38,14 +38,13 @@ from isolator.cli import print_summary as print_plugin_summary
 from isolator.metadata import find_site_packages
 from isolator.policy import Permissions
 from isolator.sandbox import launcher_info, reachable_system_python
-from isolator.store._backends import UvBackend
-from isolator.store._store import PluginStore
+from isolator.store import PluginStore, UvBackend
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from hostbridge.supervision._process import Worker
-    from isolator.store._store import InstalledPlugin
+    from isolator.store import InstalledPlugin
 
 PROJECTS = (
     "openhands-plugin-greetings",

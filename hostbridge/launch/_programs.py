@@ -28,14 +28,14 @@ from hostbridge.launch._sandbox import Launch, check_profile, check_program_env,
 from hostbridge.launch._spawn import spawner as _spawner
 from isolator import StoreError
 from isolator.sandbox import launcher_info, reachable_system_python, unreachable
-from isolator.store._interpreters import base_interpreter, find_python
+from isolator.store import base_interpreter, find_python
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from hostbridge.launch._sandbox import WorkerLimits
     from isolator.policy import Permissions
-    from isolator.store._store import InstalledPlugin, PluginStore
+    from isolator.store import InstalledPlugin, PluginStore
 
 _EXEC_BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); "

@@ -24,10 +24,8 @@ from typing import TYPE_CHECKING
 import msgpack  # type: ignore[import-untyped]
 
 from hostbridge._errors import WorkerStartError
-from isolator._errors import CommandError
 from isolator.sandbox import confine
-from isolator.store._backends import find_uv
-from isolator.store._commands import run_command, scrubbed_env
+from isolator.store import CommandError, find_uv, run_command, scrubbed_env
 
 if TYPE_CHECKING:
     from collections.abc import Callable

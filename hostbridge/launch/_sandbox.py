@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from hostbridge.launch._runtime import Runtime
-    from isolator.store._store import InstalledPlugin, PluginStore
+    from isolator.store import InstalledPlugin, PluginStore
 
 log = logging.getLogger("hostbridge.sandbox")
 
@@ -220,7 +220,7 @@ def sandbox_reach(store: PluginStore) -> dict[str, str]:
     info = launcher_info()
     if not info["host_is_root"]:
         return {}
-    from isolator.store._interpreters import base_interpreter, find_python  # noqa: PLC0415
+    from isolator.store import base_interpreter, find_python  # noqa: PLC0415
 
     python = Path(os.path.realpath(base_interpreter(find_python(store.python)).path))
     reach = {}

@@ -41,7 +41,7 @@ from hostbridge.agents._agents import (
 from hostbridge.agents._registry import CapabilityRegistry, RegistryError
 from hostbridge.launch._sandbox import check_profile
 from hostbridge.supervision._process import Worker
-from isolator.store._store import PluginStore, _write_json_atomic, default_store
+from isolator.store import PluginStore, default_store, write_json_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -390,7 +390,7 @@ class HostBridge:
                  "last_error": str(error)}
         path = _state_path(self.store, worker.name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_json_atomic(path, state)
+        write_json_atomic(path, state)
 
     def _state(self, plugin: str) -> dict[str, Any]:
         return read_plugin_state(self.store, plugin)

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from pathlib import Path
 
-    from isolator.store._store import InstalledPlugin, PluginStore
+    from isolator.store import InstalledPlugin, PluginStore
 
 log = logging.getLogger("hostbridge.worker")
 

@@ -498,7 +498,7 @@ class _Validator:
 
     def entry_point(self, groups: dict[str, dict[str, str]] | None,
                     where: str = "pyproject.toml") -> tuple[str, str] | None:
-        from isolator.store._store import _check_name  # noqa: PLC0415
+        from isolator.store import check_name as _check_name  # noqa: PLC0415
 
         if groups is None:
             self.add("entry-point", "skipped", "entry points are dynamic: checked in the built "
@@ -771,7 +771,7 @@ def validate_package(
 def validate_directory(path: str | os.PathLike[str]) -> ValidationReport:
     """Check a plugin directory that is not a package (yet): it loads, it has a usable name
     and version, and `ohp package` can take every file in it."""
-    from isolator.store._store import _check_name  # noqa: PLC0415
+    from isolator.store import check_name as _check_name  # noqa: PLC0415
 
     root = Path(path).absolute()
     if not root.is_dir():
@@ -849,7 +849,7 @@ def package_plugin(
     it, and the content must load from it exactly as from the directory.
     """
     from isolator.authoring._templates import dist_name_for, module_name_for, render_pyproject  # noqa: PLC0415
-    from isolator.store._store import _check_name  # noqa: PLC0415
+    from isolator.store import check_name as _check_name  # noqa: PLC0415
 
     source = Path(plugin_dir)
     if not source.is_dir():

@@ -279,6 +279,3 @@ def drop_privileges(needed: Sequence[tuple[Path, bool]], uses: Sequence[Path], c
               setpriv, f"--reuid={UNPRIVILEGED_UID}", f"--regid={UNPRIVILEGED_GID}",
               "--clear-groups", "--pdeathsig", "KILL", "--"]
     return Drop(prefix=prefix, bound=sorted(str(root) for root in roots))
-
-
-_die_with_parent_prefix = die_with_parent_prefix  # the old name, until the store's modules move

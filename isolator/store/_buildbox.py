@@ -52,7 +52,7 @@ from isolator.sandbox._launcher import (
     UNPRIVILEGED_GID,
     UNPRIVILEGED_UID,
     UNSHARE,
-    _die_with_parent_prefix,
+    die_with_parent_prefix,
     drop_privileges,
     launcher_info,
 )
@@ -252,7 +252,7 @@ def confine(cmd: Sequence[str], *, python: Path, work: Path, read: Sequence[Path
     if info["seccomp"]:
         config["seccomp"] = "any" if network else "none"
     layers.update(landlock=bool(info["landlock"]), seccomp=bool(info["seccomp"]))
-    prefix: list[str] = list(_die_with_parent_prefix())
+    prefix: list[str] = list(die_with_parent_prefix())
     if info["host_is_root"]:
         needed = [(work, False), *((p, True) for p in sorted(prefixes)),
                   (program.parent, True), *((p, True) for p in read if p.is_dir()),

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from isolator._errors import CommandError, CommandTimeoutError
 from isolator._redact import redact_text
-from isolator.sandbox._launcher import _die_with_parent_prefix
+from isolator.sandbox._launcher import die_with_parent_prefix
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -87,7 +87,7 @@ def run_command(
     exception from *progress*), the whole process group is killed before it propagates.
     """
     argv = [os.fspath(part) for part in cmd]
-    launch = [*_die_with_parent_prefix(), *argv]
+    launch = [*die_with_parent_prefix(), *argv]
     shown = [redact_text(part) for part in argv]  # errors and progress never show credentials
     if progress is not None:
         report = progress

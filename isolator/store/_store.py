@@ -44,8 +44,6 @@ from typing import TYPE_CHECKING, Any
 from isolator.store._backends import Backend, UvBackend, get_backend
 from isolator.store._bytecode import BytecodePool
 from isolator.store._context import StoreContext
-from isolator.store._disk import check_name as _check_name
-from isolator.store._disk import write_json_atomic as _write_json_atomic
 from isolator.store._generations import Generations
 from isolator.store._pipeline._installer import Installer
 from isolator.store._queries import Catalog
@@ -88,13 +86,11 @@ __all__ = [
     "ResolvedDistribution",
     "SyncReport",
     "VerifyReport",
-    "_check_name",
-    "_write_json_atomic",
     "default_store",
     "default_store_root",
 ]
 """The records are defined in :mod:`isolator.store._records`, and named here too, where
-callers have always imported them (``_check_name`` and ``_write_json_atomic`` as well)."""
+callers have always imported them."""
 
 _DEFAULT_LOCK_TIMEOUT = 900.0
 
