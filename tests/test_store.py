@@ -357,7 +357,7 @@ def test_the_proposal_api_over_the_default_store(
     monkeypatch.setenv("OH_PERSISTENCE_DIR", str(tmp_path / "oh"))
     wheel = wheel_for(example_wheelhouse, "openhands-plugin-greetings")
     path = Plugin.install(str(wheel))
-    assert path.is_relative_to(tmp_path / "oh" / "plugins")
+    assert path.is_relative_to(tmp_path / "oh" / "isolator" / "store")
     assert Plugin.list_installed() == [("greetings", "1.0.0")]
     plugin = Plugin.load_installed("greetings")
     assert plugin.root == str(path)

@@ -25,7 +25,7 @@ from isolator._errors import IsolatorError
 from isolator.cli._text import VisibleStream, json_visible, visible, write_raw
 from isolator.content._loader import load_plugin
 from isolator.policy._permissions import SANDBOX_PROFILES, Permissions
-from isolator.store._store import PluginStore, default_store_root
+from isolator.store._store import PluginStore, default_store_root, migrate_default_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -38,14 +38,23 @@ if TYPE_CHECKING:
 
 def add_root(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
     p.add_argument("--root", metavar="DIR", default=None,
-                   help="the plugin store (default: $OH_PERSISTENCE_DIR/plugins, else "
-                   "~/.openhands/plugins)")
+                   help="the plugin store (default: $OH_PERSISTENCE_DIR/isolator/store, else "
+                   "~/.openhands/isolator/store; a store at the old default, .../plugins, is "
+                   "moved there on first use)")
     if json_flag:
         p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def store_of(args: argparse.Namespace) -> PluginStore:
-    return PluginStore(args.root if args.root is not None else default_store_root())
+    if args.root is not None:
+        return PluginStore(args.root)
+    # A store at the old default root ($OH_PERSISTENCE_DIR/plugins) is moved first, told in
+    # one line on stderr.
+    quiet = getattr(args, "json", False) or getattr(args, "quiet", False)
+    with _Progress(sys.stderr, sys.stderr.isatty() and not quiet).shown() as progress:
+        migrate_default_store(report=lambda line: print(f"ohp: {line}", file=sys.stderr),
+                              progress=progress)
+    return PluginStore(default_store_root())
 
 
 def emit(data: object) -> None:

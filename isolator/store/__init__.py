@@ -19,10 +19,16 @@ from isolator.store._records import (
     SyncReport,
     VerifyReport,
 )
-from isolator.store._store import PluginStore, default_store, default_store_root
+from isolator.store._store import (
+    PluginStore,
+    default_store,
+    default_store_root,
+    migrate_default_store,
+)
 
 __all__ = ["Backend", "CleanReport", "CommandError", "CommandResult", "FileChange",
            "InstalledPlugin", "Interpreter", "PluginStore", "ResolvedDistribution", "StoreError",
            "SyncReport", "UvBackend", "VerifyReport", "VirtualenvPipBackend", "base_interpreter",
            "check_name", "default_store", "default_store_root", "find_python", "find_uv",
-           "get_backend", "run_command", "scrubbed_env", "write_json_atomic"]
+           "get_backend", "migrate_default_store", "run_command", "scrubbed_env",
+           "write_json_atomic"]

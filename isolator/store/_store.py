@@ -37,6 +37,7 @@ Readers take no lock: the pointer names a finished generation, and generations n
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ from isolator.store._backends import Backend, UvBackend, get_backend
 from isolator.store._bytecode import BytecodePool
 from isolator.store._context import StoreContext
 from isolator.store._generations import Generations
+from isolator.store._migrate import StoreMigration, migrate_store, needs_migration
 from isolator.store._pipeline._installer import Installer
 from isolator.store._queries import Catalog
 from isolator.store._records import (
@@ -84,31 +86,87 @@ __all__ = [
     "InstalledPlugin",
     "PluginStore",
     "ResolvedDistribution",
+    "StoreMigration",
     "SyncReport",
     "VerifyReport",
     "default_store",
     "default_store_root",
+    "legacy_default_store_root",
+    "migrate_default_store",
 ]
 """The records are defined in :mod:`isolator.store._records`, and named here too, where
 callers have always imported them."""
 
 _DEFAULT_LOCK_TIMEOUT = 900.0
+_logger = logging.getLogger("isolator.store")
+
+
+def _persistence_dir() -> Path:
+    """``$OH_PERSISTENCE_DIR``, else ``~/.openhands``: the SDK's ``get_user_persistence_dir()``."""
+    base = os.environ.get("OH_PERSISTENCE_DIR")
+    return Path(base).expanduser() if base else Path.home() / ".openhands"
 
 
 def default_store_root() -> Path:
-    """``~/.openhands/plugins``; ``OH_PERSISTENCE_DIR`` replaces ``~/.openhands`` (as the SDK)."""
-    base = os.environ.get("OH_PERSISTENCE_DIR")
-    return (Path(base).expanduser() if base else Path.home() / ".openhands") / "plugins"
+    """``~/.openhands/isolator/store``; ``OH_PERSISTENCE_DIR`` replaces ``~/.openhands`` (as in
+    the OpenHands SDK).
+
+    Not ``~/.openhands/plugins``, where it used to be: the SDK (1.58) loads every
+    subdirectory of ``$OH_PERSISTENCE_DIR/plugins`` and ``~/.agents/plugins`` as a plugin, so
+    the store's own directories showed up there as empty plugins. Under the persistence dir the
+    SDK reads ``plugins/`` (and ``plugins/installed/``), ``skills/`` (and ``skills/installed/``),
+    ``microagents/``, ``agents/``, ``hooks.json``, ``SOUL.md``, ``memory/``, ``cache/``,
+    ``profiles/``, ``agent-profiles/``, ``meta-profiles/``, ``auth/`` and ``plugin-data/``:
+    ``isolator/`` is none of them, and is isolator's alone. A store at the old place is moved
+    here on first use of the default store (:func:`migrate_default_store`).
+    """
+    return _persistence_dir() / "isolator" / "store"
+
+
+def legacy_default_store_root() -> Path:
+    """Where the default store was before it moved: ``$OH_PERSISTENCE_DIR/plugins``."""
+    return _persistence_dir() / "plugins"
+
+
+def migrate_default_store(
+    *,
+    report: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> StoreMigration | None:
+    """Move a store found at :func:`legacy_default_store_root` to :func:`default_store_root`,
+    when the old root holds an isolator store and the new one does not exist yet; else None.
+
+    Every installed plugin is rebuilt in the new root from the old store's lock and wheelhouse
+    (offline, every file's sha256 checked), the operator's settings of each plugin,
+    ``policy.json`` and the audit log carried over; then the old store's own entries are removed
+    (nothing else in that directory). The move is told as one line to *report* (default: a
+    warning on the ``isolator.store`` logger). A failure raises :class:`StoreError` naming both
+    roots and how to move the store by hand; the old store is then as it was, and no new one.
+    :func:`default_store` and ``ohp`` without ``--root`` call this first.
+    """
+    new_root = default_store_root()
+    old_root = legacy_default_store_root()
+    if not needs_migration(old_root, new_root):
+        return None
+    moved = migrate_store(old_root, PluginStore(new_root), PluginStore, progress=progress)
+    if moved is not None:
+        if report is None:
+            _logger.warning("%s", moved.message())
+        else:
+            report(moved.message())
+    return moved
 
 
 _default_stores: dict[Path, PluginStore] = {}
 
 
 def default_store() -> PluginStore:
-    """The store at :func:`default_store_root` (one object per root, made on first use)."""
+    """The store at :func:`default_store_root` (one object per root, made on first use; a store
+    at the old default root is moved there first, see :func:`migrate_default_store`)."""
     root = default_store_root()
     store = _default_stores.get(root)
     if store is None:
+        migrate_default_store()
         store = _default_stores[root] = PluginStore(root)
     return store
 
