@@ -334,7 +334,7 @@ class Installation:
 class Plugin:
     """A loaded plugin directory. Loading never imports or runs anything from it.
 
-    The classmethods are the proposal's API over the default store (``~/.openhands/plugins``,
+    The classmethods are the proposal's API over the default store (``~/.openhands/isolator/store``,
     moved by ``OH_PERSISTENCE_DIR``); :class:`isolator.PluginStore` is the full one.
     """
 

@@ -1,5 +1,5 @@
 """The proposal's ``Plugin.install``/``list_installed``/``load_installed``/``fetch``, over the
-default store (``~/.openhands/plugins``, moved by ``OH_PERSISTENCE_DIR``).
+default store (``~/.openhands/isolator/store``, moved by ``OH_PERSISTENCE_DIR``).
 
 The content model's :class:`~isolator.Plugin` carries those classmethods but, being below the
 store, cannot import it: ``isolator/__init__.py`` registers :class:`StoreFacade` with
