@@ -335,6 +335,33 @@ def oracle_python(shared: Path | None = None, *, name: str = "oracle") -> Path:
     return python
 
 
+def sdk_python(shared: Path | None = None, *, name: str = "openhands") -> Path:
+    """A copy of the oracle venv (:func:`oracle_python` with *name*) with this project
+    installed in it, editable: the SDK and isolator in one Python >= 3.12 venv.
+
+    The install is redone when pyproject.toml changes (a marker in the venv keeps its hash),
+    under the venv's lock; raises :class:`OracleError` when it fails.
+    """
+    python = oracle_python(shared, name=name)
+    venv = python.parent.parent
+    key = _bytes_sha256((REPO_ROOT / "pyproject.toml").read_bytes(), str(REPO_ROOT).encode())
+    marker = venv / ".isolator-installed"
+    if marker.is_file() and marker.read_text(encoding="utf-8").strip() == key:
+        return python
+    with _locked(venv.with_name(venv.name + ".lock")):
+        if marker.is_file() and marker.read_text(encoding="utf-8").strip() == key:
+            return python
+        run_checked(
+            [str(uv_binary()), "pip", "install", "--quiet", "--python", str(python),
+             "--editable", str(REPO_ROOT)],
+            env=installer_env(),
+            timeout=_BUILD_TIMEOUT,
+            what=f"installing isolator into the {name} venv",
+        )
+        marker.write_text(key + "\n", encoding="utf-8")
+    return python
+
+
 def oracle_env() -> dict[str, str]:
     """The fixed environment every oracle process runs with.
 
