@@ -508,3 +508,26 @@ def test_a_module_that_does_not_compile_still_installs(tmp_path: Path) -> None:
     cache = find_site_packages(installed.venv) / "broken_plugin" / "__pycache__"
     assert [p.name.split(".")[0] for p in cache.iterdir()] == ["__init__"]
     assert [c.name for c in store.load("broken").commands] == ["c"]
+
+
+def test_plugin_fetch_takes_the_sdks_git_arguments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The SDK's Plugin.fetch(source, ref=, repo_path=, update=): the same words here, the store
+    # standing in for its cache directory.
+    monkeypatch.setenv("OH_PERSISTENCE_DIR", str(tmp_path / "oh"))
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLES_DIR / "content-only-plugin", repo / "plugins" / "notes")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "one")
+    first = _git(repo, "rev-parse", "HEAD")
+    (repo / "plugins" / "notes" / "commands" / "later.md").write_text("later\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "two")
+    url = f"git+{repo.as_uri()}"
+    path = Plugin.fetch(url, ref=first, repo_path="plugins/notes")
+    assert (path / "commands").is_dir() and not (path / "commands" / "later.md").exists()
+    assert Plugin.load_installed("notes").installation is not None
+    with pytest.raises(SourceError, match="repo_path"):
+        Plugin.fetch(url, repo_path="../escape")

@@ -400,9 +400,16 @@ class Plugin:
         return _store_facade().load_installed(name)
 
     @classmethod
-    def fetch(cls, source: str | SourceLike, version: str | None = None) -> Path:
-        """The directory of the plugin *source* names, installing it first when needed."""
-        return _store_facade().fetch(source, version=version)
+    def fetch(cls, source: str | SourceLike, version: str | None = None, *,
+              ref: str | None = None, repo_path: str | None = None,
+              update: bool = False) -> Path:
+        """The directory of the plugin *source* names, installing it first when needed.
+
+        As the SDK's ``Plugin.fetch(source, ref=, repo_path=, update=)`` (its ``cache_dir`` is
+        the store here): *ref* and *repo_path* for a git source, *version* (a PEP 440
+        constraint) for ``pypi:``; *update* resolves an installed plugin's source again."""
+        return _store_facade().fetch(source, version=version, ref=ref, repo_path=repo_path,
+                                     update=update)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Plugin:
@@ -421,7 +428,8 @@ class PluginFacade(Protocol):
 
     def load_installed(self, name: str) -> Plugin: ...
 
-    def fetch(self, source: str | SourceLike, *, version: str | None) -> Path: ...
+    def fetch(self, source: str | SourceLike, *, version: str | None, ref: str | None,
+              repo_path: str | None, update: bool) -> Path: ...
 
 
 _facade: Callable[[], PluginFacade] | None = None

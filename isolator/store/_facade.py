@@ -35,10 +35,17 @@ class StoreFacade:
     def load_installed(self, name: str) -> Plugin:
         return default_store().load(name)
 
-    def fetch(self, source: str | PluginSource, *, version: str | None) -> Path:
-        if isinstance(source, PluginSource):
-            return default_store().install(source).content_dir
-        return default_store().install(_as_source(source), version=version).content_dir
+    def fetch(self, source: str | PluginSource, *, version: str | None, ref: str | None,
+              repo_path: str | None, update: bool) -> Path:
+        if not isinstance(source, PluginSource):
+            source = PluginSource.parse(_as_source(source), version=version, ref=ref,
+                                        repo_path=repo_path)
+        elif version is not None or ref is not None or repo_path is not None:
+            data = source.to_dict()
+            data.update({k: v for k, v in (("version", version), ("ref", ref),
+                                            ("repo_path", repo_path)) if v is not None})
+            source = PluginSource.from_dict(data)
+        return default_store().install(source, upgrade=update).content_dir
 
 
 def _as_source(text: str) -> str:
