@@ -59,6 +59,7 @@ started = time.monotonic()
 from openhands.sdk import Agent, Conversation
 from openhands.sdk.llm import Message, MessageToolCall, TextContent
 from openhands.sdk.testing import TestLLM
+from openhands.sdk.hooks import HookConfig
 from openhands.sdk.tool.registry import resolve_tool
 from hostbridge import HostBridge
 from hostbridge.openhands import AttachError, attach
@@ -115,7 +116,11 @@ with HostBridge(store) as bridge:
         out["skills"] = sorted(skill.name for skill in agent.agent_context.skills)
         out["mcp"] = sorted(agent.mcp_config)
         out["hooks"] = hooks.model_dump(mode="json", exclude_defaults=True)
-        out["more_hooks"] = more_hooks
+        out["more_hooks"] = more_hooks.model_dump(mode="json", exclude_defaults=True)
+        out["mcp_servers"] = {key: server.model_dump(mode="json")
+                              for key, server in agent.mcp_config.items()}
+        out["probe_root"] = str(store.get("oh-probe").content_dir)
+        hooks = HookConfig.merge([hooks, more_hooks])
 
         errors = {}
         store.install(source("openhands-plugin-whisper", links))
@@ -181,6 +186,12 @@ def setup(tmp_path_factory: pytest.TempPathFactory, example_wheelhouse: Path) ->
         "oh_probe/__init__.py": "",
         "oh_probe/tools.py": _PROBE_TOOLS,
         "oh_probe/commands/check.md": "---\ndescription: Check things\n---\nCheck.\n",
+        # A hook that reports where it runs: through the sandbox launcher (#17, deliverable 3)
+        "oh_probe/hooks/hooks.json": json.dumps({"hooks": {"SessionStart": [{"hooks": [{
+            "type": "command", "timeout": 10, "command":
+                'echo "root=$CLAUDE_PLUGIN_ROOT"; grep Seccomp: /proc/self/status; '
+                f'ls {root / "store"} >/dev/null 2>&1 && echo store=readable || '
+                'echo store=denied'}]}]}}),
     }, entry_points={
         "openhands.plugins": {"oh-probe": "oh_probe"},
         "openhands.tools": {name: f"oh_probe.tools:{name}"
@@ -231,8 +242,20 @@ def test_attach_merges_content_and_tools(first_run: dict[str, Any]) -> None:
     # skills as the SDK merges them: with command skills, named by the store's plugin name
     assert out["skills"] == ["farewell", "greet", "greetings:hello", "oh-probe:check", "shout"]
     assert out["mcp"] == ["greetings-echo"]
-    assert out["hooks"]["session_start"][0]["hooks"][0]["command"].startswith("echo")
-    assert out["more_hooks"] is None
+    # hooks and stdio MCP servers start through the sandbox launcher, with a fixed environment
+    greeting_hook = out["hooks"]["session_start"][0]["hooks"][0]["command"]
+    assert greeting_hook.startswith("/usr/bin/env -i -C ")
+    assert "exec_main" in greeting_hook and greeting_hook.endswith(
+        "sh -c 'echo \"greetings plugin at ${CLAUDE_PLUGIN_ROOT}\"'")
+    assert "seccomp" in greeting_hook
+    assert out["more_hooks"]["session_start"][0]["hooks"][0]["command"].startswith("/usr/bin/env")
+    server = out["mcp_servers"]["greetings-echo"]
+    assert server["command"] == "/usr/bin/env" and server["args"][0] == "-i"
+    assert server["args"][-4:] == ["python3", "-m", "http.server", "--help"]
+    assert not server.get("env")
+    # the server's own env is not on the command line: it is in a file read after the sandbox
+    assert not any("GREETING" in arg for arg in server["args"])
+    assert '"env_file":' in " ".join(server["args"])
 
 
 def test_bad_inputs_are_clear_errors(first_run: dict[str, Any]) -> None:
@@ -260,6 +283,13 @@ def test_conversation_calls_worker_tools(first_run: dict[str, Any]) -> None:
     hook = next(e for e in events if e["kind"] == "HookExecutionEvent")
     assert hook["hook_event_type"] == "SessionStart"
     assert hook["success"]
+    # the probe's hook ran confined: seccomp filter, the store unreadable, its root set
+    probe = [e for e in events if e["kind"] == "HookExecutionEvent"][1]
+    assert probe["success"], probe
+    lines = probe["stdout"].split("\n")
+    assert f"root={out['probe_root']}" in lines
+    assert "Seccomp:\t2" in lines
+    assert "store=denied" in lines
     exchanges = _exchanges(events)
     assert exchanges[0] == ("shout__shout", {"text": "hi"}, "HI!", False)
     name, args, text, is_error = exchanges[1]

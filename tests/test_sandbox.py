@@ -23,6 +23,8 @@ from hostbridge import (
     run_program,
     sandbox_layers,
 )
+from hostbridge.launch._command import program_command
+from hostbridge.launch._programs import EXEC_BOOT
 from isolator import PluginStore
 from isolator.policy._permissions import Permissions, PermissionsError
 from isolator.sandbox._launcher import UNPRIVILEGED_UID
@@ -477,3 +479,69 @@ def test_cli_install_sandbox_and_grant(tmp_path: Path) -> None:
         "network": [], "environment": [], "capabilities": []}}
     assert ohp("uninstall", "asker").returncode == 0
     assert not (tmp_path / "store" / "settings" / "asker.json").exists()
+
+
+# ---- program_command: a plugin program as a command line a framework runs ----------------
+
+
+def test_program_command_runs_sandboxed_in_any_environment(
+        content_store: PluginStore, monkeypatch: pytest.MonkeyPatch) -> None:
+
+    asked = Permissions.from_manifest(content_store.load("hooky").manifest.extra, "hooky")
+    content_store.configure("hooky", grants=asked.grant(["env:HOOK_SECRET"], "hooky"))
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    command = program_command(content_store, "hooky", ["sh", "-c", (
+        'echo "root=$CLAUDE_PLUGIN_ROOT oh=$OH_PLUGIN_ROOT g=$GREETING s=$HOOK_SECRET '
+        'uid=$(id -u) ld=${LD_PRELOAD:-none}"; grep Seccomp: /proc/self/status; pwd')],
+        env={"GREETING": "hello"})
+    content = str(content_store.get("hooky").content_dir)
+    # neither the plugin's env nor a granted host variable is on the command line
+    assert "hello" not in command.shell and "s3cret" not in command.shell
+    env_file = json.loads(command.argv[command.argv.index(EXEC_BOOT) + 2])["env_file"]
+    assert oct(Path(env_file).parent.stat().st_mode & 0o777) == "0o500"
+    # run as a framework runs it: a shell, with an environment of its own
+    done = subprocess.run(command.shell, shell=True, capture_output=True, text=True, timeout=60,
+                          check=False, env={"PATH": "/usr/bin:/bin", "GREETING": "host",
+                                            "PYTHONPATH": "/nonexistent", "LD_PRELOAD": ""})
+    assert done.returncode == 0, done.stderr
+    first, *rest = done.stdout.splitlines()
+    uid = UNPRIVILEGED_UID if os.geteuid() == 0 else os.geteuid()
+    assert first == f"root={content} oh={content} g=hello s=s3cret uid={uid} ld=none"
+    if command.layers["seccomp"]:
+        assert "Seccomp:\t2" in rest
+    assert rest[-1] == content
+    # the store's lease is held until cleanup, which removes the scratch and env file
+    assert Path(env_file).exists()
+    command.cleanup()
+    command.cleanup()
+    assert not Path(env_file).exists()
+    after = subprocess.run(command.shell, shell=True, capture_output=True, timeout=60,
+                           check=False, env={"PATH": "/usr/bin:/bin"})
+    assert after.returncode != 0
+
+
+def test_program_command_refuses_loader_variables(content_store: PluginStore) -> None:
+
+    for name in ("LD_PRELOAD", "PYTHONPATH", "BASH_ENV", "CLAUDE_PLUGIN_ROOT"):
+        with pytest.raises(WorkerStartError, match="changes what a program loads"):
+            program_command(content_store, "hooky", ["true"], env={name: "x"})
+    with pytest.raises(WorkerStartError, match="expected a command"):
+        program_command(content_store, "hooky", [])
+    # nothing is left behind by a refusal
+    scratch = content_store.root / "scratch"
+    assert not scratch.exists() or not any(scratch.iterdir())
+
+
+@needs_landlock
+def test_program_command_strict_reads_its_env_file(content_store: PluginStore) -> None:
+
+    command = program_command(content_store, "hooky", ["sh", "-c", "echo g=$GREETING; "
+                              f"ls {content_store.root} || true"], env={"GREETING": "hi"},
+                              profile="strict")
+    try:
+        done = subprocess.run(command.shell, shell=True, capture_output=True, text=True,
+                              timeout=60, check=False, env={})
+    finally:
+        command.cleanup()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["g=hi"]

@@ -18,6 +18,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -31,16 +32,78 @@ from isolator.sandbox import launcher_info, reachable_system_python, unreachable
 from isolator.store import base_interpreter, find_python
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
+    from hostbridge.launch._runtime import Runtime
     from hostbridge.launch._sandbox import WorkerLimits
     from isolator.policy import Permissions
     from isolator.store import InstalledPlugin, PluginStore
 
-_EXEC_BOOT = (
+EXEC_BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
     f"from {WORKER_PACKAGE}.sandbox import exec_main; exec_main(sys.argv[2], sys.argv[3:])"
 )
+"""The interpreter's ``-c`` program: the worker runtime's ``exec_main`` (argv: the runtime's
+directory, the in-process config as JSON, the program)."""
+
+
+@dataclass
+class PreparedProgram:
+    """What starting a program of a plugin needs (:func:`prepare_program`)."""
+
+    installed: InstalledPlugin
+    launch: Launch
+    python: Path
+    runtime: Runtime
+    release: Callable[[], None]
+    """Releases the plugin's generation (the lease); idempotent."""
+
+
+def prepare_program(
+    store: PluginStore,
+    plugin: str,
+    *,
+    profile: str | None = None,
+    grants: Permissions | None = None,
+    env_allow: Iterable[str] = (),
+    limits: WorkerLimits | None = None,
+) -> PreparedProgram:
+    """Lease *plugin*'s generation and plan the launch of a program of it: the operator's
+    profile and grants unless given, the launcher interpreter, the worker runtime, and
+    ``CLAUDE_PLUGIN_ROOT``, ``OH_PLUGIN_ROOT`` and the venv's ``bin`` in the environment.
+    The caller releases the lease and cleans the launch up."""
+    settings = store.settings(plugin)
+    requested = profile or settings.sandbox or "standard"
+    check_profile(requested)
+    profile = store.policy.profile_for(plugin, requested)
+    grants = settings.grants if grants is None else grants
+    lease = store.lease(plugin)
+    installed = lease.__enter__()
+    released = threading.Lock()
+
+    def release() -> None:
+        if released.acquire(blocking=False):
+            lease.__exit__(None, None, None)
+
+    try:
+        _check_venv(store, installed, f"program of {plugin!r}")
+        python, abi_tag = _launcher_python(installed, profile)
+        runtime = ensure_runtime(store.root, abi_tag, Path(os.path.realpath(python)))
+        launch = plan(store.root, plugin, installed, runtime, python, profile=profile,
+                      grants=grants, env_allow=env_allow, limits=limits, what="program",
+                      cwd=installed.content_dir)
+    except BaseException as exc:
+        release()
+        if isinstance(exc, WorkerStartError):
+            store.policy.audit("program.refused", plugin=plugin, profile=profile,
+                               reason=str(exc))
+        raise
+    content = str(installed.content_dir)
+    launch.env.update({"CLAUDE_PLUGIN_ROOT": content, "OH_PLUGIN_ROOT": content})
+    if installed.venv is not None:
+        launch.env["PATH"] = os.pathsep.join(
+            [str(installed.venv / "bin"), *filter(None, [launch.env.get("PATH")])])
+    return PreparedProgram(installed, launch, python, runtime, release)
 
 
 @dataclass(frozen=True)
@@ -59,10 +122,10 @@ class PluginProgram:
     """A running program of a plugin; a context manager that kills it (and its tree) on exit."""
 
     def __init__(self, proc: subprocess.Popen[bytes], launch: Launch,
-                 lease: contextlib.AbstractContextManager[InstalledPlugin]) -> None:
+                 release: Callable[[], None]) -> None:
         self.proc = proc
         self.launch = launch
-        self._lease: contextlib.AbstractContextManager[InstalledPlugin] | None = lease
+        self._release = release
 
     @property
     def profile(self) -> str:
@@ -117,9 +180,7 @@ class PluginProgram:
                 with contextlib.suppress(OSError):
                     pipe.close()
         self.launch.cleanup()
-        if self._lease is not None:
-            self._lease.__exit__(None, None, None)
-            self._lease = None
+        self._release()
 
     def __enter__(self) -> PluginProgram:
         return self
@@ -156,30 +217,16 @@ def spawn_program(
     if not argv:
         raise WorkerStartError(f"program of {plugin!r}", "expected a command, got nothing")
     program_env = check_program_env(dict(env or {}), f"program of {plugin!r}")
-    settings = store.settings(plugin)
-    requested = profile or settings.sandbox or "standard"
-    check_profile(requested)
-    profile = store.policy.profile_for(plugin, requested)
-    grants = settings.grants if grants is None else grants
-    lease = store.lease(plugin)
-    installed = lease.__enter__()
+    prepared = prepare_program(store, plugin, profile=profile, grants=grants,
+                               env_allow=env_allow, limits=limits)
+    launch, python, runtime = prepared.launch, prepared.python, prepared.runtime
+    profile = launch.profile
     try:
-        _check_venv(store, installed, f"program of {plugin!r}")
-        python, abi_tag = _launcher_python(installed, profile)
-        runtime = ensure_runtime(store.root, abi_tag, Path(os.path.realpath(python)))
-        launch = plan(store.root, plugin, installed, runtime, python, profile=profile,
-                      grants=grants, env_allow=env_allow, limits=limits, what="program",
-                      cwd=installed.content_dir)
-        content = str(installed.content_dir)
-        launch.env.update({"CLAUDE_PLUGIN_ROOT": content, "OH_PLUGIN_ROOT": content})
-        if installed.venv is not None:
-            launch.env["PATH"] = os.pathsep.join(
-                [str(installed.venv / "bin"), *filter(None, [launch.env.get("PATH")])])
         # The plugin's variables travel in a memfd that the launcher reads only after the
         # sandbox is complete (not on the command line, which every local user can read).
         env_fd = _env_memfd(program_env)
         config = {**launch.config, "env_fd": env_fd}
-        cmd = [*launch.prefix, str(python), "-I", "-S", "-B", "-c", _EXEC_BOOT,
+        cmd = [*launch.prefix, str(python), "-I", "-S", "-B", "-c", EXEC_BOOT,
                str(runtime.worker_dir), json.dumps(config), *argv]
         try:
             proc = _spawner.popen(cmd, stdin=stdin, stdout=stdout, stderr=stderr,
@@ -192,14 +239,14 @@ def spawn_program(
         finally:
             os.close(env_fd)
     except BaseException as exc:
-        lease.__exit__(None, None, None)
+        prepared.release()
         if isinstance(exc, WorkerStartError):
             store.policy.audit("program.refused", plugin=plugin, profile=profile,
                                argv=list(argv), reason=str(exc))
         raise
     store.policy.audit("program.start", plugin=plugin, profile=profile, argv=list(argv),
                        program_pid=proc.pid, sandbox=launch.layers)
-    return PluginProgram(proc, launch, lease)
+    return PluginProgram(proc, launch, prepared.release)
 
 
 def run_program(

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from hostbridge._errors import WorkerStartError
+from hostbridge.launch._command import ProgramCommand, program_command
 from hostbridge.openhands import _sdk
 from hostbridge.openhands._names import VALID, sdk_tool_name
 from isolator import IsolatorError, PluginNotFoundError, PluginSource
@@ -64,21 +66,45 @@ def attach(
         if names.count(name) > 1:
             raise AttachError(name, "listed twice (attach each plugin once)")
 
-    # Content: the SDK loads each plugin directory; its own methods merge them.
+    # Every hook command and stdio MCP server made for these plugins (scratch directories,
+    # environment files, generation leases): released when the bridge closes, or now when
+    # attach fails.
+    commands: list[ProgramCommand] = []
+    try:
+        return _attach(bridge, installed, agent, commands, timeout=timeout,
+                       max_skills=max_skills, get_secret=get_secret)
+    except BaseException:
+        for command in commands:
+            command.cleanup()
+        raise
+
+
+def _attach(bridge: HostBridge, installed: list[InstalledPlugin], agent: Any,
+            commands: list[ProgramCommand], *, timeout: float | None, max_skills: int,
+            get_secret: Callable[[str], str | None] | None) -> tuple[Any, Any]:
+    # Content: the SDK loads each plugin directory; its own methods merge them. Each plugin's
+    # hook commands and stdio MCP servers are rewritten to start through the sandbox launcher
+    # (program_command) before they are merged.
     context = agent.agent_context
     mcp_config = agent.mcp_config
+    if mcp_config and get_secret:
+        mcp_config = _sdk.expand_mcp_servers(mcp_config, get_secret)
     hook_configs: list[Any] = []
     for plugin in installed:
         sdk_plugin = _load(plugin)
+        servers = sdk_plugin.mcp_config
+        if servers and get_secret:
+            servers = _sdk.expand_mcp_servers(servers, get_secret)
+        sandboxed = sdk_plugin.model_copy(update={
+            "mcp_config": _sandbox_servers(bridge, plugin, servers, commands),
+            "hooks": _sandbox_hooks(bridge, plugin, sdk_plugin.hooks, commands)})
         try:
-            context = sdk_plugin.add_skills_to(context, max_skills=max_skills)
-            mcp_config = sdk_plugin.add_mcp_config_to(mcp_config)
+            context = sandboxed.add_skills_to(context, max_skills=max_skills)
+            mcp_config = sandboxed.add_mcp_config_to(mcp_config)
         except Exception as exc:
             raise AttachError(plugin.name, f"could not be merged: {exc}") from exc
-        if sdk_plugin.hooks and not sdk_plugin.hooks.is_empty():
-            hook_configs.append(sdk_plugin.hooks)
-    if mcp_config and get_secret:
-        mcp_config = _sdk.expand_mcp_servers(mcp_config, get_secret)
+        if sandboxed.hooks and not sandboxed.hooks.is_empty():
+            hook_configs.append(sandboxed.hooks)
     hooks = _sdk.HookConfig.merge(hook_configs)
 
     # Tools: listed by each plugin's worker, checked against the names already taken.
@@ -98,7 +124,7 @@ def attach(
             specs.append((name, plugin.name, remote.name))
 
     # Commit: from here on nothing fails for a reason of the plugins'.
-    token = _sdk.bind(bridge, listed)
+    token = _sdk.bind(bridge, listed, [command.cleanup for command in commands])
     tool_specs = []
     for name, plugin_name, tool in specs:
         if name not in _sdk.list_registered_tools():
@@ -173,3 +199,68 @@ def _name_problem(name: str, taken: set[str]) -> str | None:
             owner_name = "a client tool" if owner is None else owner.__name__
             return f"the SDK's tool registry has it for {owner_name}"
     return None
+
+
+_ROOT_PLACEHOLDERS = ("${CLAUDE_PLUGIN_ROOT}", "${OH_PLUGIN_ROOT}")
+
+
+def _command(bridge: HostBridge, plugin: InstalledPlugin, argv: list[str],
+             commands: list[ProgramCommand], *, env: dict[str, str] | None = None,
+             what: str) -> ProgramCommand:
+    try:
+        command = program_command(bridge.store, plugin.name, argv, env=env)
+    except (IsolatorError, OSError) as exc:
+        reason = exc.reason if isinstance(exc, WorkerStartError) else str(exc)
+        raise AttachError(plugin.name, f"its {what} cannot run sandboxed: {reason}") from exc
+    commands.append(command)
+    return command
+
+
+def _sandbox_hooks(bridge: HostBridge, plugin: InstalledPlugin, hooks: Any,
+                   commands: list[ProgramCommand]) -> Any:
+    """*hooks* with every command hook run as ``sh -c COMMAND`` through the launcher (the SDK
+    runs the command with a shell, its own environment and the event's JSON on stdin)."""
+    if hooks is None or hooks.is_empty():
+        return hooks
+    update: dict[str, Any] = {}
+    for event in _sdk.HOOK_EVENT_FIELDS:
+        matchers = []
+        for matcher in getattr(hooks, event):
+            definitions = []
+            for hook in matcher.hooks:
+                if hook.command and str(getattr(hook.type, "value", hook.type)) == "command":
+                    command = _command(bridge, plugin, ["sh", "-c", hook.command], commands,
+                                       what=f"hook {hook.command!r}")
+                    definitions.append(hook.model_copy(update={"command": command.shell}))
+                else:
+                    definitions.append(hook)
+            matchers.append(matcher.model_copy(update={"hooks": definitions}))
+        update[event] = matchers
+    return hooks.model_copy(update=update)
+
+
+def _sandbox_servers(bridge: HostBridge, plugin: InstalledPlugin, servers: dict[str, Any],
+                     commands: list[ProgramCommand]) -> dict[str, Any]:
+    """*servers* with every stdio server started through the launcher; its ``env`` goes to the
+    program alone (``program_command``), its ``cwd`` is the plugin's as for every program
+    (``${CLAUDE_PLUGIN_ROOT}`` in the command and arguments is the content directory). URL
+    servers stay as they are."""
+    content = str(plugin.content_dir)
+
+    def rooted(text: str) -> str:
+        for placeholder in _ROOT_PLACEHOLDERS:
+            text = text.replace(placeholder, content)
+        return text
+
+    result = {}
+    for key, server in servers.items():
+        if not server.command:
+            result[key] = server
+            continue
+        env = {name: value.get_secret_value() if hasattr(value, "get_secret_value")
+               else str(value) for name, value in (server.env or {}).items()}
+        argv = [rooted(server.command), *(rooted(str(arg)) for arg in server.args or [])]
+        command = _command(bridge, plugin, argv, commands, env=env, what=f"MCP server {key!r}")
+        result[key] = server.model_copy(update={
+            "command": command.argv[0], "args": command.argv[1:], "env": {}, "cwd": None})
+    return result

@@ -17,7 +17,7 @@ import json
 import threading
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -54,6 +54,7 @@ registered_tool_class: Any = _module("openhands.sdk.tool.registry").registered_t
 builtin_tool_class: Any = _module("openhands.sdk.tool.builtins").builtin_tool_class
 SdkPlugin: Any = _plugin.Plugin
 HookConfig: Any = _hooks.HookConfig
+HOOK_EVENT_FIELDS: frozenset[str] = _module("openhands.sdk.hooks.config").HOOK_EVENT_FIELDS
 expand_mcp_servers: Any = _skill_utils.expand_mcp_servers
 Field: Any = _pydantic.Field
 
@@ -94,6 +95,15 @@ class Binding:
     bridge_ref: weakref.ref[HostBridge]
     tools: dict[tuple[str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
     """(plugin, tool) -> (description, input schema), as listed when attached."""
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+    """What goes when the bridge closes: the sandboxed hook and MCP commands' scratch
+    directories, environment files and generation leases."""
+
+    def close(self) -> None:
+        with _lock:
+            cleanups, self.cleanups = self.cleanups, []
+        for cleanup in cleanups:
+            cleanup()
 
 
 _lock = threading.Lock()
@@ -101,18 +111,39 @@ _bindings: dict[str, Binding] = {}
 _tokens: weakref.WeakKeyDictionary[HostBridge, str] = weakref.WeakKeyDictionary()
 
 
-def bind(bridge: HostBridge, tools: dict[tuple[str, str], tuple[str, dict[str, Any]]]) -> str:
-    """The token that routes tool specs to *bridge* (one per bridge; kept while it lives)."""
+def bind(bridge: HostBridge, tools: dict[tuple[str, str], tuple[str, dict[str, Any]]],
+         cleanups: Sequence[Callable[[], None]] = ()) -> str:
+    """The token that routes tool specs to *bridge* (one per bridge; kept while it lives).
+
+    *cleanups* run when the bridge closes: its ``close`` (which ``with`` calls) is wrapped,
+    on this instance only, to run them after the workers stop; and when the bridge is
+    collected without closing."""
     with _lock:
         token = _tokens.get(bridge)
         if token is None:
             token = uuid.uuid4().hex[:16]
             _tokens[bridge] = token
-            _bindings[token] = Binding(token, weakref.ref(bridge))
-            weakref.finalize(bridge, _bindings.pop, token, None)
+            binding = _bindings[token] = Binding(token, weakref.ref(bridge))
+            weakref.finalize(bridge, _finalize, token)
+            original = bridge.close
+
+            def close() -> None:
+                try:
+                    original()
+                finally:
+                    binding.close()
+
+            bridge.close = close  # type: ignore[method-assign]
         binding = _bindings[token]
         binding.tools.update(tools)
+        binding.cleanups.extend(cleanups)
         return token
+
+
+def _finalize(token: str) -> None:
+    binding = _bindings.pop(token, None)
+    if binding is not None:
+        binding.close()
 
 
 def _render(content: Any) -> str:

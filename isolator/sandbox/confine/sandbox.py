@@ -41,7 +41,8 @@ def exec_main(config_text: str, argv: list[str]) -> None:
     """Apply the layers, then replace this process with *argv* (searched on ``PATH``).
 
     The program's own variables (a plugin's config chose them) are read from the descriptor
-    ``env_fd`` only now, after the sandbox is complete, and given to the program alone."""
+    ``env_fd``, or the file ``env_file`` (a JSON object; in a directory only the plugin's uid
+    may enter), only now, after the sandbox is complete, and given to the program alone."""
     config = json.loads(config_text)
     try:
         apply(config)
@@ -56,6 +57,14 @@ def exec_main(config_text: str, argv: list[str]) -> None:
             chunks.append(chunk)
         os.close(int(env_fd))
         env.update(json.loads(b"".join(chunks).decode("utf-8")))
+    env_file = config.get("env_file")
+    if env_file is not None:
+        try:
+            with open(env_file, encoding="utf-8") as stream:
+                env.update(json.load(stream))
+        except (OSError, ValueError) as exc:
+            sys.stderr.write(f"ohp sandbox: cannot read the program's environment: {exc}\n")
+            os._exit(126)
     try:
         os.execvpe(argv[0], argv, env)
     except OSError as exc:
