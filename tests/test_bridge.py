@@ -331,3 +331,19 @@ def test_a_worker_on_another_python_gets_a_compiled_msgpack(
         assert hello["python"] != ".".join(map(str, sys.version_info[:3]))
         assert hello["msgpack_compiled"] is True
         assert bridge.call_tool("shout", "shout", {"text": "a"}).content == "A!"
+
+
+def test_on_close_callbacks_run_once_after_the_workers_stop(tmp_path: Path) -> None:
+    ran: list[str] = []
+    bridge = HostBridge(PluginStore(tmp_path / "store"))
+
+    def failing() -> None:
+        ran.append("failing")
+        raise RuntimeError("one callback fails")
+
+    bridge.on_close(failing)
+    bridge.on_close(lambda: ran.append("second"))
+    bridge.close()
+    assert ran == ["failing", "second"]  # a failing one does not keep the others from running
+    bridge.close()
+    assert ran == ["failing", "second"]  # once

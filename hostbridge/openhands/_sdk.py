@@ -115,9 +115,8 @@ def bind(bridge: HostBridge, tools: dict[tuple[str, str], tuple[str, dict[str, A
          cleanups: Sequence[Callable[[], None]] = ()) -> str:
     """The token that routes tool specs to *bridge* (one per bridge; kept while it lives).
 
-    *cleanups* run when the bridge closes: its ``close`` (which ``with`` calls) is wrapped,
-    on this instance only, to run them after the workers stop; and when the bridge is
-    collected without closing."""
+    *cleanups* run when the bridge closes (:meth:`HostBridge.on_close`, after its workers
+    stop), or when it is collected without closing."""
     with _lock:
         token = _tokens.get(bridge)
         if token is None:
@@ -125,15 +124,7 @@ def bind(bridge: HostBridge, tools: dict[tuple[str, str], tuple[str, dict[str, A
             _tokens[bridge] = token
             binding = _bindings[token] = Binding(token, weakref.ref(bridge))
             weakref.finalize(bridge, _finalize, token)
-            original = bridge.close
-
-            def close() -> None:
-                try:
-                    original()
-                finally:
-                    binding.close()
-
-            bridge.close = close  # type: ignore[method-assign]
+            bridge.on_close(binding.close)
         binding = _bindings[token]
         binding.tools.update(tools)
         binding.cleanups.extend(cleanups)

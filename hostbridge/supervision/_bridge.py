@@ -13,6 +13,7 @@ import asyncio
 import atexit
 import contextlib
 import json
+import logging
 import threading
 import time
 import weakref
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 
     from hostbridge.launch._sandbox import WorkerLimits
 
+log = logging.getLogger("hostbridge.bridge")
 _bridges: weakref.WeakSet[HostBridge] = weakref.WeakSet()
 
 
@@ -157,6 +159,7 @@ class HostBridge:
         self._plugin_locks: dict[str, threading.Lock] = {}
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
+        self._closers: list[Callable[[], None]] = []
         _bridges.add(self)
 
     def __enter__(self) -> HostBridge:
@@ -364,18 +367,31 @@ class HostBridge:
         """Forget *plugin*'s crashes: a failed plugin may start again."""
         reset_plugin_state(self.store, plugin)
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run *callback* when this bridge closes, after its workers stop (what an adapter
+        holds for as long as the bridge: scratch directories, leases); once, in order."""
+        with self._lock:
+            self._closers.append(callback)
+
     def close(self) -> None:
-        """Stop every worker (gracefully, then by force)."""
+        """Stop every worker (gracefully, then by force), then run the :meth:`on_close`
+        callbacks."""
         self._stop.set()
         with self._lock:
             workers, self._workers = list(self._workers.values()), {}
             self._tools.clear()
+            closers, self._closers = self._closers, []
         for worker in workers:
             worker.close()
         if self._monitor is not None and self._monitor is not threading.current_thread():
             self._monitor.join(timeout=2.0)
         self._monitor = None
         self._stop = threading.Event()
+        for closer in closers:
+            try:
+                closer()
+            except Exception:  # one that fails must not keep the others from running
+                log.exception("an on_close callback of a HostBridge failed")
 
     # ---- supervision -----------------------------------------------------------------------
 
