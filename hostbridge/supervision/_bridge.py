@@ -102,6 +102,10 @@ class RemoteTool:
 class HostBridge:
     """Runs plugin code for a host: one worker per plugin of *store*, started on first use.
 
+    (Over 400 lines: it is the public facade of the whole bridge (workers, supervision,
+    tools, agents, components), and most of its length is the docstrings of that API; the
+    work itself is in Worker, RemoteAgent and the CapabilityRegistry.)
+
     *env_allow* names host environment variables a worker may see besides PATH, HOME and
     LANG; *capabilities* are the host functions a worker may call back (by name); *limits*
     bound each worker's resources.
