@@ -223,7 +223,9 @@ def test_worker_output_goes_to_bounded_logs_not_the_protocol(bridge: HostBridge)
     assert bridge.call_tool("probe", "noisy", {"lines": 5000}).content == 5000
     worker = bridge.worker("probe")
     deadline = time.monotonic() + 10
-    while "out 4999" not in worker.logs["stdout"] and time.monotonic() < deadline:
+    # Each stream is drained by its own thread: wait for both to have caught up.
+    while ("out 4999" not in worker.logs["stdout"] or "err 4999" not in worker.logs["stderr"]) \
+            and time.monotonic() < deadline:
         time.sleep(0.05)
     assert list(worker.logs["stdout"])[-1] == "out 4999"
     assert list(worker.logs["stderr"])[-1] == "err 4999"
