@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from hostbridge._errors import WorkerStartError
 from hostbridge.launch._programs import EXEC_BOOT, prepare_program
 from hostbridge.launch._sandbox import check_program_env
-from isolator.sandbox import UNPRIVILEGED_GID, UNPRIVILEGED_UID
+from isolator.sandbox import UNPRIVILEGED_GID, UNPRIVILEGED_UID, SandboxError, setpriv_switch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -103,7 +103,7 @@ def program_command(
         raise WorkerStartError(f"program of {plugin!r}", "expected a command, got nothing")
     program_env = check_program_env(dict(env or {}), f"program of {plugin!r}")
     what = f"program of {plugin!r}"
-    tool = {name: shutil.which(name, path=_SYSTEM_PATH) for name in ("env", "setpriv")}
+    tool = {name: shutil.which(name, path=_SYSTEM_PATH) for name in ("env",)}
     if tool["env"] is None:
         raise WorkerStartError(what, "env (coreutils) is not installed in /usr/bin or /bin")
     prepared = prepare_program(store, plugin, profile=profile, grants=grants,
@@ -138,11 +138,10 @@ def program_command(
                 config["landlock"] = landlock
         switch: list[str] = []
         if launch.user:
-            if tool["setpriv"] is None:
-                raise WorkerStartError(what, "setpriv (util-linux) is not installed in "
-                                       "/usr/bin or /bin: cannot switch to an unprivileged uid")
-            switch = [tool["setpriv"], f"--reuid={launch.user['user']}",
-                      f"--regid={launch.user['group']}", "--clear-groups", "--"]
+            try:
+                switch = setpriv_switch(launch.user["user"], launch.user["group"])
+            except SandboxError as exc:
+                raise WorkerStartError(what, exc.reason) from None
         assignments = [f"{key}={value}" for key, value in sorted(chain_env.items())]
         command.argv = [
             tool["env"], "-i", "-C", str(launch.cwd), *assignments, *switch, *launch.prefix,

@@ -22,10 +22,11 @@ from isolator.sandbox._launcher import (
     launcher_info,
     overlay_script,
     reachable_system_python,
+    setpriv_switch,
     unreachable,
 )
 
 __all__ = ["HIDDEN", "MOUNT_PROC", "SYSTEM_READ", "SYSTEM_WRITE", "UNPRIVILEGED_GID",
            "UNPRIVILEGED_UID", "UNSHARE", "Drop", "SandboxError", "blocked_ancestor", "confine",
            "die_with_parent_prefix", "drop_privileges", "launcher_info", "overlay_script",
-           "reachable_system_python", "unreachable"]
+           "reachable_system_python", "setpriv_switch", "unreachable"]

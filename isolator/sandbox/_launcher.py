@@ -272,10 +272,19 @@ def drop_privileges(needed: Sequence[tuple[Path, bool]], uses: Sequence[Path], c
     if not covers:
         return Drop(user={"user": UNPRIVILEGED_UID, "group": UNPRIVILEGED_GID,
                           "extra_groups": []})
-    setpriv = shutil.which("setpriv", path="/usr/bin:/bin") or "setpriv"
     unshare = shutil.which("unshare", path="/usr/bin:/bin") or "unshare"
     prefix = [unshare, "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
-              overlay_script(covers, str(cwd)), "ohp-mounts",
-              setpriv, f"--reuid={UNPRIVILEGED_UID}", f"--regid={UNPRIVILEGED_GID}",
-              "--clear-groups", "--pdeathsig", "KILL", "--"]
+              overlay_script(covers, str(cwd)), "ohp-mounts", *setpriv_switch()]
     return Drop(prefix=prefix, bound=sorted(str(root) for root in roots))
+
+
+def setpriv_switch(uid: int = UNPRIVILEGED_UID, gid: int = UNPRIVILEGED_GID) -> list[str]:
+    """``setpriv`` to *uid*/*gid* with no supplementary groups, the parent-death signal set
+    again after the switch (which clears it): for a command that cannot use ``Popen(user=)``.
+    Raises :class:`SandboxError` when util-linux's setpriv is missing."""
+    setpriv = shutil.which("setpriv", path="/usr/bin:/bin")
+    if setpriv is None:
+        raise SandboxError("setpriv", "util-linux's setpriv is not installed in /usr/bin or "
+                           "/bin: cannot switch to an unprivileged uid")
+    return [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--pdeathsig",
+            "KILL", "--"]

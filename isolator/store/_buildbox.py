@@ -34,6 +34,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 import tarfile
 import tempfile
@@ -55,6 +56,7 @@ from isolator.sandbox._launcher import (
     die_with_parent_prefix,
     drop_privileges,
     launcher_info,
+    setpriv_switch,
 )
 
 if TYPE_CHECKING:
@@ -194,7 +196,7 @@ def sandboxed_build(
                                f"{len(wheels)}")
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / wheels[0].name
-        shutil.copyfile(wheels[0], target)
+        _take_back(wheels[0], target, _MAX_WHEEL, f"the build of {project}")
         return target
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -259,12 +261,8 @@ def confine(cmd: Sequence[str], *, python: Path, work: Path, read: Sequence[Path
                   *((p, False) for p in write)]
         uses = [real_python, program, confine_dir, *writable]
         drop = drop_privileges(needed, uses, cwd, info, what)
-        if drop.user:  # run() takes no user: setpriv switches
-            setpriv = shutil.which("setpriv", path="/usr/bin:/bin") or "setpriv"
-            prefix += [setpriv, f"--reuid={UNPRIVILEGED_UID}", f"--regid={UNPRIVILEGED_GID}",
-                       "--clear-groups", "--pdeathsig", "KILL", "--"]
-        else:
-            prefix += drop.prefix
+        # run() takes no user: setpriv switches where Popen(user=) would.
+        prefix += setpriv_switch() if drop.user else drop.prefix
         for path in writable:
             for current, dirs, files in os.walk(path):
                 for name in [current, *(os.path.join(current, n) for n in (*dirs, *files))]:
@@ -291,6 +289,37 @@ def confine(cmd: Sequence[str], *, python: Path, work: Path, read: Sequence[Path
 
 
 _MAX_OUTPUT = 64 << 20
+_MAX_WHEEL = 2 << 30  # as the wheelhouse's cap on one file
+
+
+def _take_back(produced: Path, target: Path, limit: int, what: str) -> None:
+    """Copy a file the confined process made to *target*, as a regular file of at most
+    *limit* bytes: the process wrote its directory, so a symlink there (to a host file, to
+    ``/dev/zero``), a FIFO or a device is refused, not followed or read without end."""
+    try:
+        fd = os.open(produced, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SandboxError(what, f"{produced.name} is not a regular file it made "
+                           f"({exc.strerror}): refused") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SandboxError(what, f"{produced.name} is not a regular file: refused")
+        if info.st_size > limit:
+            raise SandboxError(what, f"{produced.name} is over {limit >> 20} MiB: refused")
+        copied = 0
+        with open(target, "wb") as out:
+            while chunk := os.read(fd, 1 << 20):
+                copied += len(chunk)
+                if copied > limit:  # it grew after the check
+                    raise SandboxError(what, f"{produced.name} is over {limit >> 20} MiB: "
+                                       "refused")
+                out.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
 
 
 def run_confined(
@@ -335,11 +364,14 @@ def run_confined(
         run(confined.cmd, env=confined.env, cwd=io, progress=progress, timeout=timeout)
         for name in outputs:
             produced = io / name
-            if produced.is_symlink() or not produced.is_file():
+            if not produced.exists() and not produced.is_symlink():
                 continue
-            if produced.stat().st_size > _MAX_OUTPUT:
-                raise SandboxError(what, f"{name} is over {_MAX_OUTPUT >> 20} MiB: refused")
-            text = produced.read_text(encoding="utf-8")
+            taken = work / f"taken-{name}"
+            _take_back(produced, taken, _MAX_OUTPUT, what)
+            try:
+                text = taken.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise SandboxError(what, f"{name} is not UTF-8 text: refused") from None
             # What it says of the copies, it says of the originals.
             for original, copy in sorted(staged, key=lambda pair: -len(pair[1])):
                 text = text.replace(Path(copy).as_uri(), Path(original).as_uri())

@@ -19,6 +19,7 @@ run as root                               uid 65534 when the host is root
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import socket
@@ -176,3 +177,40 @@ def test_an_allowed_sdists_build_code_is_confined_in_resolution_and_build(
     findings_file = next(installed.venv.rglob(f"{MODULE}/findings.json"))
     _check(json.loads(findings_file.read_text()), target, project)
     assert list(target.world.iterdir()) == []  # no run of its code wrote here
+
+
+@pytest.mark.parametrize("kind", ["symlink-to-dev-zero", "symlink-to-secret", "fifo", "directory"])
+def test_what_a_confined_build_leaves_is_taken_back_only_as_a_regular_file(
+        sec_tmp: Path, target: Target, kind: str) -> None:
+    # The build wrote its output directory: its "wheel" may be a link to /dev/zero (a copy
+    # that never ends) or to a host file, a FIFO (a read that never returns), a directory.
+    from isolator.sandbox import SandboxError
+    from isolator.store._buildbox import _take_back
+
+    produced = sec_tmp / "out" / "evil-1.0-py3-none-any.whl"
+    produced.parent.mkdir()
+    if kind == "symlink-to-dev-zero":
+        produced.symlink_to("/dev/zero")
+    elif kind == "symlink-to-secret":
+        produced.symlink_to(target.secret_file)
+    elif kind == "fifo":
+        os.mkfifo(produced)
+    else:
+        produced.mkdir()
+    taken = sec_tmp / "taken.whl"
+    with pytest.raises(SandboxError, match="refused"):
+        _take_back(produced, taken, 1 << 20, "the build")
+    assert not taken.exists()
+
+
+def test_an_output_over_its_cap_is_refused(sec_tmp: Path) -> None:
+    from isolator.sandbox import SandboxError
+    from isolator.store._buildbox import _take_back
+
+    produced = sec_tmp / "big.whl"
+    with open(produced, "wb") as handle:
+        handle.truncate((1 << 20) + 1)
+    with pytest.raises(SandboxError, match="over 1 MiB"):
+        _take_back(produced, sec_tmp / "taken.whl", 1 << 20, "the build")
+    _take_back(produced, sec_tmp / "taken.whl", 2 << 20, "the build")
+    assert (sec_tmp / "taken.whl").stat().st_size == (1 << 20) + 1
