@@ -6,9 +6,14 @@ site-packages, and compare with loading the directory itself: the loaded content
 (paths aside), and so must the file tree (every file, its bytes' presence and its executable
 bit; the package adds only ``__init__.py``).
 
-A plugin with a symlink that leaves its directory (OpenHands/extensions links its plugins'
-skills to the repository's shared ``skills/``) cannot be packaged yet (issue #18 makes packaging
-follow such links): for it the round trip checks that ``ohp package`` refuses it with a
+A plugin may link files from outside its own directory: OpenHands/extensions links its plugins'
+skills to the repository's shared ``skills/``. Packaging follows a link whose target is inside
+the repository (``package_plugin(repo_root=)``, issue #18) and copies the target in: for such
+a plugin the reference is an independent copy of the directory with every link followed
+(``shutil.copytree(symlinks=False)``), what its author meant, not the directory loaded in
+place (the loader, as the SDK's, refuses links leaving the plugin root). Such plugins are
+listed in ``RoundTrip.followed``. A plugin with a link leaving the repository cannot be
+packaged: for it the round trip checks that ``ohp package`` refuses it with a
 :class:`~isolator.PackagingError` naming each such link and nothing else, and lists it in
 ``RoundTrip.refused``; anything else (packaged anyway, refused for another reason) is a failure.
 
@@ -19,6 +24,7 @@ Used by ``tests/test_corpus_roundtrip.py`` and ``benchmarks/bench_roundtrip.py``
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -48,8 +54,11 @@ class RoundTrip:
     passed: list[str] = field(default_factory=list)
     failures: dict[str, list[str]] = field(default_factory=dict)
     refused: dict[str, list[str]] = field(default_factory=dict)
-    """Plugins refused by ``ohp package`` as expected, only for symlinks leaving the plugin
-    directory: label -> those links (relative paths, sorted)."""
+    """Plugins refused by ``ohp package`` as expected, only for symlinks leaving the
+    repository (the plugin's ``repo_root``): label -> those links (relative paths, sorted)."""
+    followed: dict[str, list[str]] = field(default_factory=dict)
+    """Plugins packaged with symlinks leaving their directory for the repository, followed:
+    label -> those links (relative paths, sorted). Each is in ``passed`` or ``failures`` too."""
     package_seconds: float = 0.0
     install_seconds: float = 0.0
     total_seconds: float = 0.0
@@ -57,13 +66,14 @@ class RoundTrip:
 
 
 class RefusedForLinks(UserWarning):
-    """Plugins the round trip could not cover: packaging refuses symlinks leaving them."""
+    """Plugins the round trip could not cover: packaging refuses symlinks leaving their
+    repository."""
 
 
 def refusal_notice(refused: dict[str, list[str]]) -> str:
     """One line per refused plugin, for a report."""
-    lines = [f"{len(refused)} plugins refused by ohp package (symlinks leaving the plugin "
-             "directory; packaging will follow them with issue #18):"]
+    lines = [f"{len(refused)} plugins refused by ohp package (symlinks leaving the "
+             "repository):"]
     lines += [f"  {name}: {', '.join(links)}" for name, links in sorted(refused.items())]
     return "\n".join(lines)
 
@@ -74,23 +84,35 @@ def warn_refused(refused: dict[str, list[str]]) -> None:
         warnings.warn(RefusedForLinks(refusal_notice(refused)), stacklevel=2)
 
 
-def links_leaving(directory: Path) -> list[str]:
-    """The symlinks under *directory* whose target resolves outside it, as sorted relative
-    POSIX paths. Links that stay inside are followed (as packaging follows them), once each."""
-    root = os.path.realpath(directory)
+def links_leaving(directory: Path, root: Path | None = None) -> list[str]:
+    """The symlinks under *directory* whose target resolves outside *root* (default:
+    *directory*), as sorted relative POSIX paths. Links that stay inside *root* are followed
+    (as packaging follows them), once each."""
+    real_root = os.path.realpath(root if root is not None else directory)
     found: list[str] = []
 
     def walk(real_dir: str, rel_dir: str, ancestors: frozenset[str]) -> None:
         for entry in sorted(os.scandir(real_dir), key=lambda e: e.name):
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             path = os.path.realpath(entry.path)
-            if entry.is_symlink() and os.path.commonpath([root, path]) != root:
+            if entry.is_symlink() and os.path.commonpath([real_root, path]) != real_root:
                 found.append(rel)
             elif os.path.isdir(path) and path not in ancestors:
                 walk(path, rel, ancestors | {path})
 
-    walk(root, "", frozenset({root}))
+    start = os.path.realpath(directory)
+    walk(start, "", frozenset({start}))
     return sorted(found)
+
+
+def linked_copy(directory: Path, into: Path) -> Path:
+    """What the author of a plugin linking files from its repository meant: a copy of
+    *directory* (named as it) with every symlink followed, VCS and cache directories left
+    out. Made with ``shutil.copytree``, not with the code under test."""
+    target = into / directory.name
+    shutil.copytree(directory, target, symlinks=False, ignore=shutil.ignore_patterns(
+        ".git", ".hg", ".svn", "__pycache__", ".venv", "node_modules", "*.pyc", "*.pyo"))
+    return target
 
 
 def refusal_problems(directory: Path, made: PackageResult | Exception,
@@ -117,15 +139,18 @@ def refusal_problems(directory: Path, made: PackageResult | Exception,
     return problems
 
 
-def _package(directory: Path, out: Path, python: str | None) -> PackageResult | Exception:
+def _package(directory: Path, out: Path, python: str | None,
+             repo_root: Path | None) -> PackageResult | Exception:
     try:
-        return package_plugin(directory, out, settings=BuildSettings(python=python))
+        return package_plugin(directory, out, settings=BuildSettings(python=python),
+                              repo_root=repo_root)
     except isolator.IsolatorError as exc:
         return exc
 
 
 def compare_installed(directory: Path, store: isolator.PluginStore, name: str) -> list[str]:
-    """How the installed plugin *name* differs from the directory it was packaged from."""
+    """How the installed plugin *name* differs from the directory it was packaged from (a
+    plugin linking files from elsewhere: from :func:`linked_copy` of it)."""
     problems: list[str] = []
     from_dir = isolator.load_plugin(directory)
     installed = store.load(name)
@@ -153,24 +178,29 @@ def round_trip(
     python: str | None = None,
     workers: int | None = None,
     progress: Callable[[str], None] | None = None,
+    repo_root: Callable[[Path], Path] | None = None,
 ) -> RoundTrip:
     """Package, install, load and compare every directory; *work* holds the wheelhouses and
-    the store. *python* is the venvs' interpreter (default: this one)."""
+    the store. *python* is the venvs' interpreter (default: this one). *repo_root* gives the
+    repository a plugin directory is in, where its symlinks may point (default: the plugin
+    directory itself)."""
     result = RoundTrip(plugins=len(directories))
     start = time.perf_counter()
     workers = workers or os.cpu_count() or 2
     outs = [work / "wheels" / f"{i:04d}" for i in range(len(directories))]
+    roots = [repo_root(d) if repo_root is not None else d for d in directories]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         packaged = list(pool.map(_package, directories, outs,
-                                 [python] * len(directories)))
+                                 [python] * len(directories), roots))
     result.package_seconds = time.perf_counter() - start
     store = isolator.PluginStore(work / "store")
     installing = time.perf_counter()
-    for index, (directory, made, out) in enumerate(zip(directories, packaged, outs, strict=True)):
+    for index, (directory, made, out, root) in enumerate(
+            zip(directories, packaged, outs, roots, strict=True)):
         name = label(directory)
         if progress is not None:
             progress(f"[{index + 1}/{len(directories)}] {name}")
-        leaving = links_leaving(directory)
+        leaving = links_leaving(directory, root)
         if leaving:
             problems = refusal_problems(directory, made, leaving)
             if problems:
@@ -181,6 +211,15 @@ def round_trip(
         if isinstance(made, Exception):
             result.failures[name] = [f"package: {made}"]
             continue
+        reference = directory
+        followed = links_leaving(directory)
+        if followed:
+            result.followed[name] = followed
+            reference = linked_copy(directory, work / "reference" / f"{index:04d}")
+            if sorted(made.outside) != followed:
+                result.failures[name] = [f"package: followed {sorted(made.outside)} out of "
+                                         f"the plugin directory, expected {followed}"]
+                continue
         one = time.perf_counter()
         source = isolator.PluginSource.parse(f"pypi:{made.dist_name}", version=made.version,
                                              find_links=[str(out)], no_index=True)
@@ -191,7 +230,7 @@ def round_trip(
             continue
         result.per_plugin_install.append(time.perf_counter() - one)
         try:
-            problems = compare_installed(directory, store, installed.name)
+            problems = compare_installed(reference, store, installed.name)
         finally:
             store.uninstall(installed.name)  # corpus plugins share names: one at a time
         if problems:

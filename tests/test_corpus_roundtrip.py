@@ -5,12 +5,15 @@ install`` from its own local wheelhouse into its own venv, loaded from site-pack
 compared with loading the corpus directory itself. ``benchmarks/bench_roundtrip.py`` times the
 same run.
 
-Except, for now, the OpenHands/extensions plugins whose skills are symlinks to the repository's
-shared ``skills/``, outside the plugin directory: ``ohp package`` refuses them (issue #18 makes it
-follow such links). They are listed in ``LINKED_OUT``; the round trip asserts that packaging
-refuses each of them for exactly those links and reports them as a ``RefusedForLinks`` warning.
-Whether ``../shared/corpus`` keeps its symlinks depends on how it was copied, so the archive
-``../shared/layouts/OpenHands__extensions.tar.gz``, which keeps them, is round-tripped too.
+The OpenHands/extensions plugins whose skills are symlinks to the repository's shared
+``skills/``, outside the plugin directory, are packaged with those skills: ``ohp package``
+follows a link whose target stays inside the repository (issue #18) and copies it in. They are
+listed in ``LINKED_OUT``; for them the reference is the directory copied with its links
+followed (what the author meant; the loader, as the SDK's, refuses links leaving the plugin
+root in place). Only a link leaving the repository is refused (``RefusedForLinks``): the
+corpus has none. Whether ``../shared/corpus`` keeps its symlinks depends on how it was copied,
+so the archive ``../shared/layouts/OpenHands__extensions.tar.gz``, which keeps them, is
+round-tripped too.
 """
 
 from __future__ import annotations
@@ -59,16 +62,17 @@ def test_every_corpus_plugin_loads_the_same_from_its_package(shared_dir: Path,
             continue
         accepted.append(directory)
     result = roundtrip.round_trip(accepted, tmp_path,
-                                  label=lambda d: d.relative_to(corpus).as_posix())
+                                  label=lambda d: d.relative_to(corpus).as_posix(),
+                                  repo_root=lambda d: corpus / d.relative_to(corpus).parts[0])
     roundtrip.warn_refused(result.refused)
     assert result.plugins == len(accepted)
     assert not result.failures, json.dumps(result.failures, indent=1)[:20000]
-    # A flat copy of the corpus lost the links: every plugin round-trips. One that kept them:
-    # exactly the listed plugins are refused, for exactly their listed links.
+    # A flat copy of the corpus lost the links: every plugin round-trips as it is. One that
+    # kept them: the listed plugins round-trip with exactly their listed links followed.
     linked_out = {f"OpenHands__extensions/{name}": links for name, links in LINKED_OUT.items()}
-    assert result.refused in ({}, linked_out), result.refused
-    assert sorted(result.passed + list(result.refused)) == sorted(
-        d.relative_to(corpus).as_posix() for d in accepted)
+    assert result.followed in ({}, linked_out), result.followed
+    assert result.refused == {}
+    assert sorted(result.passed) == sorted(d.relative_to(corpus).as_posix() for d in accepted)
 
 
 @pytest.fixture(scope="module")
@@ -92,12 +96,12 @@ def extensions_layout(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory
 @pytest.mark.corpus
 @pytest.mark.slow
 @pytest.mark.filterwarnings("default::roundtrip.RefusedForLinks")
-def test_plugins_linking_outside_their_directory_are_refused_the_rest_round_trip(
+def test_plugins_linking_the_repositorys_skills_round_trip_with_them(
         extensions_layout: Path, tmp_path: Path) -> None:
     """The archive's plugins/ with their symlinks: the listed plugins, whose skills link to the
-    repository's skills/, are refused by packaging for exactly those links (a PackagingError
-    naming each); every other plugin (their own links, such as .claude-plugin -> .plugin, stay
-    inside) round-trips."""
+    repository's skills/, are packaged with those skills (each link followed, none refused)
+    and load from their package as from a copy with the links followed; every other plugin
+    (their own links, such as .claude-plugin -> .plugin, stay inside) round-trips as it is."""
     repo = extensions_layout
     skills = (repo / "skills").resolve()
     for name, links in LINKED_OUT.items():
@@ -110,43 +114,59 @@ def test_plugins_linking_outside_their_directory_are_refused_the_rest_round_trip
     for plugin in plugins:
         isolator.load_plugin(plugin)  # all load from the directory
     result = roundtrip.round_trip(plugins, tmp_path / "work",
-                                  label=lambda d: d.relative_to(repo).as_posix())
+                                  label=lambda d: d.relative_to(repo).as_posix(),
+                                  repo_root=lambda d: repo)
     roundtrip.warn_refused(result.refused)
     assert not result.failures, json.dumps(result.failures, indent=1)[:20000]
-    assert result.refused == LINKED_OUT
-    assert sorted(result.passed) == sorted(
-        p.relative_to(repo).as_posix() for p in plugins if p.relative_to(repo).as_posix()
-        not in LINKED_OUT)
+    assert result.refused == {}
+    assert result.followed == LINKED_OUT
+    assert sorted(result.passed) == sorted(p.relative_to(repo).as_posix() for p in plugins)
+    # In place, the loader sees none of the linked skills (as the SDK); packaged, all of them.
+    openhands = repo / "plugins" / "openhands"
+    assert isolator.load_plugin(openhands).skills == ()
+    copied = isolator.load_plugin(roundtrip.linked_copy(openhands, tmp_path / "copy"))
+    assert sorted(s.name for s in copied.skills) == [
+        "openhands-api", "openhands-automation", "openhands-sdk"]
 
 
-def test_a_symlink_leaving_the_plugin_is_the_only_refusal_the_round_trip_accepts(
+def test_a_symlink_leaving_the_repository_is_the_only_refusal_the_round_trip_accepts(
         tmp_path: Path) -> None:
-    """Refused for its links leaving the directory: listed in ``refused``, not a failure.
-    Refused for those and anything else, or packaged despite them: a failure."""
-    write_tree(tmp_path / "repo" / "skills" / "shared", {"SKILL.md": "---\nname: s\n---\nS\n"})
-    linked = write_tree(tmp_path / "repo" / "plugins" / "linked", {
+    """A link leaving the plugin for the repository is followed: the plugin round-trips with
+    the linked skill. Refused for a link leaving the repository: listed in ``refused``, not a
+    failure. Refused for that and anything else, or packaged despite it: a failure."""
+    repo = tmp_path / "repo"
+    write_tree(repo / "skills" / "shared", {"SKILL.md": "---\nname: s\n---\nS\n"})
+    (tmp_path / "secret.md").write_text("secret")
+    linked = write_tree(repo / "plugins" / "linked", {
         ".claude-plugin/plugin.json": manifest(name="linked", version="1.0.0"),
         "commands/go.md": "Go\n"})
     (linked / "skills").mkdir()
     (linked / "skills" / "shared").symlink_to("../../../skills/shared")
-    also_dangling = shutil.copytree(linked, tmp_path / "repo" / "plugins" / "dangling",
-                                    symlinks=True)
+    leaking = shutil.copytree(linked, repo / "plugins" / "leaking", symlinks=True)
+    (leaking / "commands" / "leak.md").symlink_to("../../../../secret.md")
+    also_dangling = shutil.copytree(leaking, repo / "plugins" / "dangling", symlinks=True)
     (also_dangling / "commands" / "gone.md").symlink_to("nowhere.md")
-    result = roundtrip.round_trip([linked, also_dangling], tmp_path / "work",
-                                  label=lambda d: d.name)
-    assert result.refused == {"linked": ["skills/shared"]}
+    result = roundtrip.round_trip([linked, leaking, also_dangling], tmp_path / "work",
+                                  label=lambda d: d.name, repo_root=lambda d: repo)
+    assert result.passed == ["linked"], result.failures
+    assert result.followed == {"linked": ["skills/shared"]}
+    assert result.refused == {"leaking": ["commands/leak.md"]}
     assert list(result.failures) == ["dangling"]
     assert "expected exactly the symlinks leaving" in result.failures["dangling"][0]
-    assert not result.passed
-    with pytest.warns(roundtrip.RefusedForLinks, match=r"linked: skills/shared"):
+    with pytest.warns(roundtrip.RefusedForLinks, match=r"leaking: commands/leak.md"):
         roundtrip.warn_refused(result.refused)
+    # Without the repository as its root, the linked plugin is refused for its link.
+    alone = roundtrip.round_trip([linked], tmp_path / "alone", label=lambda d: d.name)
+    assert alone.refused == {"linked": ["skills/shared"]} and not alone.failures
     # Packaged although a link leaves it, or refused with another error: a failure too.
     made = isolator.authoring._authoring.PackageResult(
-        plugin="linked", version="1.0.0", dist_name="x", module="x", wheel=None, project=None,
+        plugin="leaking", version="1.0.0", dist_name="x", module="x", wheel=None, project=None,
         files=1)
-    assert roundtrip.refusal_problems(linked, made, ["skills/shared"])[0].endswith("got a wheel")
+    assert roundtrip.refusal_problems(leaking, made, ["commands/leak.md"])[0].endswith(
+        "got a wheel")
     other = isolator.IsolatorError("something else")
-    assert "got IsolatorError" in roundtrip.refusal_problems(linked, other, ["skills/shared"])[0]
+    assert "got IsolatorError" in roundtrip.refusal_problems(
+        leaking, other, ["commands/leak.md"])[0]
 
 
 def test_the_comparison_sees_a_changed_file_and_a_lost_exec_bit(tmp_path: Path) -> None:

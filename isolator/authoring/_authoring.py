@@ -22,19 +22,19 @@ import glob
 import json
 import os
 import shutil
-import stat
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from isolator._errors import IsolatorError, PackagingError, PluginLoadError
+from isolator._errors import IsolatorError, PackagingError, PluginLoadError, StoreError
 from isolator.content._loader import load_plugin
+from isolator.sources._sources import SourceTree, copy_tree, scan_tree
 from isolator.store._acquire import _SKIPPED_DIRS, MAX_CONTENT_BYTES, MAX_CONTENT_FILES
 
 if sys.version_info >= (3, 11):
@@ -141,121 +141,70 @@ class PackageResult:
     directory and removed)."""
     files: int
     linked: tuple[str, ...] = ()
-    """Symlinks inside the plugin that became copies."""
+    """Symlinks that became copies (every one followed)."""
     skipped: tuple[str, ...] = ()
     """Directories left out (VCS, caches, ``node_modules``, ``.venv``)."""
     notes: tuple[str, ...] = ()
+    outside: tuple[str, ...] = ()
+    """The followed symlinks whose target is outside the plugin directory (inside
+    :attr:`repo_root`), such as a monorepo plugin's links to the repository's ``skills/``."""
+    repo_root: str | None = None
+    """The directory the symlinks could reach (``--repo-root``, by default the git work
+    tree's top, else the plugin directory), as a real path."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"plugin": self.plugin, "version": self.version, "dist_name": self.dist_name,
                 "module": self.module, "wheel": None if self.wheel is None else str(self.wheel),
                 "project": None if self.project is None else str(self.project),
                 "files": self.files, "linked": list(self.linked),
+                "outside": list(self.outside), "repo_root": self.repo_root,
                 "skipped": list(self.skipped), "notes": list(self.notes)}
 
 
 # ---- the files of a plugin directory -----------------------------------------------------------
 
 
-@dataclass
-class _Tree:
-    """A plugin directory as packaging sees it: files by relative POSIX path."""
-
-    root: str
-    files: dict[str, tuple[str, bool]] = field(default_factory=dict)
-    """path -> (the real file to read, executable)"""
-    problems: list[str] = field(default_factory=list)
-    linked: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    size: int = 0
+_Tree = SourceTree
 
 
-def _inside(root: str, path: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
+def repository_top(path: str | os.PathLike[str]) -> Path:
+    """The boundary ``ohp package`` gives a plugin's symlinks by default: the top of the git
+    work tree *path* is in (the nearest directory, *path* itself included, that holds
+    ``.git``), else *path* itself."""
+    real = Path(os.path.realpath(path))
+    for candidate in (real, *real.parents):
+        if os.path.lexists(candidate / ".git"):
+            return candidate
+    return real
 
 
-def _scan(root: str | os.PathLike[str], exclude: Sequence[str | os.PathLike[str]] = ()) -> _Tree:
-    """Walk a plugin directory: symlinks inside it are followed (a loop is a problem), one that
-    leaves it or dangles is a problem, special files are problems; VCS and cache directories,
-    bytecode and the *exclude* directories (where packaging writes) are skipped."""
-    real_root = os.path.realpath(root)
-    tree = _Tree(root=real_root)
-    excluded = {os.path.realpath(p) for p in exclude}
-
-    def walk(real_dir: str, rel_dir: str, ancestors: frozenset[str]) -> None:
-        try:
-            entries = sorted(os.scandir(real_dir), key=lambda e: e.name)
-        except OSError as exc:
-            tree.problems.append(f"{rel_dir or '.'}: cannot be listed ({exc.strerror})")
-            return
-        for entry in entries:
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            try:
-                rel.encode("utf-8")
-            except UnicodeEncodeError:
-                tree.problems.append(f"{rel!r}: the file name is not UTF-8 (a wheel needs it)")
-                continue
-            path = entry.path
-            if entry.is_symlink():
-                target = os.path.realpath(path)
-                link = os.readlink(path)
-                if not os.path.exists(target):
-                    tree.problems.append(f"{rel}: dangling symlink (-> {link})")
-                    continue
-                if not _inside(real_root, target):
-                    tree.problems.append(f"{rel}: symlink leaves the plugin directory "
-                                         f"(-> {link})")
-                    continue
-                tree.linked.append(rel)
-                path = target
-            try:
-                info = os.stat(path)
-            except OSError as exc:
-                tree.problems.append(f"{rel}: cannot be read ({exc.strerror})")
-                continue
-            if stat.S_ISDIR(info.st_mode):
-                real = os.path.realpath(path)
-                if entry.name in _JUNK_DIRS or real in excluded or \
-                        entry.name.startswith(".ohp-package-"):
-                    tree.skipped.append(rel)
-                    continue
-                if real in ancestors:
-                    tree.problems.append(f"{rel}: symlink loop (a directory that contains "
-                                         "itself)")
-                    continue
-                walk(real, rel, ancestors | {real})
-            elif stat.S_ISREG(info.st_mode):
-                if entry.name.endswith(_JUNK_SUFFIXES):
-                    continue
-                tree.files[rel] = (path, bool(info.st_mode & 0o111))
-                tree.size += info.st_size
-                if len(tree.files) > MAX_CONTENT_FILES or tree.size > MAX_CONTENT_BYTES:
-                    raise PackagingError(str(root), f"the plugin is too large (limits: "
-                                         f"{MAX_CONTENT_FILES} files, "
-                                         f"{MAX_CONTENT_BYTES >> 20} MiB)")
-            else:
-                tree.problems.append(f"{rel}: not a regular file or directory "
-                                     f"({_kind(info.st_mode)})")
-
-    walk(real_root, "", frozenset({real_root}))
-    return tree
+def _scan(root: str | os.PathLike[str], exclude: Sequence[str | os.PathLike[str]] = (), *,
+          boundary: str | os.PathLike[str] | None = None) -> SourceTree:
+    """Walk a plugin directory (:func:`~isolator.sources.scan_tree`): symlinks whose target is
+    inside *boundary* (default: the plugin directory) are followed; one that leaves it,
+    dangles or loops, and special files are problems; VCS and cache directories, bytecode and
+    the *exclude* directories (where packaging writes) are skipped."""
+    return scan_tree(root, boundary=boundary, exclude=exclude, skip_dirs=_JUNK_DIRS,
+                     skip_suffixes=_JUNK_SUFFIXES, skip_prefixes=(".ohp-package-",),
+                     max_files=MAX_CONTENT_FILES, max_bytes=MAX_CONTENT_BYTES,
+                     too_large=_TooLarge)
 
 
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
-        if test(mode):
-            return name
-    return "a special file"
+class _TooLarge(PackagingError):
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(path, reason)
 
 
-def plugin_files(root: str | os.PathLike[str]) -> dict[str, bool]:
+def plugin_files(root: str | os.PathLike[str], *,
+                 boundary: str | os.PathLike[str] | None = None) -> dict[str, bool]:
     """The files a plugin directory ships, as relative POSIX paths with their executable bit.
 
     VCS and cache directories (``.git``, ``__pycache__``, ``node_modules``, ``.venv``...) and
-    bytecode are not plugin files. Symlinks inside the directory count as the files they name.
+    bytecode are not plugin files. Symlinks inside *boundary* (default: the directory) count
+    as the files they name.
     """
-    return {rel: executable for rel, (_, executable) in _scan(root).files.items()}
+    return {rel: executable for rel, (_, executable) in
+            _scan(root, boundary=boundary).files.items()}
 
 
 # ---- comparing content -------------------------------------------------------------------------
@@ -768,18 +717,45 @@ def validate_package(
                       progress=progress).run()
 
 
-def validate_directory(path: str | os.PathLike[str]) -> ValidationReport:
+def validate_directory(path: str | os.PathLike[str], *,
+                       repo_root: str | os.PathLike[str] | None = None) -> ValidationReport:
     """Check a plugin directory that is not a package (yet): it loads, it has a usable name
-    and version, and `ohp package` can take every file in it."""
-    from isolator.store import check_name as _check_name  # noqa: PLC0415
-
+    and version, and `ohp package` can take every file in it. Symlinks are followed as `ohp
+    package` follows them (inside *repo_root*, by default the git work tree's top, else the
+    directory): the content checked is the content a package of it ships."""
     root = Path(path).absolute()
     if not root.is_dir():
         raise PackagingError(str(path), "not a directory (expected a plugin directory)")
+    tree = _scan(root, boundary=_boundary(root, repo_root))
     checks = _Validator(root, build=False, settings=BuildSettings(), progress=None)
-    plugin = checks.content(root, None)
+    with tempfile.TemporaryDirectory(prefix="ohp-validate-") as tmp:
+        content_root = root
+        if tree.outside and not tree.problems:
+            content_root = Path(tmp) / "plugin"  # the skills a monorepo plugin links to
+            copy_tree(tree, content_root)
+        plugin = checks.content(content_root, os.path.basename(tree.root))
+        if plugin is not None:
+            _directory_checks(checks, plugin)
+    if tree.problems:
+        checks.add("files", "error", f"{len(tree.problems)} entries cannot be packaged",
+                   tree.problems)
+    else:
+        linked = f" ({len(tree.linked)} through symlinks)" if tree.linked else ""
+        checks.add("files", "ok", f"{len(tree.files)} files{linked}")
+        if tree.outside:
+            checks.add("links", "ok", f"{len(tree.outside)} symlinks leave the plugin directory "
+                       f"for {tree.boundary}: followed, their targets ship as files",
+                       [f"{rel} -> {link}" for rel, link in tree.outside.items()])
     if plugin is None:
         return ValidationReport(str(root), "directory", tuple(checks.checks))
+    return ValidationReport(str(root), "directory", tuple(checks.checks), checks.plugin,
+                            checks.version)
+
+
+def _directory_checks(checks: _Validator, plugin: Plugin) -> None:
+    """Manifest, name and version of a plugin directory that loaded."""
+    from isolator.store import check_name as _check_name  # noqa: PLC0415
+
     if plugin.manifest.path is None:
         checks.add("manifest", "warning", f"no plugin.json: the plugin is named after its "
                    f"directory ({plugin.name!r})")
@@ -800,15 +776,6 @@ def validate_directory(path: str | os.PathLike[str]) -> ValidationReport:
     except InvalidVersion:
         checks.add("version", "warning", f"version {plugin.version!r} is not a PEP 440 version: "
                    "`ohp package` needs --version")
-    tree = _scan(root)
-    if tree.problems:
-        checks.add("files", "error", f"{len(tree.problems)} entries cannot be packaged",
-                   tree.problems)
-    else:
-        linked = f" ({len(tree.linked)} through symlinks)" if tree.linked else ""
-        checks.add("files", "ok", f"{len(tree.files)} files{linked}")
-    return ValidationReport(str(root), "directory", tuple(checks.checks), checks.plugin,
-                            checks.version)
 
 
 # ---- package: a plugin directory into a package ------------------------------------------------
@@ -835,6 +802,7 @@ def package_plugin(
     build: bool = True,
     settings: BuildSettings | None = None,
     progress: Callable[[str], None] | None = None,
+    repo_root: str | os.PathLike[str] | None = None,
 ) -> PackageResult:
     """Turn a git-style plugin directory into a package project and build its wheel.
 
@@ -845,8 +813,14 @@ def package_plugin(
     in a temporary directory. The wheel goes into *out_dir*. Everything is made in temporary
     places first: on any error nothing in *project_dir* or *out_dir* has changed.
 
+    A symlink is followed, its target copied as regular files, when the target is inside
+    *repo_root*: by default the top of the git work tree holding the plugin
+    (:func:`repository_top`), else the plugin directory itself. A plugin of a monorepo that
+    links the repository's shared ``skills/`` is packaged with those skills; each such link is
+    in :attr:`PackageResult.outside`. A link leaving *repo_root* is refused.
+
     The wheel is checked against the directory before anything is kept: every file must be in
-    it, and the content must load from it exactly as from the directory.
+    it, and the content must load from it exactly as from the directory, links followed.
     """
     from isolator.authoring._templates import dist_name_for, module_name_for, render_pyproject  # noqa: PLC0415
     from isolator.store import check_name as _check_name  # noqa: PLC0415
@@ -858,83 +832,121 @@ def package_plugin(
         raise PackagingError(str(plugin_dir), "is already a package project (it has "
                              "pyproject.toml): check it with `ohp validate --python-package` "
                              "and build it with `uv build`")
-    _say(progress, f"reading {source}")
-    plugin = load_plugin(source)
-    name = _check_name(plugin.name, f"the plugin name of {source}")
-    notes: list[str] = []
-    version = _package_version(source, plugin, version, notes)
-    module = module_name_for(name)
-    dist = dist_name_for(name) if dist_name is None else dist_name
-    if not _valid_dist_name(dist):
-        raise PackagingError(str(source), f"{dist!r} is not a valid distribution name (letters, "
-                             "digits, '.', '_', '-', starting and ending with a letter or "
-                             "digit): pass --dist-name")
+    boundary = _boundary(source, repo_root)
     project_target = Path(project_dir).absolute() if project_dir is not None else None
     out = Path(out_dir).absolute()
+    _say(progress, f"reading {source}")
     # `ohp package .` writes ./dist inside the plugin: never package an earlier output.
-    tree = _scan(source, exclude=[out, *([project_target] if project_target else [])])
+    tree = _scan(source, exclude=[out, *([project_target] if project_target else [])],
+                 boundary=boundary)
     if tree.problems:
         raise PackagingError(str(source), f"{len(tree.problems)} entries cannot be packaged "
-                             "(a package ships regular files from inside the plugin only)",
-                             tuple(tree.problems))
-    if project_target is not None and project_target.exists() and not force and \
-            (not project_target.is_dir() or any(project_target.iterdir())):
-        raise PackagingError(str(project_target), "exists; pass --force to replace it")
-
+                             "(a package ships regular files from inside "
+                             f"{_boundary_words(tree)} only)", tuple(tree.problems))
     if build and out.exists() and not out.is_dir():
         raise PackagingError(str(out), "exists and is not a directory (expected a directory "
                              "for the wheel: --out DIR)")
     try:
         work_parent = project_target.parent if project_target is not None else None
-        if work_parent is not None:
-            work_parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".ohp-package-", dir=work_parent) as tmp:
-            project = Path(tmp) / "project"
-            module_dir = project / module
-            _say(progress, f"writing the project ({len(tree.files)} files)")
-            _write_tree(tree, module_dir)
-            if not (module_dir / "__init__.py").exists():
-                (module_dir / "__init__.py").write_text(
-                    f'"""The {name} plugin: this directory is the plugin (its files are package '
-                    'data). Nothing here is imported by the host."""\n', encoding="utf-8")
-            literal = [_escape_glob(rel) for rel in sorted(tree.files) if _needs_literal(rel)]
-            description = plugin.description or f"The {name} agent plugin"
-            (project / "pyproject.toml").write_text(render_pyproject(
-                dist_name=dist, version=version, description=description, module=module,
-                plugin_name=name, extra_package_data=literal), encoding="utf-8")
-            (project / "README.md").write_text(_readme(name, dist, module, description, source),
-                                               encoding="utf-8")
-            wheel: Path | None = None
-            if build:
-                staging = Path(tmp) / "dist"
-                built = (settings or BuildSettings()).build(project, staging, progress=progress)
-                for leftover in (project / "build", *project.glob("*.egg-info")):
-                    shutil.rmtree(leftover, ignore_errors=True)
-                _say(progress, f"checking {built.name}")
-                _check_built(built, module, tree, plugin)
-                out.mkdir(parents=True, exist_ok=True)
-                wheel = out / built.name
-                # The temporary directory may be on another filesystem: copy beside the target,
-                # then rename, so a wheel of that name is never half-written.
-                partial = out / f".{built.name}.partial"
-                try:
-                    shutil.copyfile(built, partial)
-                    os.replace(partial, wheel)
-                finally:
-                    with contextlib.suppress(FileNotFoundError):
-                        partial.unlink()
-            if project_target is not None:
-                if project_target.exists():
-                    _replace_dir(project, project_target)
-                else:
-                    project.rename(project_target)
+        with tempfile.TemporaryDirectory(prefix=".ohp-package-") as plain:
+            # The plugin as it will ship, links followed: what is loaded, named and compared.
+            shipped = Path(plain) / "plugin"
+            copy_tree(tree, shipped)
+            plugin = load_plugin(shipped, name=os.path.basename(tree.root))
+            name = _check_name(plugin.name, f"the plugin name of {source}")
+            notes: list[str] = []
+            version = _package_version(source, plugin, version, notes)
+            module = module_name_for(name)
+            dist = dist_name_for(name) if dist_name is None else dist_name
+            if not _valid_dist_name(dist):
+                raise PackagingError(str(source), f"{dist!r} is not a valid distribution name "
+                                     "(letters, digits, '.', '_', '-', starting and ending with "
+                                     "a letter or digit): pass --dist-name")
+            if project_target is not None and project_target.exists() and not force and \
+                    (not project_target.is_dir() or any(project_target.iterdir())):
+                raise PackagingError(str(project_target), "exists; pass --force to replace it")
+            if work_parent is not None:
+                work_parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix=".ohp-package-", dir=work_parent) as tmp:
+                wheel = _make_project(
+                    tree, plugin, source, Path(tmp), out=out, project_target=project_target,
+                    name=name, version=version, module=module, dist=dist, build=build,
+                    settings=settings, progress=progress, render_pyproject=render_pyproject)
     except OSError as exc:  # an unreadable file, a full disk, an unwritable --out
         raise PackagingError(str(exc.filename or source),
                              f"cannot be written or read: {exc.strerror or exc}") from exc
     return PackageResult(plugin=name, version=version, dist_name=dist, module=module,
                          wheel=wheel, project=project_target, files=len(tree.files),
                          linked=tuple(tree.linked), skipped=tuple(tree.skipped),
-                         notes=tuple(notes))
+                         notes=tuple(notes), outside=tuple(tree.outside),
+                         repo_root=tree.boundary)
+
+
+def _boundary(source: Path, repo_root: str | os.PathLike[str] | None) -> Path:
+    if repo_root is None:
+        return repository_top(source)
+    given = Path(repo_root)
+    if not given.is_dir():
+        raise PackagingError(str(repo_root), "--repo-root is not a directory (expected the "
+                             "repository, or directory, the plugin's symlinks may reach)")
+    if not Path(os.path.realpath(source)).is_relative_to(os.path.realpath(given)):
+        raise PackagingError(str(repo_root), f"--repo-root does not contain the plugin "
+                             f"directory {source} (expected the repository it is in)")
+    return given
+
+
+def _boundary_words(tree: SourceTree) -> str:
+    return "the plugin directory" if tree.boundary == tree.root else \
+        f"the plugin directory or, through symlinks, {tree.boundary}"
+
+
+def _make_project(tree: SourceTree, plugin: Plugin, source: Path, tmp: Path, *, out: Path,
+                  project_target: Path | None, name: str, version: str, module: str,
+                  dist: str, build: bool, settings: BuildSettings | None,
+                  progress: Callable[[str], None] | None,
+                  render_pyproject: Callable[..., str]) -> Path | None:
+    """Write the package project in *tmp*, build and check its wheel into *out*, keep the
+    project in *project_target* if asked; return the wheel."""
+    project = tmp / "project"
+    module_dir = project / module
+    _say(progress, f"writing the project ({len(tree.files)} files)")
+    _write_tree(tree, module_dir)
+    if not (module_dir / "__init__.py").exists():
+        (module_dir / "__init__.py").write_text(
+            f'"""The {name} plugin: this directory is the plugin (its files are package '
+            'data). Nothing here is imported by the host."""\n', encoding="utf-8")
+    literal = [_escape_glob(rel) for rel in sorted(tree.files) if _needs_literal(rel)]
+    description = plugin.description or f"The {name} agent plugin"
+    (project / "pyproject.toml").write_text(render_pyproject(
+        dist_name=dist, version=version, description=description, module=module,
+        plugin_name=name, extra_package_data=literal), encoding="utf-8")
+    (project / "README.md").write_text(_readme(name, dist, module, description, source),
+                                       encoding="utf-8")
+    wheel: Path | None = None
+    if build:
+        staging = tmp / "dist"
+        built = (settings or BuildSettings()).build(project, staging, progress=progress)
+        for leftover in (project / "build", *project.glob("*.egg-info")):
+            shutil.rmtree(leftover, ignore_errors=True)
+        _say(progress, f"checking {built.name}")
+        _check_built(built, module, tree, plugin)
+        out.mkdir(parents=True, exist_ok=True)
+        wheel = out / built.name
+        # The temporary directory may be on another filesystem: copy beside the target,
+        # then rename, so a wheel of that name is never half-written.
+        partial = out / f".{built.name}.partial"
+        try:
+            shutil.copyfile(built, partial)
+            os.replace(partial, wheel)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
+    if project_target is not None:
+        if project_target.exists():
+            _replace_dir(project, project_target)
+        else:
+            project.rename(project_target)
+    return wheel
 
 
 def _package_version(source: Path, plugin: Plugin, version: str | None,
@@ -965,18 +977,15 @@ def _valid_dist_name(name: str) -> bool:
         all(c.isalnum() or c in "._-" for c in name)
 
 
-def _write_tree(tree: _Tree, target: Path) -> None:
+def _write_tree(tree: SourceTree, target: Path) -> None:
     """Copy the files of *tree* under *target*; a hook script keeps its executable bit."""
-    target.mkdir(parents=True)
-    for rel, (real, executable) in tree.files.items():
-        out = target.joinpath(*rel.split("/"))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with open(real, "rb") as src, open(out, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        os.chmod(out, 0o755 if executable else 0o644)
+    try:
+        copy_tree(tree, target)
+    except StoreError as exc:
+        raise PackagingError(exc.subject, exc.reason) from None
 
 
-def _check_built(wheel: Path, module: str, tree: _Tree, plugin: Plugin) -> None:
+def _check_built(wheel: Path, module: str, tree: SourceTree, plugin: Plugin) -> None:
     prefix = module + "/"
     shipped = _wheel_files(wheel, prefix)
     missing = sorted(set(tree.files) - set(shipped))

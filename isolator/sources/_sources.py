@@ -3,12 +3,21 @@
 A :class:`PluginSource` is plain data the store records in its metadata. Construction validates
 the form and the options (so a bad source fails before anything is downloaded); :meth:`parse`
 also checks that local paths exist. Nothing here touches the network or runs a subprocess.
+
+:func:`scan_tree` reads a plugin directory as a source provides it: a symlink is followed when
+its target stays inside the source's *boundary* (a git checkout, the directory given), however
+far it leaves the plugin directory itself (OpenHands/extensions links each plugin's skills to the
+repository's shared ``skills/``); one that leaves the boundary, dangles, loops, or names a
+special file is a problem naming the link and its target. The store and ``ohp package`` copy
+what it found with :func:`copy_tree`, so a followed link becomes regular files.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,11 +33,11 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from isolator._errors import SourceError
+from isolator._errors import IsolatorError, SourceError, StoreError
 from isolator._redact import redact_url
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
 SourceKind = Literal["pypi", "git", "directory", "wheel", "sdist"]
 """What a source points at; derived from the ``source`` string."""
@@ -319,6 +328,219 @@ def resolve_repo_path(checkout: Path, repo_path: str | None) -> Path:
     if not target.is_dir():
         raise SourceError(repo_path, f"repo_path is not a directory in the repository {checkout}")
     return target
+
+
+# ---- a plugin directory as its source provides it: links inside the boundary followed ----------
+
+MAX_TREE_DEPTH = 64
+"""How deep a plugin's directories may nest, links followed: deeper is a problem, not a crash."""
+
+_MODE_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def file_kind(mode: int) -> str:
+    """What a special file is, in words (``a FIFO``...)."""
+    for test, name in _MODE_KINDS:
+        if test(mode):
+            return name
+    return "a special file"
+
+
+@dataclass
+class SourceTree:
+    """A plugin directory as a source provides it (:func:`scan_tree`): its regular files by
+    relative POSIX path, symlinks inside the boundary followed."""
+
+    root: str
+    """The plugin directory's real path."""
+    boundary: str
+    """The real path every link must stay inside: the plugin directory, a repository, or the
+    directory given."""
+    files: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    """path -> (the real file to read, executable)"""
+    problems: list[str] = field(default_factory=list)
+    """``"path: why"`` for each entry that cannot be taken (the link and its target named)."""
+    linked: list[str] = field(default_factory=list)
+    """Every symlink followed, by its path in the plugin."""
+    outside: dict[str, str] = field(default_factory=dict)
+    """The followed symlinks of the plugin directory whose target leaves it (but not the
+    boundary): path -> the link's text."""
+    skipped: list[str] = field(default_factory=list)
+    """Directories left out (VCS, caches, *exclude*)."""
+    size: int = 0
+    directories: int = 0
+    boundary_name: str = "the plugin directory"
+    """The boundary in words, as the problems and notices name it."""
+
+    def notices(self, label: str | None = None) -> list[str]:
+        """One line per followed link leaving the plugin directory (what the CLI shows)."""
+        where = f"{label}: " if label else ""
+        return [f"{where}{rel} is a symlink to {link}, outside the plugin directory but inside "
+                f"{self.boundary_name}: copied as regular files"
+                for rel, link in self.outside.items()]
+
+
+def _within(root: str, path: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def scan_tree(
+    root: str | os.PathLike[str],
+    *,
+    boundary: str | os.PathLike[str] | None = None,
+    boundary_name: str | None = None,
+    exclude: Collection[str | os.PathLike[str]] = (),
+    skip_dirs: Collection[str] = frozenset(),
+    skip_suffixes: tuple[str, ...] = (),
+    skip_prefixes: tuple[str, ...] = (),
+    max_files: int,
+    max_bytes: int,
+    max_depth: int = MAX_TREE_DEPTH,
+    too_large: type[IsolatorError] | None = None,
+) -> SourceTree:
+    """Walk the plugin directory *root* as its source provides it.
+
+    A symlink is resolved with the real filesystem (chains, ``..``, absolute targets) and
+    followed when its target is inside *boundary* (default: *root*): a file link gives that
+    file, a directory link that tree under the link's name, walked by the same rules (a link
+    in a linked tree is resolved from where it really is). A link that leaves the boundary,
+    dangles, loops, or reaches a special file (FIFO, socket, device), a link into one of
+    *skip_dirs* (``.git``: a clone's config may hold credentials), a directory holding itself
+    and nesting deeper than *max_depth* are problems, each naming the entry (and the link's
+    text); nothing is raised for them. Directories named in *skip_dirs* and the *exclude*
+    directories are left out, files ending in *skip_suffixes* too. Past *max_files* files or
+    directories, or *max_bytes*, *too_large* (default :class:`StoreError`) is raised at once:
+    a tree that links a directory many times cannot make the walk unbounded.
+    """
+    real_root = os.path.realpath(root)
+    real_boundary = os.path.realpath(boundary) if boundary is not None else real_root
+    if not _within(real_boundary, real_root):
+        raise SourceError(str(root), f"the plugin directory is not inside {boundary} (the "
+                          "directory its symlinks may reach)")
+    leaves = boundary_name or ("the plugin directory" if real_boundary == real_root
+                               else real_boundary)
+    tree = SourceTree(root=real_root, boundary=real_boundary, boundary_name=leaves)
+    excluded = {os.path.realpath(p) for p in exclude}
+    error = too_large or StoreError
+
+    def over(what: str) -> IsolatorError:
+        return error(str(root), f"the plugin is too large ({what}; limits: {max_files} files "
+                     f"or directories, {max_bytes >> 20} MiB, symlinks followed)")
+
+    def resolve(path: str, rel: str, real_dir: str) -> str | None:
+        """The real target of the link *path* (in *real_dir*), or None (a problem recorded)."""
+        link = os.readlink(path)
+        try:
+            target = os.path.realpath(path, strict=True)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                tree.problems.append(f"{rel}: symlink loop (-> {link})")
+            elif exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                tree.problems.append(f"{rel}: dangling symlink (-> {link})")
+            else:
+                tree.problems.append(f"{rel}: symlink cannot be resolved (-> {link}: "
+                                     f"{exc.strerror})")
+            return None
+        if not _within(real_boundary, target):
+            tree.problems.append(f"{rel}: symlink leaves {leaves} (-> {link})")
+            return None
+        inner = os.path.relpath(target, real_boundary).split(os.sep)
+        hidden = [part for part in inner if part in skip_dirs]
+        if hidden:
+            tree.problems.append(f"{rel}: symlink into {hidden[0]}/ (-> {link}), which is "
+                                 "never plugin content")
+            return None
+        tree.linked.append(rel)
+        # A link of the plugin directory itself; one inside a tree linked from elsewhere is
+        # part of that tree (a shared skill's own .claude-plugin -> .plugin).
+        if _within(real_root, real_dir) and not _within(real_root, target):
+            tree.outside[rel] = link
+        return target
+
+    def walk(real_dir: str, rel_dir: str, ancestors: frozenset[str], depth: int) -> None:
+        try:
+            entries = sorted(os.scandir(real_dir), key=lambda e: e.name)
+        except OSError as exc:
+            tree.problems.append(f"{rel_dir or '.'}: cannot be listed ({exc.strerror})")
+            return
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:
+                tree.problems.append(f"{rel!r}: the file name is not UTF-8 (a wheel needs it)")
+                continue
+            path = entry.path
+            through = ""
+            if entry.is_symlink():
+                target = resolve(path, rel, real_dir)
+                if target is None:
+                    continue
+                through = f", through the symlink -> {os.readlink(path)}"
+                path = target
+            try:
+                info = os.stat(path, follow_symlinks=False)
+            except OSError as exc:
+                tree.problems.append(f"{rel}: cannot be read ({exc.strerror})")
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                if entry.name in skip_dirs or path in excluded or \
+                        entry.name.startswith(skip_prefixes):
+                    tree.skipped.append(rel)
+                    continue
+                if path in ancestors:
+                    tree.problems.append(f"{rel}: symlink loop (a directory that contains "
+                                         f"itself{through})")
+                    continue
+                if depth >= max_depth:
+                    tree.problems.append(f"{rel}: nested deeper than {max_depth} directories")
+                    continue
+                tree.directories += 1
+                if tree.directories > max_files:
+                    raise over(f"more than {max_files} directories")
+                walk(path, rel, ancestors | {path}, depth + 1)
+            elif stat.S_ISREG(info.st_mode):
+                if entry.name.endswith(skip_suffixes):
+                    continue
+                tree.files[rel] = (path, bool(info.st_mode & 0o111))
+                tree.size += info.st_size
+                if len(tree.files) > max_files:
+                    raise over(f"more than {max_files} files")
+                if tree.size > max_bytes:
+                    raise over(f"more than {max_bytes >> 20} MiB")
+            else:
+                tree.problems.append(f"{rel}: not a regular file or directory "
+                                     f"({file_kind(info.st_mode)}{through})")
+
+    walk(real_root, "", frozenset({real_root}), 0)
+    return tree
+
+
+def copy_tree(tree: SourceTree, target: Path, *, max_bytes: int | None = None) -> None:
+    """Write the files of *tree* under *target* (made here) as regular files: mode 0755 for an
+    executable (a hook script), else 0644. Each file is opened without following a symlink
+    and must still be a regular file within *max_bytes* (default: the tree's size)."""
+    limit = tree.size if max_bytes is None else max_bytes
+    target.mkdir(parents=True)
+    for rel, (real, executable) in tree.files.items():
+        out = target.joinpath(*rel.split("/"))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as src:
+            info = os.fstat(src.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+                raise StoreError(real, f"changed while it was copied (expected the regular "
+                                 f"file {rel} of {tree.root})")
+            remaining = limit
+            with open(out, "wb") as dst:
+                while block := src.read(min(1 << 20, remaining + 1)):
+                    remaining -= len(block)
+                    if remaining < 0:
+                        raise StoreError(real, f"grew while it was copied (the file {rel} "
+                                         f"of {tree.root})")
+                    dst.write(block)
+        os.chmod(out, 0o755 if executable else 0o644)
 
 
 # ---- parsing helpers -------------------------------------------------------------------------
