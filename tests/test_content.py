@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import oracle
 import pytest
 from plugin_fixtures import CASES, manifest, write_tree
-from test_corpus import compare
+from test_corpus import compare, deliberate_differences
 
 import isolator
 from isolator import expand_variables, load_plugin
@@ -180,6 +180,115 @@ def test_manifest_component_paths_only_add(tmp_path: Path) -> None:
     assert plugin.hooks is not None
     assert [h.command for m in plugin.hooks["stop"] for h in m.hooks] == ["file", "inline"]
     assert list(plugin.mcp_servers) == ["inline"]
+
+
+# The entry forms plugins write in a list-style hooks.json (seen in public plugins and tools).
+LIST_STYLE_HOOKS: dict[str, Any] = {
+    "description": "list-style hooks",
+    "hooks": [
+        {"event": "Stop", "command": "echo stop"},
+        {"event": "PreToolUse", "matcher": "Bash",
+         "hooks": [{"type": "command", "command": "check.sh", "timeout": 5}]},
+        {"event": "PostToolUse", "type": "command", "command": "fmt.sh", "timeout": 30,
+         "name": "fmt", "description": "formats"},
+        {"event": "stop", "type": "prompt", "prompt": "Done?"},
+        {"event": "PreCompact", "command": "save.sh"},
+    ],
+}
+
+
+def _commands(plugin: isolator.Plugin) -> dict[str, list[tuple[str, str, int]]]:
+    assert plugin.hooks is not None
+    return {event: [(m.matcher, h.command or h.prompt or "", h.timeout)
+                    for m in matchers for h in m.hooks]
+            for event, matchers in plugin.hooks.items()}
+
+
+def test_list_style_hooks_keep_their_commands(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "p", {"hooks/hooks.json": json.dumps(LIST_STYLE_HOOKS)})
+    plugin = load_plugin(root)
+    assert _commands(plugin) == {
+        "stop": [("*", "echo stop", 60), ("*", "Done?", 60)],
+        "pre_tool_use": [("Bash", "check.sh", 5)],
+        "post_tool_use": [("*", "fmt.sh", 30)],
+        "pre_compact": [("*", "save.sh", 60)],
+    }
+    assert "hooks" not in (plugin.hooks or {})  # never an event made from the wrapper's key
+    fmt = (plugin.hooks or {})["post_tool_use"][0].hooks[0]
+    assert (fmt.name, fmt.extra) == ("fmt", {"description": "formats"})
+    assert plugin.hooks["stop"][1].hooks[0].type == "prompt"  # type: ignore[index]
+    by_level = {(d.level, d.reason) for d in plugin.diagnostics}
+    assert ("info", "hooks written as a list of entries with an 'event' each: read (the "
+            "OpenHands SDK drops this file)") in by_level
+    assert ("info", "event 'PreCompact' is not one the OpenHands SDK runs; kept") in by_level
+    assert not [d for d in plugin.diagnostics if d.level == "warning"]
+    data = plugin.to_dict()["hooks"]
+    assert data["pre_tool_use"][0]["hooks"][0]["command"] == "check.sh"
+
+
+def test_list_style_hooks_bare_in_the_manifest_and_in_an_agent(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "p", {
+        ".claude-plugin/plugin.json": manifest(
+            name="p", hooks=[{"event": "SessionStart", "command": "inline.sh"}, "./more.json"]),
+        "hooks/hooks.json": json.dumps([{"event": "Stop", "command": "bare.sh"}]),
+        "more.json": json.dumps({"hooks": [{"event": "Stop", "command": "more.sh"}]}),
+        "agents/a.md": "---\nname: a\nhooks:\n  - event: PreToolUse\n    matcher: Edit\n"
+                       "    command: agent.sh\n---\nPrompt\n",
+    })
+    plugin = load_plugin(root)
+    assert _commands(plugin) == {"stop": [("*", "bare.sh", 60), ("*", "more.sh", 60)],
+                                 "session_start": [("*", "inline.sh", 60)]}
+    agent_hooks = plugin.agents[0].hooks
+    assert agent_hooks is not None
+    assert [(m.matcher, m.hooks[0].command) for m in agent_hooks["pre_tool_use"]] == [
+        ("Edit", "agent.sh")]
+
+
+def test_agents_carry_level_as_the_sdk_sets_it(tmp_path: Path) -> None:
+    """The SDK sets ``level`` during discovery, never from frontmatter; ``Plugin.load`` sets
+    none. A frontmatter ``level`` stays in metadata, as the SDK keeps it."""
+    root = write_tree(tmp_path / "p", {"agents/a.md": "---\nname: a\nlevel: user\n---\nA\n",
+                                       "agents/b.md": "B\n"})
+    agents = {a.name: a for a in load_plugin(root).agents}
+    assert agents["a"].level is None and agents["a"].metadata == {"level": "user"}
+    assert agents["b"].level is None and agents["b"].to_dict()["level"] is None
+    assert isolator.Agent("x", "p", "/s", level="plugin").to_dict()["level"] == "plugin"
+
+
+@pytest.mark.corpus
+def test_list_style_hooks_and_agent_level_against_the_sdk(tmp_path: Path,
+                                                          oracle_python: Path) -> None:
+    """The SDK drops a list-style hooks file (hooks null) and we keep it: the comparison names
+    that deliberate difference. Agents' ``level`` is compared, a frontmatter one included."""
+    plain = {"hooks": [e for e in LIST_STYLE_HOOKS["hooks"] if e["event"] != "PreCompact"]}
+    one_bad = {"hooks": {"Stop": [{"hooks": [{"command": "ok.sh"}, {"command": 5}]}]}}
+    roots = [write_tree(tmp_path / name, {"hooks/hooks.json": json.dumps(data),
+                                          "agents/a.md": "---\nname: a\nlevel: user\n---\nA\n",
+                                          "agents/b.md": "B\n"})
+             for name, data in (("list", LIST_STYLE_HOOKS), ("plain", plain),
+                                ("one-bad", one_bad))]
+    dump = oracle.oracle_dump(roots)
+    found = {}
+    for root in roots:
+        record = dump[str(root)]
+        assert record["ok"], record
+        sdk = record["plugin"]
+        assert sdk["hooks"] is None, root.name
+        assert sorted((a["name"], a["level"]) for a in sdk["agents"]) == [("a", None),
+                                                                         ("b", None)]
+        plugin = load_plugin(root)
+        assert compare(plugin, sdk) == [], root.name
+        found[root.name] = deliberate_differences(plugin, sdk)
+    assert found == {
+        "list": ["difference 2: the SDK drops the hooks (an event the SDK does not know); we "
+                 "keep 5 handlers",
+                 "difference 13: the SDK drops the hooks (a list-style hooks file); we keep 5 "
+                 "handlers"],
+        "plain": ["difference 13: the SDK drops the hooks (a list-style hooks file); we keep 4 "
+                  "handlers"],
+        "one-bad": ["difference 3: the SDK drops the hooks (a bad handler or matcher, which we "
+                    "drop alone); we keep 1 handlers"],
+    }
 
 
 def test_to_dict_is_json(case) -> None:  # type: ignore[no-untyped-def]

@@ -285,3 +285,156 @@ def test_loader_never_imports_or_runs_plugin_code(tmp_path: Path) -> None:
     load_plugin(root)
     assert not marker.exists()
     assert "p" not in sys.modules
+
+
+# -- list-style hooks.json: each entry names its event; what cannot be read is dropped, said --
+
+def _hooks_of(tmp_path: Path, data: object) -> tuple[dict[str, list[str]], list[str]]:
+    """The commands by event, and the warnings, of a plugin whose hooks.json holds *data*."""
+    root = write_tree(tmp_path / "p", {"hooks/hooks.json": json.dumps(data)})
+    plugin = load_plugin(root)
+    commands = {event: [h.command for m in matchers for h in m.hooks]
+                for event, matchers in (plugin.hooks or {}).items()}
+    warnings = [f"{d.path}: {d.reason}" for d in plugin.diagnostics if d.level == "warning"]
+    return commands, warnings
+
+
+_GOOD = {"event": "Stop", "command": "good.sh"}
+
+
+@pytest.mark.parametrize(("entry", "expected"), [
+    (5, "hooks/hooks.json: hooks[1] must be an object with an 'event', not a number; ignored"),
+    ("Stop", "hooks[1] must be an object with an 'event', not a string; ignored"),
+    ({"command": "lost.sh"}, "hooks[1] has no 'event' (the event it runs on); ignored"),
+    ({"event": 3, "command": "x"}, "hooks[1].event must be a string, not a number; ignored"),
+    ({"event": None, "command": "x"}, "hooks[1].event must be a string, not null; ignored"),
+    ({"event": ["Stop"], "command": "x"}, "hooks[1].event must be a string, not a list"),
+    ({"event": "PreToolUse|PostToolUse", "command": "x"},
+     "hooks[1].event 'PreToolUse|PostToolUse' is not an event name"),
+    ({"event": "", "command": "x"}, "hooks[1].event '' is not an event name"),
+    ({"event": "../../etc", "command": "x"}, "hooks[1].event '../../etc' is not an event name"),
+    ({"event": "Stop", "command": 7}, "hooks[1].command must be a string; ignored"),
+    ({"event": "Stop", "command": ["a", "b"]}, "hooks[1].command must be a string; ignored"),
+    ({"event": "Stop"}, "hooks[1] is a command handler without a 'command'; ignored"),
+    ({"event": "Stop", "matcher": 1, "command": "x"}, "hooks[1].matcher must be a string"),
+    ({"event": "Stop", "type": 1, "command": "x"}, "hooks[1].type must be a string; ignored"),
+    ({"event": "Stop", "hooks": {"command": "x"}}, "hooks[1].hooks must be a list; ignored"),
+    ({"event": "Stop", "hooks": [{"command": 1}]}, "hooks[1].hooks[0].command must be a string"),
+    ({"event": "Stop", "hooks": [{"command": "x"}], "command": "y"},
+     "hooks[1] has both 'hooks' and 'command': a matcher or a handler, not both; ignored"),
+    ({"event": "PreToolUse", "matchers": {"toolName": "Bash"}, "command": "x"},
+     "hooks[1] limits when it runs with 'matchers', which is not read (use 'matcher'); ignored"),
+    ({"event": "PreToolUse", "match": "Bash", "command": "x"},
+     "hooks[1] limits when it runs with 'match'"),
+])
+def test_unreadable_list_entries_are_dropped_with_a_warning(
+        tmp_path: Path, entry: object, expected: str) -> None:
+    """One bad entry costs only itself; no event is made up; the warning names the entry."""
+    commands, warnings = _hooks_of(tmp_path, {"hooks": [_GOOD, entry, _GOOD]})
+    assert commands == {"stop": ["good.sh", "good.sh"]}
+    assert len(warnings) == 1 and expected in warnings[0], warnings
+
+
+def test_an_unknown_event_in_a_list_is_kept_and_said(tmp_path: Path) -> None:
+    """An event the SDK does not run (Claude Code has many) is kept under its own name, as
+    the map form keeps one, with a note; only names that are not event names are refused."""
+    root = write_tree(tmp_path / "p", {"hooks/hooks.json": json.dumps(
+        [{"event": "PreCompact", "command": "a"}, {"event": "notify_me", "command": "b"}])})
+    plugin = load_plugin(root)
+    assert plugin.hooks is not None
+    assert {e: m[0].hooks[0].command for e, m in plugin.hooks.items()} == {
+        "pre_compact": "a", "notify_me": "b"}
+    notes = [d.reason for d in plugin.diagnostics if d.level == "info"]
+    assert "event 'PreCompact' is not one the OpenHands SDK runs; kept" in notes
+    assert "event 'notify_me' is not one the OpenHands SDK runs; kept" in notes
+
+
+def test_a_disabled_list_entry_is_not_run(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "p", {"hooks/hooks.json": json.dumps({"hooks": [
+        _GOOD, {"event": "Stop", "command": "off.sh", "enabled": False},
+        {"event": "Stop", "command": "on.sh", "enabled": True}]})})
+    plugin = load_plugin(root)
+    assert plugin.hooks is not None
+    assert [m.hooks[0].command for m in plugin.hooks["stop"]] == ["good.sh", "on.sh"]
+    assert "hooks[1] is not enabled ('enabled': False); ignored" in _reasons(plugin)
+
+
+@pytest.mark.parametrize(("data", "commands", "expected"), [
+    # a list wrapper with an event map beside it: the keys beside are not read (nor by the SDK)
+    ({"hooks": [_GOOD], "PreToolUse": [{"hooks": [{"command": "beside.sh"}]}]},
+     {"stop": ["good.sh"]},
+     "top-level keys beside 'hooks' are not read, so their hooks do not run: 'PreToolUse'"),
+    # the map form inside the list
+    ({"hooks": [_GOOD, {"PreToolUse": [{"hooks": [{"command": "inner.sh"}]}]}]},
+     {"stop": ["good.sh"]},
+     "hooks[1] has no 'event': a map of events inside the list is not read"),
+    # list-style handlers inside the map form: kept as the SDK keeps them (running nothing)
+    ({"hooks": {"Stop": [{"hooks": [{"command": "good.sh"}]}, {"command": "flat.sh"}]}},
+     {"stop": ["good.sh"]},
+     "Stop[1] is a handler where a matcher belongs (no 'hooks' list): it runs nothing"),
+    ({"hooks": {"Stop": [{"event": "Stop", "type": "command", "command": "flat.sh"}]}},
+     {"stop": []}, "Stop[0] is a handler where a matcher belongs"),
+    # a 'hooks' that is neither a map nor a list; the events beside it are still read
+    ({"hooks": "./hooks.sh", "Stop": [{"hooks": [{"command": "good.sh"}]}]},
+     {"stop": ["good.sh"]},
+     "'hooks' must be an object of events or a list of hook entries, not a string; ignored"),
+    ("Stop: good.sh", {}, "hooks must be a JSON object or a list of hook entries, not a string"),
+])
+def test_mixed_list_and_map_hooks(tmp_path: Path, data: object, commands: dict[str, list[str]],
+                                  expected: str) -> None:
+    found, warnings = _hooks_of(tmp_path, data)
+    assert found == commands
+    assert len(warnings) == 1 and expected in warnings[0], warnings
+
+
+@pytest.mark.parametrize("form", ["list", "map"])
+def test_a_huge_hooks_list_gives_few_diagnostics(tmp_path: Path, form: str) -> None:
+    """A hooks.json just under the 4 MiB size cap holds ~2 million bad entries: loading it stays
+    cheap and lists the first 20 problems, then one line counting the rest (not 2 million
+    diagnostics: that took 4 s and 770 MB in the map form). Over the cap it is refused unread."""
+    from isolator.content._fsread import LoadLimits
+
+    cap = LoadLimits().max_file_bytes
+    n = (cap - 100) // 2
+    items = ",".join(["1"] * n)
+    text = f'{{"hooks":[{items}]}}' if form == "list" else f'{{"Stop":[{items}]}}'
+    root = write_tree(tmp_path / "p", {"hooks/hooks.json": text})
+    plugin = load_plugin(root)
+    assert plugin.hooks == {} if form == "list" else plugin.hooks == {"stop": ()}
+    warnings = [d.reason for d in plugin.diagnostics if d.level == "warning"]
+    assert len(warnings) == 21
+    assert warnings[-1] == f"{n - 20} more problems in this file are not listed (only the " \
+                           "first 20 are)"
+    # one byte over the cap: refused from its size, unread
+    (root / "hooks" / "hooks.json").write_text(text + " " * (cap - len(text) + 1))
+    plugin = load_plugin(root)
+    assert plugin.hooks is None and "refused unread" in _reasons(plugin)
+
+
+def test_a_huge_list_of_good_entries_loads_them_all(tmp_path: Path) -> None:
+    """Good entries are not capped beyond the file size: ~140,000 under 4 MiB all load."""
+    entry = json.dumps({"event": "Stop", "command": "x"}, separators=(",", ":"))
+    n = (4 * 1024 * 1024 - 100) // (len(entry) + 1)
+    root = write_tree(tmp_path / "p", {"hooks/hooks.json": "[" + ",".join([entry] * n) + "]"})
+    plugin = load_plugin(root)
+    assert plugin.hooks is not None and len(plugin.hooks["stop"]) == n
+    assert [d.level for d in plugin.diagnostics] == ["info"]
+
+
+def test_bad_hooks_in_an_agent_and_the_manifest_name_where_they_are(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "p", {
+        ".claude-plugin/plugin.json": manifest(name="p", hooks=[{"event": 1}, "./none.json"]),
+        "agents/a.md": "---\nname: a\nhooks:\n  - event: Stop\n    command: [x]\n"
+                       "  - event: Stop\n    command: ok.sh\n---\nA\n",
+        "agents/b.md": "---\nname: b\nhooks: 5\n---\nB\n",
+    })
+    plugin = load_plugin(root)
+    agents = {a.name: a for a in plugin.agents}
+    assert agents["a"].hooks is not None
+    assert [m.hooks[0].command for m in agents["a"].hooks["stop"]] == ["ok.sh"]
+    assert agents["b"].hooks is None
+    reasons = _reasons(plugin)
+    assert "agents/a.md: hooks[0].command must be a string; ignored" in reasons
+    assert "agents/b.md: 'hooks' is a number, expected an object of events or a list" in reasons
+    assert ".claude-plugin/plugin.json: hooks[0].event must be a string, not a number" in reasons
+    assert plugin.hooks == {}

@@ -20,6 +20,7 @@ import isolator
 from isolator.cli import main as ohp
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 pytestmark = pytest.mark.corpus
@@ -34,7 +35,17 @@ _COMMAND_FIELDS = ("description", "content", "allowed_tools", "argument_hint", "
                    "source")
 _AGENT_FIELDS = ("description", "system_prompt", "tools", "model", "color", "skills",
                  "when_to_use_examples", "permission_mode", "max_iteration_per_run",
-                 "max_budget_per_run", "metadata", "source", "profile_store_dir")
+                 "max_budget_per_run", "metadata", "source", "profile_store_dir", "level")
+# Where we keep hooks that the SDK drops, on purpose (docs/content.md, "Deliberate differences
+# from the SDK"): each is announced by a diagnostic that says which difference it is.
+_HOOK_DIFFERENCES: tuple[tuple[Callable[[isolator.Diagnostic], bool], int, str], ...] = (
+    (lambda d: "is not one the OpenHands SDK runs" in d.reason, 2,
+     "an event the SDK does not know"),
+    (lambda d: d.level == "warning" and d.path.endswith("hooks.json"), 3,
+     "a bad handler or matcher, which we drop alone"),
+    (lambda d: d.reason.startswith("hooks written as a list of entries"), 13,
+     "a list-style hooks file"),
+)
 
 
 def _relative(value: Any, root: str) -> Any:
@@ -57,8 +68,29 @@ def _as_sdk_mcp(servers: dict[str, Any], skill_root: str, root: str) -> dict[str
     return _relative(result, root)
 
 
+def deliberate_differences(plugin: isolator.Plugin, sdk: dict[str, Any]) -> list[str]:
+    """Where ``plugin`` holds more than the SDK loaded on purpose, each as ``"difference N:
+    ..."`` (N: the row of docs/content.md's table), or ``"unexplained: ..."`` when no
+    diagnostic names a deliberate difference for it. Covers hooks files the SDK dropped."""
+    found: list[str] = []
+    if sdk["hooks"] is None and plugin.hooks:
+        handlers = sum(len(m.hooks) for matchers in plugin.hooks.values() for m in matchers)
+        named = [(number, what) for said, number, what in _HOOK_DIFFERENCES
+                 if any(said(d) for d in plugin.diagnostics)]
+        for number, what in named:
+            found.append(f"difference {number}: the SDK drops the hooks ({what}); we keep "
+                         f"{handlers} handlers")
+        if not named:
+            found.append(f"unexplained: the SDK drops the hooks; we keep {handlers} handlers "
+                         "and no diagnostic says why")
+    return found
+
+
 def compare(plugin: isolator.Plugin, sdk: dict[str, Any]) -> list[str]:
-    """Every way ``plugin`` differs from what the SDK loaded; empty when it is a superset."""
+    """Every way ``plugin`` differs from what the SDK loaded; empty when it is a superset.
+
+    Going further than the SDK counts only where :func:`deliberate_differences` can name the
+    deliberate difference; anything else it finds is a problem."""
     problems: list[str] = []
     root = plugin.root
 
@@ -103,6 +135,8 @@ def compare(plugin: isolator.Plugin, sdk: dict[str, Any]) -> list[str]:
             theirs_h = [[m["matcher"], [[h["type"], h["command"], h["timeout"]]
                                         for h in m["hooks"]]] for m in matchers]
             check(f"hooks.{event}", ours_h, theirs_h)
+    problems += [f"hooks: {d}" for d in deliberate_differences(plugin, sdk)
+                 if d.startswith("unexplained")]
 
     servers = _as_sdk_mcp({n: s.config for n, s in plugin.mcp_servers.items()}, root, root)
     for name, config in sdk["mcp_config"].items():
@@ -116,6 +150,7 @@ def test_loader_is_a_superset_of_the_sdk_on_the_corpus(
     corpus = oracle.corpus_root(shared_dir)
     assert len(corpus_oracle) == len(oracle.corpus_dirs(shared_dir)) > 100
     failures = {}
+    deliberate = {}
     compared = 0
     for rel, record in sorted(corpus_oracle.items()):
         assert record["ok"], f"the SDK failed to load {rel}: {record.get('error')}"
@@ -124,8 +159,12 @@ def test_loader_is_a_superset_of_the_sdk_on_the_corpus(
         compared += 1
         if problems:
             failures[rel] = problems
+        if differences := deliberate_differences(plugin, record["plugin"]):
+            deliberate[rel.rsplit("/", 1)[-1]] = [d.split(":", 1)[0] for d in differences]
     assert compared == len(corpus_oracle)
     assert not failures, json.dumps(failures, indent=1, ensure_ascii=False)[:20000]
+    # The hooks files the SDK drops and we keep, as docs/content.md lists them.
+    assert deliberate == {"claude-security": ["difference 2"], "handover": ["difference 2"]}
 
 
 def test_comparison_catches_a_difference(
@@ -143,6 +182,21 @@ def test_comparison_catches_a_difference(
     assert any("manifest.version" in p for p in problems)
     sdk["skills"][0]["name"] = "no-such-skill"
     assert any("missing" in p for p in compare(isolator.load_plugin(corpus / rel), sdk))
+
+    # an agent's level
+    rel, record = next((r, rec) for r, rec in sorted(corpus_oracle.items())
+                       if rec["plugin"]["agents"])
+    sdk = json.loads(json.dumps(record["plugin"]))
+    sdk["agents"][0]["level"] = "plugin"
+    assert any(p.startswith(f"agent {sdk['agents'][0]['name']}.level: ours=null")
+               for p in compare(isolator.load_plugin(corpus / rel), sdk))
+    # hooks we keep where the SDK has none, with no diagnostic naming a deliberate difference
+    rel, record = next((r, rec) for r, rec in sorted(corpus_oracle.items())
+                       if rec["plugin"]["hooks"] and any(rec["plugin"]["hooks"].values()))
+    plugin = isolator.load_plugin(corpus / rel)
+    assert compare(plugin, record["plugin"]) == []
+    sdk = {**record["plugin"], "hooks": None}
+    assert [p for p in compare(plugin, sdk) if p.startswith("hooks: unexplained")], rel
 
 
 def test_ohp_show_json_on_every_corpus_plugin(shared_dir: Path) -> None:

@@ -132,8 +132,12 @@ class CommandsReader(ComponentReader):
             skills = ()
         color = meta.get("color")
         agent_hooks = None
-        if isinstance(meta.get("hooks"), dict):
-            agent_hooks = self.hooks.config(rel, meta["hooks"], strict_events=False)
+        if isinstance(meta.get("hooks"), (dict, list)):  # the SDK reads a dict only
+            agent_hooks = self.hooks.config(rel, meta["hooks"], strict_events=False,
+                                            where="hooks")
+        elif meta.get("hooks") is not None:
+            self._report(rel, f"'hooks' is {type_name(meta['hooks'])}, expected an object of "
+                         "events or a list of hook entries; ignored")
         mcp_config = meta.get("mcp_config", meta.get("mcp_servers"))
         if mcp_config is not None and not isinstance(mcp_config, dict):
             self._report(rel, "'mcp_config' is not a mapping of server names; ignored")

@@ -24,6 +24,8 @@ SourceLike = Any
 imports nothing of the sources or the store, which build on it)."""
 
 PluginFormatName = Literal["claude-code", "agent-plugins"]
+AgentLevel = Literal["project", "user", "builtin", "plugin", "programmatic"]
+"""Where an agent definition was discovered, as the SDK's ``AgentDefinitionLevel`` names it."""
 
 
 @dataclass(frozen=True)
@@ -280,6 +282,10 @@ class Agent:
     profile_store_dir: str | None = None
     condenser: JSON = None
     metadata: dict[str, JSON] = field(default_factory=dict)
+    level: AgentLevel | None = None
+    """Where the agent was discovered, as the SDK sets it during discovery: ``None`` for an
+    agent read from a plugin directory (the SDK's ``Plugin.load`` sets none); never taken from
+    frontmatter (a ``level`` key there stays in ``metadata``, as in the SDK)."""
 
     def to_dict(self) -> dict[str, JSON]:
         return {
@@ -287,6 +293,7 @@ class Agent:
             "description": self.description,
             "system_prompt": self.system_prompt,
             "source": self.source,
+            "level": self.level,
             "model": self.model,
             "color": self.color,
             "tools": list(self.tools),
