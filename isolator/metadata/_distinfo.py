@@ -11,6 +11,13 @@ dist-info file is read with a size cap (:func:`dist_info_cap`: 1 MiB for ``entry
 and the small files, more for ``RECORD`` and ``METADATA``), by :func:`read_dist_info_file` from
 a venv and :func:`read_wheel_dist_info_file` from a wheel, and a file over it is refused with
 an error that names it and the cap, before it is read.
+
+A distribution declares a plugin in one of two ways (:meth:`Distribution.declared_plugins`): an
+entry point in the ``openhands.plugins`` group naming a package directory, or the marker that
+the ``agent-plugins`` package's build backends write, ``agent_plugins.json`` in the dist-info
+(:data:`AGENT_PLUGINS_MARKER`), naming a ``<dist>-<version>.agent-plugin/`` folder installed
+next to it in site-packages. Both are read as data, and what they name must be a directory the
+distribution itself installed inside site-packages (:func:`find_plugin_dir`).
 """
 
 from __future__ import annotations
@@ -75,6 +82,38 @@ class RecordEntry:
     size: int | None
 
 
+AGENT_PLUGINS_MARKER = "agent_plugins.json"
+"""The dist-info file the ``agent-plugins`` build backends (PyPI ``agent-plugins`` 0.2) write:
+``{"root": "<dist>-<version>.agent-plugin", "files": ["plugin.json", ...]}``, *root* relative
+to site-packages (an editable install writes an absolute path there, which is refused)."""
+_MARKER_FILES_MAX = 100_000
+
+
+@dataclass(frozen=True)
+class AgentPluginsMarker:
+    """A checked ``agent_plugins.json``: the plugin folder and the files it says it holds."""
+
+    root: str
+    """The plugin folder, a relative POSIX path inside site-packages (no ``..``, not absolute)."""
+    files: tuple[str, ...]
+    """The plugin's files, relative to *root* (``plugin.json`` among them)."""
+
+
+@dataclass(frozen=True)
+class DeclaredPlugin:
+    """A plugin a distribution declares: by an entry point, or by an ``agent-plugins`` marker."""
+
+    name: str
+    """The entry point's name; for a marker, the distribution's canonical name (as the
+    ``agent-plugins`` package itself names installed plugins)."""
+    module: str | None
+    """The entry point's package; ``None`` for a marker's folder."""
+
+    @property
+    def kind(self) -> str:
+        return "entry-point" if self.module is not None else "agent-plugins"
+
+
 @dataclass(frozen=True)
 class Distribution:
     """An installed distribution: its identity now, its other files when asked."""
@@ -99,6 +138,32 @@ class Distribution:
     def entry_points_in(self, group: str) -> tuple[EntryPoint, ...]:
         """The entry points of one group (empty when the group is absent)."""
         return self.entry_points.get(group, ())
+
+    @cached_property
+    def agent_plugins(self) -> AgentPluginsMarker | None:
+        """The ``agent_plugins.json`` marker, checked (``None`` when there is none); a bad one
+        raises :class:`DistributionError` naming the distribution and the file."""
+        path = f"{self.path}{os.sep}{AGENT_PLUGINS_MARKER}"
+        text = read_dist_info_file(path)
+        return None if text is None else parse_agent_plugins_marker(
+            text, f"{path} (of {self.name} {self.version})")
+
+    def has_agent_plugins_marker(self) -> bool:
+        """Whether the dist-info holds an ``agent_plugins.json`` (not read)."""
+        return os.path.lexists(f"{self.path}{os.sep}{AGENT_PLUGINS_MARKER}")
+
+    def declared_plugins(self, group: str) -> tuple[DeclaredPlugin, ...]:
+        """The plugins this distribution declares: its entry points in *group*
+        (``openhands.plugins``) or, when it has none there, its ``agent-plugins`` marker.
+
+        A distribution with both is the entry point's plugin: the entry point is the
+        declaration made for this host, and the marker's folder is left to other clients."""
+        entries = self.entry_points_in(group)
+        if entries:
+            return tuple(DeclaredPlugin(entry.name, entry.module) for entry in entries)
+        if self.has_agent_plugins_marker():
+            return (DeclaredPlugin(self.canonical_name, None),)
+        return ()
 
     @cached_property
     def requires(self) -> tuple[str, ...]:
@@ -324,6 +389,95 @@ def find_module_dir(dist: Distribution, module: str) -> Path:
     if root not in resolved.parents:
         raise DistributionError(str(target), "module directory resolves outside site-packages")
     return target
+
+
+def find_plugin_dir(dist: Distribution, plugin: DeclaredPlugin) -> Path:
+    """The directory in site-packages of *plugin*, which *dist* declares: the entry point's
+    package (:func:`find_module_dir`) or the ``agent-plugins`` marker's folder
+    (:func:`find_agent_plugin_dir`)."""
+    if plugin.module is not None:
+        return find_module_dir(dist, plugin.module)
+    return find_agent_plugin_dir(dist)
+
+
+def find_agent_plugin_dir(dist: Distribution) -> Path:
+    """The folder *dist*'s ``agent_plugins.json`` names, once it is a real directory inside
+    site-packages (no symlink on the way) whose ``plugin.json`` *dist*'s RECORD lists; else
+    :class:`DistributionError`."""
+    marker = dist.agent_plugins
+    where = f"{dist.path}{os.sep}{AGENT_PLUGINS_MARKER}"
+    if marker is None:
+        raise DistributionError(where, f"{dist.name} {dist.version} has no "
+                                f"{AGENT_PLUGINS_MARKER}")
+    wanted = f"{marker.root}/plugin.json"
+    if not any(entry.path == wanted for entry in read_record(dist)):
+        raise DistributionError(where, f"root {marker.root!r}: {dist.name}'s RECORD lists no "
+                                f"{wanted} (a plugin folder this distribution did not install)")
+    site = dist.site_packages
+    current = site
+    parts = marker.root.split("/")
+    for depth, part in enumerate(parts, 1):
+        current = current / part
+        rel = "/".join(parts[:depth])
+        try:
+            info = os.lstat(current)
+        except OSError:
+            raise DistributionError(where, f"the plugin folder {rel} is missing from "
+                                    "site-packages") from None
+        if stat.S_ISLNK(info.st_mode):
+            raise DistributionError(where, f"the plugin folder: {rel} is a symlink in "
+                                    "site-packages (refused, not followed)")
+        if not stat.S_ISDIR(info.st_mode):
+            raise DistributionError(where, f"the plugin folder: {rel} is not a directory")
+    resolved = current.resolve()
+    if site.resolve() not in resolved.parents:
+        raise DistributionError(where, f"root {marker.root!r} resolves outside site-packages")
+    return current
+
+
+def parse_agent_plugins_marker(text: str, where: str) -> AgentPluginsMarker:
+    """Check an ``agent_plugins.json`` (*where* names it in errors): a JSON object whose
+    ``root`` is a relative path inside site-packages and whose ``files`` list the plugin's
+    files, ``plugin.json`` among them."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise DistributionError(where, f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise DistributionError(where, f"expected a JSON object with 'root' and 'files', not "
+                                f"{type(data).__name__}")
+    root = data.get("root")
+    if not isinstance(root, str) or not root:
+        raise DistributionError(where, f"'root' must be a non-empty string (the plugin "
+                                f"folder, relative to site-packages), not {root!r}")
+    if root.startswith("/") or (len(root) > 1 and root[1] == ":"):
+        raise DistributionError(where, f"'root' {root!r} is absolute (an editable install?): "
+                                "the plugin folder must be inside site-packages")
+    _check_marker_path(root, "'root'", where)
+    files = data.get("files")
+    if files is None:
+        raise DistributionError(where, "no 'files' list (an agent-plugins older than its "
+                                "file inventory wrote it): rebuild or reinstall the package")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise DistributionError(where, "'files' must be a list of strings")
+    if len(files) > _MARKER_FILES_MAX:
+        raise DistributionError(where, f"'files' lists {len(files)} files, over the "
+                                f"{_MARKER_FILES_MAX} cap: refused")
+    for file in files:
+        _check_marker_path(file, "an entry of 'files'", where)
+    if "plugin.json" not in files:
+        raise DistributionError(where, "'files' does not list plugin.json (an Agent Plugin "
+                                "has one at its root)")
+    return AgentPluginsMarker(root=root, files=tuple(files))
+
+
+def _check_marker_path(path: str, what: str, where: str) -> None:
+    parts = path.split("/")
+    bad = next((c for c in path if ord(c) < 32 or c in "\\\x7f"), None)
+    if bad is not None or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise DistributionError(where, f"{what} {path!r} is not a relative path inside "
+                                "site-packages (no '..', '.', empty part, backslash or "
+                                "control character)")
 
 
 # ---- file reading ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from isolator.content._model import Diagnostic, Plugin
 from isolator.metadata._distinfo import (
     EntryPoint,
     find_distribution,
-    find_module_dir,
+    find_plugin_dir,
     find_site_packages,
     iter_distributions,
 )
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
     from pathlib import Path
 
-    from isolator.metadata._distinfo import Distribution
+    from isolator.metadata._distinfo import DeclaredPlugin, Distribution
     from isolator.sources._sources import PluginSource
     from isolator.store._generations import Generations
 
@@ -192,8 +192,10 @@ def loaded(installed: InstalledPlugin) -> Plugin:
     notes: list[Diagnostic] = []
     manifest = plugin.manifest
     if manifest.name != installed.name:
+        given = "the package name" if installed.kind == "package" and \
+            installed.module is None else "the entry point name"  # agent-plugins: no entry point
         notes.append(Diagnostic(".", f"plugin.json names the plugin "
-                                f"{manifest.name!r}; the entry point name {installed.name!r} "
+                                f"{manifest.name!r}; {given} {installed.name!r} "
                                 "is used", "warning"))
     if installed.kind == "package" and manifest.version and \
             manifest.version != installed.version:
@@ -205,17 +207,21 @@ def loaded(installed: InstalledPlugin) -> Plugin:
                    installation=installed.installation())
 
 
-def plugins_in(site: Path, root_package: str) -> list[tuple[Distribution, EntryPoint, Path]]:
-    """The plugin entry points of the distributions in *site* other than *root_package*,
-    with each plugin's content directory."""
+def plugins_in(site: Path, root_package: str) -> list[tuple[Distribution, DeclaredPlugin, Path]]:
+    """The plugins the distributions in *site* other than *root_package* declare (entry points
+    or ``agent-plugins`` markers), with each plugin's content directory."""
     found = []
     root = canonicalize_name(root_package)
     for dist in iter_distributions(site):
         if dist.canonical_name == root:
             continue
-        for entry in dist.entry_points_in(PLUGINS_GROUP):
+        try:
+            declared = dist.declared_plugins(PLUGINS_GROUP)
+        except DistributionError:
+            continue
+        for entry in declared:
             try:
-                found.append((dist, entry, find_module_dir(dist, entry.module)))
+                found.append((dist, entry, find_plugin_dir(dist, entry)))
             except DistributionError:
                 continue
     return found

@@ -27,7 +27,15 @@ from packaging.utils import (
 )
 
 from isolator._errors import CommandError, DistributionError, ResolutionError
-from isolator.metadata._distinfo import EntryPoint, parse_entry_points, read_wheel_dist_info_file
+from isolator.metadata._distinfo import (
+    AGENT_PLUGINS_MARKER,
+    AgentPluginsMarker,
+    DeclaredPlugin,
+    EntryPoint,
+    parse_agent_plugins_marker,
+    parse_entry_points,
+    read_wheel_dist_info_file,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -249,6 +257,38 @@ def wheel_entry_points(path: Path) -> dict[str, tuple[EntryPoint, ...]]:
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise DistributionError(str(path), f"not a readable wheel: {exc}") from None
     return parse_entry_points(text)
+
+
+def wheel_agent_plugins(path: Path) -> AgentPluginsMarker | None:
+    """The wheel's ``agent_plugins.json`` (the ``agent-plugins`` build backends' marker),
+    checked, with its ``<root>/plugin.json`` in the archive; ``None`` when it has none."""
+    name, _version = wheel_distribution(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = _dist_info_members(archive, name, AGENT_PLUGINS_MARKER)
+            if not members:
+                return None
+            where = f"{path.name}: {members[0]}"  # the wheelhouse's path says nothing more
+            marker = parse_agent_plugins_marker(
+                read_wheel_dist_info_file(archive, members[0], str(path)), where)
+            if f"{marker.root}/plugin.json" not in archive.namelist():
+                raise DistributionError(where, f"root {marker.root!r}: the wheel has no "
+                                        f"{marker.root}/plugin.json")
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise DistributionError(str(path), f"not a readable wheel: {exc}") from None
+    return marker
+
+
+def wheel_declared_plugins(path: Path, group: str) -> tuple[DeclaredPlugin, ...]:
+    """The plugins a wheel declares, as :meth:`Distribution.declared_plugins` reads them once
+    installed: its *group* entry points or, without any, its ``agent-plugins`` marker (checked
+    here, before anything is installed)."""
+    entries = wheel_entry_points(path).get(group, ())
+    if entries:
+        return tuple(DeclaredPlugin(entry.name, entry.module) for entry in entries)
+    if wheel_agent_plugins(path) is not None:
+        return (DeclaredPlugin(wheel_distribution(path)[0], None),)
+    return ()
 
 
 def check_wheel(path: Path) -> None:

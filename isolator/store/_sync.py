@@ -42,7 +42,7 @@ from isolator.store._records import (
     SyncReport,
     VerifyReport,
 )
-from isolator.store._resolve import interpreter_tags, wheel_entry_points
+from isolator.store._resolve import interpreter_tags, wheel_declared_plugins
 from isolator.store._venvfiles import venv_changes
 
 if TYPE_CHECKING:
@@ -226,8 +226,8 @@ class LockSync:
             dists.append(dist)
         root = next(d for d in dists
                     if canonicalize_name(d.name) == canonicalize_name(entry.package))
-        declared = [ep.name for ep in wheel_entry_points(ctx.wheelhouse.path(root.artifact()))
-                    .get(PLUGINS_GROUP, ())]
+        declared = [ep.name for ep in wheel_declared_plugins(
+            ctx.wheelhouse.path(root.artifact()), PLUGINS_GROUP)]
         if declared != [entry.name]:
             raise StoreError(f"plugin {entry.name!r}", f"{root.filename} declares the plugin "
                              f"{', '.join(declared) or 'nothing'}, not {entry.name!r}")

@@ -17,14 +17,14 @@ from isolator._errors import (
     StoreError,
 )
 from isolator.content._loader import load_plugin
-from isolator.metadata._distinfo import find_distribution, find_module_dir
+from isolator.metadata._distinfo import find_distribution, find_plugin_dir
 from isolator.store._acquire import copy_content
 from isolator.store._disk import check_name, now, say
 from isolator.store._lockfile import file_hashes
 from isolator.store._pipeline._venv import make_venv
 from isolator.store._queries import plugins_in
 from isolator.store._records import METADATA_FORMAT, PLUGINS_GROUP
-from isolator.store._resolve import wheel_entry_points
+from isolator.store._resolve import wheel_declared_plugins
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -59,10 +59,11 @@ def package_generation(
     if not root:
         raise ResolutionError(src.source, f"the resolution does not contain {root_name}")
     root_wheel = ctx.wheelhouse.path(root[0].artifact())
-    plugin_eps = wheel_entry_points(root_wheel).get(PLUGINS_GROUP, ())
+    plugin_eps = wheel_declared_plugins(root_wheel, PLUGINS_GROUP)
     if not plugin_eps:
         raise StoreError(src.source, f"{root[0].name} {root[0].version} is not a plugin: it "
-                         f"declares no '{PLUGINS_GROUP}' entry point")
+                         f"declares no '{PLUGINS_GROUP}' entry point and has no "
+                         "agent-plugins marker (agent_plugins.json)")
     if len(plugin_eps) > 1:
         names = ", ".join(ep.name for ep in plugin_eps)
         raise StoreError(src.source, f"{root[0].name} declares {len(plugin_eps)} "
@@ -88,7 +89,7 @@ def package_generation(
             dist = find_distribution(site, root[0].name)
             if dist is None:
                 raise StoreError(src.source, f"{root[0].name} is missing after installing")
-            content_dir = find_module_dir(dist, entry.module)
+            content_dir = find_plugin_dir(dist, entry)
             # A fatal content error refuses the install.
             plugin = load_plugin(content_dir, name=name)
             # The venv never changes once built: what it brings is recorded here, once, so

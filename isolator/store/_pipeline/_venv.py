@@ -81,7 +81,7 @@ def check_claims(generations: Generations, site: Path, root_dist: str, name: str
     for dist in iter_distributions(site):
         if dist.canonical_name == root:
             continue
-        for entry in dist.entry_points_in(PLUGINS_GROUP):
+        for entry in dist.declared_plugins(PLUGINS_GROUP):
             if entry.name == name:
                 raise PluginCollisionError(
                     f"plugin {name!r}", f"{dist.name} {dist.version}, a dependency of "
