@@ -60,6 +60,14 @@ if TYPE_CHECKING:
     from isolator.policy._policy import Policy, hookimpl
     from isolator.sources._sources import PluginSource
     from isolator.store._lockfile import Lock
+    from isolator.store._marketplace import (
+        Marketplace,
+        MarketplaceEntry,
+        MarketplaceError,
+        MarketplaceLookupError,
+        MarketplaceOrigin,
+        MarketplacePlugin,
+    )
     from isolator.store._store import (
         CleanReport,
         FileChange,
@@ -89,6 +97,12 @@ _LAZY = {
     "FileChange": "isolator.store._store",
     "InstalledPlugin": "isolator.store._store",
     "Lock": "isolator.store._lockfile",
+    "Marketplace": "isolator.store._marketplace",
+    "MarketplaceEntry": "isolator.store._marketplace",
+    "MarketplaceError": "isolator.store._marketplace",
+    "MarketplaceLookupError": "isolator.store._marketplace",
+    "MarketplaceOrigin": "isolator.store._marketplace",
+    "MarketplacePlugin": "isolator.store._marketplace",
     "SyncReport": "isolator.store._store",
     "VerifyReport": "isolator.store._store",
     "PluginStore": "isolator.store._store",
@@ -137,6 +151,12 @@ __all__ = [
     "Lock",
     "LockfileError",
     "Manifest",
+    "Marketplace",
+    "MarketplaceEntry",
+    "MarketplaceError",
+    "MarketplaceLookupError",
+    "MarketplaceOrigin",
+    "MarketplacePlugin",
     "McpServer",
     "PackageResult",
     "PackagingError",

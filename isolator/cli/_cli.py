@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from isolator.authoring._authoring import BuildSettings
     from isolator.content._model import Plugin
     from isolator.metadata._distinfo import EntryPoint
+    from isolator.store._marketplace import Marketplace, MarketplaceOrigin
     from isolator.store._store import InstalledPlugin
 
 
@@ -125,6 +126,7 @@ def _is_path(target: str) -> bool:
 def _run_show(args: argparse.Namespace) -> int:
     target = args.target
     installed: InstalledPlugin | None = None
+    origin: MarketplaceOrigin | None = None
     entry_points: dict[str, tuple[EntryPoint, ...]] = {}
     if _is_path(target):
         if not os.path.exists(target):
@@ -135,17 +137,19 @@ def _run_show(args: argparse.Namespace) -> int:
         installed = store.get(target)
         plugin = store.load(target)
         entry_points = store.entry_points(target)
+        origin = store.marketplace_origin(target)
     if args.json:
         data = plugin.to_dict()
         if installed is not None:
             data["installed"] = installed.to_dict()
+            data["installed"]["marketplace"] = None if origin is None else origin.to_dict()
             data["installed"]["entry_points"] = {
                 group: {ep.name: ep.value for ep in eps} for group, eps in entry_points.items()}
         emit(data)
     else:
         print_summary(plugin, sys.stdout)
         if installed is not None:
-            _print_installed(installed, sys.stdout)
+            _print_installed(installed, sys.stdout, origin)
             code = [(f"{group.rsplit('.', 1)[1][:-1]} {ep.name}", ep.value)
                     for group, eps in entry_points.items() if group != "openhands.plugins"
                     for ep in eps]
@@ -156,7 +160,8 @@ def _run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_installed(installed: InstalledPlugin, out: TextIO) -> None:
+def _print_installed(installed: InstalledPlugin, out: TextIO,
+                     origin: MarketplaceOrigin | None = None) -> None:
     out.write(f"\ninstalled ({installed.kind})\n")
     rows = [("source", installed.source.source), ("package", installed.package or "-"),
             ("python", f"{installed.python_version} ({(installed.python or {}).get('path')})"
@@ -164,6 +169,8 @@ def _print_installed(installed: InstalledPlugin, out: TextIO) -> None:
             ("generation", installed.generation), ("installed at", installed.installed_at)]
     if installed.brought_by:
         rows.append(("brought by", installed.brought_by))
+    if origin is not None:
+        rows.append(("marketplace", origin.reference))
     if installed.git_commit:
         rows.append(("git commit", installed.git_commit))
     for key, value in rows:
@@ -183,8 +190,10 @@ def _add_install(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p = sub.add_parser("install", help="install a plugin into its own venv",
                        description="Install a plugin into its own venv (a content-only "
                        "directory is copied). SOURCE: pypi:NAME, github:OWNER/REPO, a git URL, "
-                       "a directory, a .whl or an sdist.")
-    p.add_argument("source", metavar="SOURCE")
+                       "a directory, a .whl or an sdist; or PLUGIN@MARKETPLACE, or PLUGIN "
+                       "alone when one registered marketplace has it (`ohp marketplace`). An "
+                       "existing path is always a path.")
+    p.add_argument("source", metavar="SOURCE|PLUGIN[@MARKETPLACE]")
     p.add_argument("--version", metavar="SPEC", help="PEP 440 constraint for a pypi: source "
                    "(1.0.0 or '>=1,<2')")
     p.add_argument("--ref", help="git branch, tag or commit")
@@ -244,13 +253,26 @@ def _run_install(args: argparse.Namespace) -> int:
     from isolator.sources._sources import PluginSource  # noqa: PLC0415
 
     store = store_of(args)
-    source = PluginSource.parse(args.source, version=args.version, ref=args.ref,
-                                repo_path=args.repo_path, index_url=args.index_url,
-                                find_links=args.find_links, no_index=args.no_index)
-    with _progress(args).shown() as progress:
-        installed = store.install(source, python=args.python, allow_build=args.allow_build,
-                                  upgrade=args.upgrade, progress=progress)
-    _report(args, "installed", installed)
+    if store.is_marketplace_reference(args.source):  # PLUGIN@MARKETPLACE, or PLUGIN
+        given = [flag for flag, value in (("--version", args.version), ("--ref", args.ref),
+                                          ("--repo-path", args.repo_path)) if value]
+        if given:
+            raise IsolatorError(f"{args.source}: {', '.join(given)} does not apply to a "
+                                "marketplace plugin (its entry says what to install)")
+        with _progress(args).shown() as progress:
+            installed = store.install_from_marketplace(
+                args.source, python=args.python, index_url=args.index_url,
+                find_links=args.find_links, no_index=args.no_index,
+                allow_build=args.allow_build, upgrade=args.upgrade, progress=progress)
+    else:
+        source = PluginSource.parse(args.source, version=args.version, ref=args.ref,
+                                    repo_path=args.repo_path, index_url=args.index_url,
+                                    find_links=args.find_links, no_index=args.no_index)
+        with _progress(args).shown() as progress:
+            installed = store.install(source, python=args.python,
+                                      allow_build=args.allow_build, upgrade=args.upgrade,
+                                      progress=progress)
+    _report(args, "installed", installed, store)
     try:
         _apply_settings(args, store, installed.name)
     except IsolatorError as exc:
@@ -283,12 +305,19 @@ def _run_configure(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace, verb: str, installed: InstalledPlugin) -> None:
+def _report(args: argparse.Namespace, verb: str, installed: InstalledPlugin,
+            store: PluginStore | None = None) -> None:
+    origin = store.marketplace_origin(installed.name) if store is not None else None
     if args.json:
-        emit(installed.to_dict())
+        data = installed.to_dict()
+        if store is not None:
+            data["marketplace"] = None if origin is None else origin.to_dict()
+        emit(data)
         return
     where = f"Python {installed.python_version}" if installed.python else "content only"
-    print(f"{verb} {installed.name} {installed.version} ({where}) from {installed.source.source}")
+    came = f"{origin.reference} ({installed.source.source})" if origin else \
+        installed.source.source
+    print(f"{verb} {installed.name} {installed.version} ({where}) from {came}")
 
 
 def _add_named(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
@@ -340,20 +369,144 @@ def _add_list(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run_list(args: argparse.Namespace) -> int:
-    plugins = store_of(args).list_installed()
+    store = store_of(args)
+    plugins = store.list_installed()
+    origins = store.marketplace_origins() if plugins else {}
     if args.json:
-        emit([p.to_dict() for p in plugins])
+        emit([{**p.to_dict(), "marketplace": origins[p.name].to_dict() if p.name in origins
+               else None} for p in plugins])
         return 0
     if not plugins:
         print("no plugins installed")
         return 0
     rows = [tuple(map(field, (
         p.name, p.version, p.package or "(content only)", p.python_version or "-",
-        f"brought by {p.brought_by}" if p.brought_by else p.source.source))) for p in plugins]
+        f"brought by {p.brought_by}" if p.brought_by else
+        origins[p.name].reference if p.name in origins else p.source.source)))
+        for p in plugins]
     header = ("NAME", "VERSION", "PACKAGE", "PYTHON", "SOURCE")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
+    return 0
+
+
+# ---- marketplace -----------------------------------------------------------------------------
+
+
+def _add_marketplace(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("marketplace", help="register marketplaces (catalogues of plugins) to "
+                       "install plugins from by name",
+                       description="A marketplace is a git repository or directory with "
+                       ".plugin/marketplace.json or .claude-plugin/marketplace.json. Registered "
+                       "under NAME, its plugins install with `ohp install PLUGIN@NAME`.")
+    msub = p.add_subparsers(dest="marketplace_command", metavar="ACTION", required=True)
+    a = msub.add_parser("add", help="register a marketplace (fetched and read now)",
+                        description="Fetch the marketplace at SOURCE (github:OWNER/REPO, a git "
+                        "URL, or a directory), read and check its marketplace file, and record "
+                        "it, the commit read and its plugins under NAME.")
+    a.add_argument("name", metavar="NAME")
+    a.add_argument("source", metavar="SOURCE")
+    a.add_argument("--ref", help="git branch, tag or commit (default: the default branch)")
+    a.add_argument("--repo-path", metavar="PATH", help="the marketplace's directory in the "
+                   "git repository")
+    a.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    add_root(a)
+    a.set_defaults(run=_run_marketplace_add)
+    u = msub.add_parser("update", help="fetch a registered marketplace again",
+                        description="Fetch marketplace NAME again from its recorded source and "
+                        "ref; its plugins install from the new commit from then on.")
+    u.add_argument("name", metavar="NAME")
+    u.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    add_root(u)
+    u.set_defaults(run=_run_marketplace_update)
+    ls = msub.add_parser("list", help="list registered marketplaces, or one's plugins",
+                         description="List the registered marketplaces; with NAME, the "
+                         "plugins of that marketplace (and why an entry cannot be installed).")
+    ls.add_argument("name", metavar="NAME", nargs="?")
+    add_root(ls)
+    ls.set_defaults(run=_run_marketplace_list)
+    r = msub.add_parser("remove", help="unregister a marketplace",
+                        description="Unregister marketplace NAME; plugins installed from it "
+                        "stay installed.")
+    r.add_argument("name", metavar="NAME")
+    add_root(r)
+    r.set_defaults(run=_run_marketplace_remove)
+
+
+def _marketplace_line(verb: str, market: Marketplace) -> str:
+    usable = sum(1 for e in market.plugins if e.error is None)
+    at = f" at {market.commit[:12]}" if market.commit else ""
+    return (f"{verb} marketplace {market.name} ({market.source.source}{at}): {usable} "
+            f"plugins" + (f", {len(market.plugins) - usable} not installable"
+                          if usable != len(market.plugins) else ""))
+
+
+def _run_marketplace_add(args: argparse.Namespace) -> int:
+    with _progress(args).shown() as progress:
+        market = store_of(args).add_marketplace(args.name, args.source, ref=args.ref,
+                                                repo_path=args.repo_path, progress=progress)
+    _report_marketplace(args, "added", market)
+    return 0
+
+
+def _run_marketplace_update(args: argparse.Namespace) -> int:
+    with _progress(args).shown() as progress:
+        market = store_of(args).update_marketplace(args.name, progress=progress)
+    _report_marketplace(args, "updated", market)
+    return 0
+
+
+def _report_marketplace(args: argparse.Namespace, verb: str, market: Marketplace) -> None:
+    if args.json:
+        emit(market.to_dict())
+        return
+    print(_marketplace_line(verb, market))
+    for entry in market.plugins:
+        if entry.error is not None:
+            print(f"  not installable: {field(entry.name)}: {field(entry.error)}")
+
+
+def _run_marketplace_list(args: argparse.Namespace) -> int:
+    store = store_of(args)
+    if args.name is not None:
+        market = store.get_marketplace(args.name)
+        if args.json:
+            emit(market.to_dict())
+            return 0
+        at = f" at {market.commit[:12]}" if market.commit else ""
+        print(f"{field(market.name)}: {field(market.source.source)}{at} "
+              f"({field(market.manifest)}, {len(market.plugins)} plugins)")
+        width = max((len(field(e.name)) for e in market.plugins), default=0)
+        for entry in market.plugins:
+            text = f"NOT INSTALLABLE: {entry.error}" if entry.error else \
+                one_line(entry.description or "")
+            print(f"  {field(entry.name).ljust(width)}  {field(text)}".rstrip())
+        return 0
+    markets = store.marketplaces()
+    if args.json:
+        emit([m.to_dict() for m in markets])
+        return 0
+    if not markets:
+        print("no marketplaces registered")
+        return 0
+    rows = [tuple(map(field, (m.name, str(len(m.plugins)), (m.commit or "-")[:12],
+                              m.source.source + (f" ({m.source.repo_path})"
+                                                 if m.source.repo_path else ""))))
+            for m in markets]
+    header = ("NAME", "PLUGINS", "COMMIT", "SOURCE")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
+    return 0
+
+
+def _run_marketplace_remove(args: argparse.Namespace) -> int:
+    market = store_of(args).remove_marketplace(args.name)
+    if args.json:
+        emit(market.to_dict())
+    else:
+        print(f"removed marketplace {market.name}")
     return 0
 
 
@@ -737,6 +890,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_named(sub, "uninstall", "remove an installed plugin", _run_uninstall)
     _add_list(sub)
     _add_show(sub)
+    _add_marketplace(sub)
     _add_named(sub, "upgrade", "resolve an installed plugin's source again", _run_upgrade,
                version=True)
     _add_named(sub, "reinstall", "rebuild a plugin from its record (same files, hashes "

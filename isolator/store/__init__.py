@@ -11,6 +11,14 @@ from isolator.store._backends import Backend, UvBackend, VirtualenvPipBackend, f
 from isolator.store._commands import CommandResult, run_command, scrubbed_env
 from isolator.store._disk import check_name, write_json_atomic
 from isolator.store._interpreters import Interpreter, base_interpreter, find_python
+from isolator.store._marketplace import (
+    Marketplace,
+    MarketplaceEntry,
+    MarketplaceError,
+    MarketplaceLookupError,
+    MarketplaceOrigin,
+    MarketplacePlugin,
+)
 from isolator.store._records import (
     CleanReport,
     FileChange,
@@ -27,7 +35,9 @@ from isolator.store._store import (
 )
 
 __all__ = ["Backend", "CleanReport", "CommandError", "CommandResult", "FileChange",
-           "InstalledPlugin", "Interpreter", "PluginStore", "ResolvedDistribution", "StoreError",
+           "InstalledPlugin", "Interpreter", "Marketplace", "MarketplaceEntry",
+           "MarketplaceError", "MarketplaceLookupError", "MarketplaceOrigin",
+           "MarketplacePlugin", "PluginStore", "ResolvedDistribution", "StoreError",
            "SyncReport", "UvBackend", "VerifyReport", "VirtualenvPipBackend", "base_interpreter",
            "check_name", "default_store", "default_store_root", "find_python", "find_uv",
            "get_backend", "migrate_default_store", "run_command", "scrubbed_env",

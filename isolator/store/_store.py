@@ -32,6 +32,7 @@ Readers take no lock: the pointer names a finished generation, and generations n
     _sync.py            lock, sync, verify
     _venvfiles.py       the venv outside site-packages (the interpreter's files)
     _settings.py        the operator's settings of a plugin
+    _marketplace.py     marketplaces registered by name, plugins installed from them by name
 """
 
 from __future__ import annotations
@@ -42,10 +43,18 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from isolator._errors import SourceError
 from isolator.store._backends import Backend, UvBackend, get_backend
 from isolator.store._bytecode import BytecodePool
 from isolator.store._context import StoreContext
 from isolator.store._generations import Generations
+from isolator.store._marketplace import (
+    Marketplace,
+    MarketplaceOrigin,
+    MarketplacePlugin,
+    Marketplaces,
+    is_reference,
+)
 from isolator.store._migrate import StoreMigration, migrate_store, needs_migration
 from isolator.store._pipeline._installer import Installer
 from isolator.store._queries import Catalog
@@ -204,6 +213,7 @@ class PluginStore:
             generations=self._generations, catalog=self._catalog, policy=policy)
         self._installer = Installer(self._ctx)
         self._sync = LockSync(self._ctx, self._installer)
+        self._marketplaces = Marketplaces(self._ctx)
 
     def __repr__(self) -> str:
         return f"PluginStore({str(self.root)!r}, backend={self.backend.name!r})"
@@ -313,7 +323,19 @@ class PluginStore:
 
         Already installed from the same package and satisfying *version*: returned as is,
         unless *upgrade*. Another package with the same plugin name: :class:`PluginCollisionError`.
+
+        A string that is a marketplace reference (``PLUGIN@MARKETPLACE``, or a bare ``PLUGIN``
+        when a marketplace is registered, and no such path exists: :meth:`is_marketplace_reference`)
+        installs from the marketplace (:meth:`install_from_marketplace`).
         """
+        if isinstance(source, str) and self.is_marketplace_reference(source):
+            if version is not None:
+                raise SourceError(source, "version= does not apply to a marketplace reference "
+                                  "(its entry says what to install)")
+            return self.install_from_marketplace(
+                source, python=python, index_url=index_url, find_links=find_links,
+                no_index=no_index, allow_build=allow_build, upgrade=upgrade,
+                progress=progress, timeout=timeout)
         return self._installer.install(
             source, version=version, python=python, index_url=index_url,
             find_links=find_links, no_index=no_index, allow_build=allow_build,
@@ -354,6 +376,116 @@ class PluginStore:
     def uninstall(self, name: str) -> InstalledPlugin:
         """Remove plugin *name*. Its venv stays until no worker leases it."""
         return self._installer.uninstall(name)
+
+    # ---- marketplaces (_marketplace.py) ----------------------------------------------------
+
+    def add_marketplace(
+        self,
+        name: str,
+        source: PluginSource | str,
+        *,
+        ref: str | None = None,
+        repo_path: str | None = None,
+        progress: Callable[[str], None] | None = None,
+        timeout: float | None = None,
+    ) -> Marketplace:
+        """Register the marketplace at *source* (a git source or a local directory; *ref* and
+        *repo_path* as for a git plugin source) under *name*.
+
+        The marketplace is fetched now, its ``.plugin/marketplace.json`` (else
+        ``.claude-plugin/marketplace.json``) read and checked, and its source, the commit read
+        and its plugins recorded in ``ROOT/marketplaces.json``. A name already registered:
+        :class:`MarketplaceError` (:meth:`update_marketplace` reads it again).
+        """
+        return self._marketplaces.add(name, source, ref=ref, repo_path=repo_path,
+                                      progress=progress, timeout=timeout)
+
+    def update_marketplace(
+        self,
+        name: str,
+        *,
+        progress: Callable[[str], None] | None = None,
+        timeout: float | None = None,
+    ) -> Marketplace:
+        """Fetch registered marketplace *name* again from its recorded source and ref; its
+        plugins install from the new commit from then on (installed ones are not changed)."""
+        return self._marketplaces.update(name, progress=progress, timeout=timeout)
+
+    def remove_marketplace(self, name: str) -> Marketplace:
+        """Unregister marketplace *name* (plugins installed from it stay installed)."""
+        return self._marketplaces.remove(name)
+
+    def marketplaces(self) -> list[Marketplace]:
+        """The registered marketplaces, sorted by name."""
+        return self._marketplaces.list()
+
+    def get_marketplace(self, name: str) -> Marketplace:
+        """Registered marketplace *name*; else :class:`MarketplaceLookupError` listing those
+        registered."""
+        return self._marketplaces.get(name)
+
+    def is_marketplace_reference(self, text: str) -> bool:
+        """Whether :meth:`install` (and ``ohp install``) reads *text* as a marketplace
+        reference: not an existing path, and ``NAME@MARKETPLACE``, or a bare ``NAME`` while a
+        marketplace is registered (:func:`isolator.store._marketplace.is_reference`)."""
+        if not is_reference(text, registered=False):
+            return is_reference(text, registered=True) and bool(
+                self._marketplaces.raw()["marketplaces"])
+        return True
+
+    def resolve_plugin(
+        self,
+        reference: str,
+        *,
+        index_url: str | None = None,
+        find_links: Sequence[str | os.PathLike[str]] = (),
+        no_index: bool = False,
+    ) -> MarketplacePlugin:
+        """Resolve ``PLUGIN@MARKETPLACE`` (that marketplace) or a bare ``PLUGIN`` (the one
+        registered marketplace that has it), as the OpenHands SDK resolves them; the result's
+        ``source`` installs it, with the index options given.
+
+        :class:`MarketplaceLookupError` (with ``candidates``, closest first) for an unknown
+        marketplace, a plugin it does not list, or a bare name in several marketplaces;
+        :class:`MarketplaceError` for an entry whose source cannot be installed.
+        """
+        return self._marketplaces.resolve(reference, index_url=index_url,
+                                          find_links=find_links, no_index=no_index)
+
+    def install_from_marketplace(
+        self,
+        reference: str,
+        *,
+        python: str | os.PathLike[str] | None = None,
+        index_url: str | None = None,
+        find_links: Sequence[str | os.PathLike[str]] = (),
+        no_index: bool = False,
+        allow_build: bool = False,
+        upgrade: bool = False,
+        progress: Callable[[str], None] | None = None,
+        timeout: float | None = None,
+    ) -> InstalledPlugin:
+        """Install the plugin *reference* names (:meth:`resolve_plugin`) through the normal
+        install pipeline, and record where it came from (:meth:`marketplace_origin`)."""
+        resolved = self.resolve_plugin(reference, index_url=index_url, find_links=find_links,
+                                       no_index=no_index)
+        installed = self._installer.install(
+            resolved.source, version=None, python=python, index_url=None, find_links=(),
+            no_index=False, allow_build=allow_build, upgrade=upgrade, progress=progress,
+            timeout=timeout)
+        self._marketplaces.record_origin(installed, resolved)
+        return installed
+
+    def marketplace_origin(self, name: str) -> MarketplaceOrigin | None:
+        """The marketplace installed plugin *name* came from, while it is installed from the
+        source that marketplace gave; else ``None``."""
+        return self._marketplaces.origin(self.get(name))
+
+    def marketplace_origins(self) -> dict[str, MarketplaceOrigin]:
+        """:meth:`marketplace_origin` of every installed plugin that has one (one read)."""
+        data = self._marketplaces.raw()
+        return {p.name: origin for p in self.list_installed()
+                if (origin := self._marketplaces.origin(p, data)) is not None}
 
     # ---- the operator's settings of a plugin (_settings.py) --------------------------------
 
