@@ -273,6 +273,25 @@ def test_relative_entries_install_from_the_recorded_commit_until_updated(
     assert set(store.marketplace_origins()) == {"beta"}
 
 
+def test_a_marketplace_in_a_subdirectory_of_its_repository(tmp_path: Path) -> None:
+    repo = tmp_path / "mono"
+    write_tree(repo, {
+        "tools/catalogue/.claude-plugin/marketplace.json": market_file("sub", [
+            {"name": "alpha", "source": "./plugins/alpha"}]),
+        "tools/catalogue/plugins/alpha/skills/a/SKILL.md": skill("a"),
+        "README.md": "a monorepo\n",
+    })
+    git_repo(repo)
+    store = PluginStore(tmp_path / "store")
+    with pytest.raises(MarketplaceError, match=r"has no \.plugin/marketplace\.json"):
+        store.add_marketplace("m", repo.as_uri())  # the marketplace is not at the root
+    market = store.add_marketplace("m", repo.as_uri(), repo_path="tools/catalogue")
+    assert market.source.repo_path == "tools/catalogue"
+    installed = store.install("alpha@m")
+    assert installed.source.repo_path == "tools/catalogue/plugins/alpha"
+    assert [s.name for s in store.load("alpha").skills] == ["a"]
+
+
 def test_a_pip_entry_installs_through_the_normal_pipeline(
         tmp_path: Path, example_wheelhouse: Path) -> None:
     repo = small_market(tmp_path, [

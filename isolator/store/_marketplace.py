@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import logging
 import os
 import re
 import stat
@@ -75,6 +76,7 @@ _BARE_RE = re.compile(r"^[A-Za-z0-9._-]+\Z")
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _FILE_SUFFIXES = (".whl", ".tar.gz", ".zip")
 _NOT_A_SOURCE = "$not-a-source"
+_logger = logging.getLogger("isolator.store")
 
 
 class MarketplaceError(StoreError):
@@ -389,16 +391,27 @@ class Marketplaces:
 
     def record_origin(self, installed: InstalledPlugin, resolved: MarketplacePlugin) -> None:
         """Note that *installed* came from *resolved* (entries of plugins no longer installed
-        are dropped on the way)."""
-        with self._locked():
-            data = self._read()
-            current = self.ctx.generations.current
-            data["installed"] = {n: o for n, o in data["installed"].items()
-                                 if n != installed.name and current(n) is not None}
-            data["installed"][installed.name] = {
-                "marketplace": resolved.marketplace.name, "plugin": resolved.entry.name,
-                "commit": resolved.marketplace.commit, "source": installed.source.to_dict()}
-            self._write(data)
+        are dropped on the way). The plugin is installed already: a failure here is a warning,
+        and the plugin only loses the note."""
+        try:
+            with self._locked():
+                data = self._read()
+                data["installed"] = {n: o for n, o in data["installed"].items()
+                                     if n != installed.name and self._installed(n)}
+                data["installed"][installed.name] = {
+                    "marketplace": resolved.marketplace.name, "plugin": resolved.entry.name,
+                    "commit": resolved.marketplace.commit,
+                    "source": installed.source.to_dict()}
+                self._write(data)
+        except (OSError, StoreError) as exc:
+            _logger.warning("%s is installed, but that it came from %s was not recorded: %s",
+                            installed.name, resolved.reference, exc)
+
+    def _installed(self, name: str) -> bool:
+        try:
+            return self.ctx.generations.current(name) is not None
+        except StoreError:
+            return True  # a damaged record is not ours to judge: keep the note
 
     # ---- internals ---------------------------------------------------------------------------
 
