@@ -8,16 +8,28 @@ temporary root must be gone afterwards.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import oracle
 import pytest
+from packaging.requirements import Requirement
 from reachable import remove, world_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -191,3 +203,132 @@ def test_a_bad_examples_directory_is_a_clear_error(tmpdir_root: Path) -> None:
     assert done.returncode == 1
     assert "no project openhands-plugin-greetings" in done.stderr
     assert sorted(p.name for p in tmpdir_root.iterdir()) == ["empty"]  # no temporary root
+
+
+# ---- from a wheel: no clone, no network (#18 part 5) -------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+_TREE = ("isolator", "hostbridge", "examples", "pyproject.toml", "README.md")
+_BUILD_JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
+
+
+def _runtime_pins() -> list[str]:
+    """isolator's runtime requirements (pyproject.toml) pinned to the versions installed here."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    pins = []
+    for text in project["dependencies"]:
+        req = Requirement(text)
+        if req.marker is None or req.marker.evaluate():
+            pins.append(f"{req.name}=={importlib.metadata.version(req.name)}")
+    return sorted(pins)
+
+
+@pytest.fixture(scope="session")
+def runtime_wheelhouse() -> Path:
+    """Wheels of isolator's runtime dependencies (the versions this venv holds, and theirs),
+    fetched once by pip and cached like the example wheelhouse (tests/wheelhouse.py): a cold
+    cache downloads them from PyPI, as the wheelhouse's first build fetches setuptools."""
+    pins = _runtime_pins()
+    key = hashlib.sha256(json.dumps([pins, sys.version_info[:2]]).encode()).hexdigest()[:16]
+    cache = oracle.cache_dir()
+    target = cache / f"runtime-wheels-{key}"
+    if target.is_dir():
+        return target
+    with oracle._locked(cache / f"{target.name}.lock"):
+        if target.is_dir():
+            return target
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=cache))
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+                 "--only-binary", ":all:", "--dest", str(staging), *pins],
+                capture_output=True, text=True, timeout=600, check=False)
+            if done.returncode != 0:
+                pytest.fail(f"fetching isolator's runtime wheels ({', '.join(pins)}) failed:\n"
+                            f"{done.stderr[-3000:]}", pytrace=False)
+            staging.chmod(0o755)
+            staging.rename(target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return target
+
+
+def _uv(*args: str, timeout: float = 300) -> None:
+    from uv import find_uv_bin
+
+    done = subprocess.run([find_uv_bin(), *args], capture_output=True, text=True,
+                          timeout=timeout, check=False, env={**os.environ, "UV_NO_CONFIG": "1"})
+    assert done.returncode == 0, f"uv {' '.join(args)}:\n{done.stderr[-3000:]}"
+
+
+def _no_network() -> list[str]:
+    """A prefix that runs a command in a network namespace of its own (no interface but lo),
+    when this host can make one as root; else nothing (the proxies below still fail fast)."""
+    unshare = shutil.which("unshare")
+    if os.geteuid() != 0 or unshare is None:
+        return []
+    probe = subprocess.run([unshare, "--net", "true"], capture_output=True, check=False)
+    return [unshare, "--net"] if probe.returncode == 0 else []
+
+
+def test_the_demo_runs_from_a_wheel_install_offline(
+        tmp_path: Path, tmpdir_root: Path, runtime_wheelhouse: Path) -> None:
+    """isolator's wheel, built from a copy of this tree, installed with its dependencies from a
+    local wheelhouse (no index) into a new venv; `ohp demo` there, from another directory, with
+    no source tree on the path and no network: the examples come from the wheel."""
+    tree = tmp_path / "tree"
+    for name in _TREE:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, tree / name, ignore=_BUILD_JUNK)
+        else:
+            tree.mkdir(exist_ok=True)
+            shutil.copy2(source, tree / name)
+    dist = tmp_path / "dist"
+    _uv("build", "--wheel", "--no-build-isolation", "--offline", "--no-create-gitignore",
+        "--python", sys.executable, "--out-dir", str(dist), str(tree))
+    (wheel,) = dist.glob("isolator-*.whl")
+
+    # The wheel holds every module of the tree and every file of the example projects.
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    modules = {p.relative_to(tree).as_posix() for top in ("isolator", "hostbridge")
+               for p in (tree / top).rglob("*.py")}
+    assert modules - names == set()
+    examples = {p.relative_to(tree / "examples").as_posix()
+                for p in (tree / "examples").rglob("*") if p.is_file()}
+    assert {f"hostbridge/_examples/{rel}" for rel in examples} <= names
+    assert {n for n in names if n.startswith("hostbridge/_examples/")} == {
+        f"hostbridge/_examples/{rel}" for rel in examples}
+    shutil.rmtree(tree)  # nothing of the source is left to import
+
+    venv = tmp_path / "venv"
+    _uv("venv", "--quiet", "--python", sys.executable, str(venv))
+    _uv("pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), "--offline",
+        "--no-index", "--find-links", str(runtime_wheelhouse), str(wheel))
+
+    dead = "http://127.0.0.1:9"  # the discard port: nothing listens, any fetch fails at once
+    (tmp_path / "home").mkdir()
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path / "home"),
+           "TMPDIR": str(tmpdir_root), "HTTP_PROXY": dead, "HTTPS_PROXY": dead,
+           "ALL_PROXY": dead, "http_proxy": dead, "https_proxy": dead}
+    site = next((venv / "lib").glob("python3.*")) / "site-packages"
+    where = subprocess.run([str(venv / "bin" / "python"), "-c",
+                            "import hostbridge, json, sys; "
+                            "print(json.dumps([hostbridge.__file__, sys.path]))"],
+                           capture_output=True, text=True, timeout=60, check=True, env=env,
+                           cwd=tmpdir_root)
+    module, path = json.loads(where.stdout)
+    assert module == str(site / "hostbridge" / "__init__.py")
+    assert not [p for p in path if p.startswith((str(REPO), str(tree)))], path
+
+    done = subprocess.run([*_no_network(), str(venv / "bin" / "ohp"), "demo"],
+                          capture_output=True, text=True, timeout=300, check=False, env=env,
+                          cwd=tmpdir_root, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert f"from copies of {site / 'hostbridge' / '_examples'}, into " in done.stdout
+    for name in WHEELS:
+        assert name in done.stdout
+    assert done.stdout.endswith("demo ok\n")
+    assert list(tmpdir_root.iterdir()) == []

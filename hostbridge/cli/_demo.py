@@ -138,15 +138,22 @@ _STEPS = (
 
 
 def default_examples_dir() -> Path:
-    """The repository's ``examples/``, next to the ``hostbridge`` package in a clone."""
-    return Path(__file__).resolve().parents[2] / "examples"
+    """The example projects: ``hostbridge/_examples/`` in an installed wheel (setuptools copies
+    ``examples/`` there when it builds one: pyproject.toml maps the package to that directory),
+    else the repository's ``examples/`` next to the ``hostbridge`` package (a clone, an
+    editable install)."""
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / "_examples"
+    if (packaged / PROJECTS[0] / "pyproject.toml").is_file():
+        return packaged
+    return package.parent / "examples"
 
 
 def check_examples(examples: Path) -> Path:
     """*examples*, absolute, once it holds every project the demo builds; else
     :class:`DemoError` saying what is missing and what to do."""
-    hint = ("pass --examples DIR (the examples/ directory of a clone of this repository) or "
-            "run ohp from a clone")
+    hint = ("pass --examples DIR (the examples/ directory of a clone of this repository); an "
+            "installed isolator wheel ships them as hostbridge/_examples")
     if not examples.is_dir():
         raise DemoError(f"examples directory {examples}: not found; {hint}")
     missing = [p for p in PROJECTS if not (examples / p / "pyproject.toml").is_file()]
