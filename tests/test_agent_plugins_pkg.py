@@ -354,3 +354,19 @@ def test_a_marker_that_is_a_fifo_does_not_hang(tmp_path: Path) -> None:
     assert dist is not None
     with pytest.raises(IsolatorError, match="not a regular file"):
         find_agent_plugin_dir(dist)
+
+
+# ---- the package on PyPI that ships its own guidance this way -----------------------------------
+
+
+@pytest.mark.network
+def test_agent_plugins_itself_from_pypi_is_a_plugin(tmp_path: Path) -> None:
+    """``agent-plugins`` is built with its own backend and ships its skills in a folder."""
+    store = PluginStore(tmp_path / "store")
+    installed = store.install("pypi:agent-plugins", version=">=0.2,<0.3")
+    assert installed.name == "agent-plugins" and installed.module is None
+    assert installed.content_dir.name.endswith(".agent-plugin")
+    plugin = store.load("agent-plugins")
+    assert plugin.skills and all(skill.name for skill in plugin.skills)
+    assert "agent_plugins" not in sys.modules or \
+        not str(sys.modules["agent_plugins"].__file__).startswith(str(tmp_path))
