@@ -86,6 +86,24 @@ class LLMUsage:
         return {"calls": self.calls, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "refused": self.refused}
 
+    def take(self, plugin: str, limits: LLMLimits) -> None:
+        """Count one model call of *plugin*, or raise :class:`LLMLimitError` when its calls or
+        tokens are used up (counted as refused)."""
+        with self.lock:
+            if (limits.max_calls is not None and self.calls >= limits.max_calls) or \
+                    (limits.max_tokens is not None and self.tokens >= limits.max_tokens):
+                self.refused += 1
+                raise LLMLimitError(f"plugin {plugin!r}", f"model use is capped (calls "
+                                    f"{self.calls}/{limits.max_calls}, tokens "
+                                    f"{self.tokens}/{limits.max_tokens})")
+            self.calls += 1
+
+    def add(self, prompt_tokens: int, completion_tokens: int) -> None:
+        """Count the tokens of a call."""
+        with self.lock:
+            self.prompt_tokens += max(0, int(prompt_tokens or 0))
+            self.completion_tokens += max(0, int(completion_tokens or 0))
+
 
 def llm_capability(plugin: str, llm: LLM, usage: LLMUsage,
                    limits: LLMLimits) -> Callable[..., dict[str, Any]]:
@@ -99,19 +117,10 @@ def llm_capability(plugin: str, llm: LLM, usage: LLMUsage,
         # only the options it lets plugins choose (never api_key, api_base, model, headers).
         checked_messages = _checked_messages(plugin, messages)
         checked_options = _checked_options(plugin, options, allowed)
-        with usage.lock:
-            if (limits.max_calls is not None and usage.calls >= limits.max_calls) or \
-                    (limits.max_tokens is not None and usage.tokens >= limits.max_tokens):
-                usage.refused += 1
-                raise LLMLimitError(f"plugin {plugin!r}", f"model use is capped (calls "
-                                    f"{usage.calls}/{limits.max_calls}, tokens "
-                                    f"{usage.tokens}/{limits.max_tokens})")
-            usage.calls += 1
+        usage.take(plugin, limits)
         answer = llm.complete(checked_messages, **checked_options)
         counted = answer.get("usage") or {}
-        with usage.lock:
-            usage.prompt_tokens += int(counted.get("prompt_tokens", 0) or 0)
-            usage.completion_tokens += int(counted.get("completion_tokens", 0) or 0)
+        usage.add(counted.get("prompt_tokens", 0), counted.get("completion_tokens", 0))
         log.info("plugin %s: model call %d (%s tokens in, %s out)", plugin, usage.calls,
                  counted.get("prompt_tokens", "?"), counted.get("completion_tokens", "?"))
         return {"content": answer.get("content", ""), "model": answer.get("model"),

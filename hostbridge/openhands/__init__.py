@@ -14,6 +14,7 @@ with HostBridge(PluginStore(root)) as bridge:
 
 from __future__ import annotations
 
+from hostbridge.openhands._agent import PluginAgent, plugin_agent
 from hostbridge.openhands._attach import DEFAULT_TIMEOUT, AttachError, attach
 from hostbridge.openhands._names import sdk_tool_name
 from hostbridge.openhands._sdk import (
@@ -28,6 +29,8 @@ __all__ = [
     "HostBridgeTool",
     "HostBridgeToolAction",
     "HostBridgeToolObservation",
+    "PluginAgent",
     "attach",
+    "plugin_agent",
     "sdk_tool_name",
 ]

@@ -50,6 +50,10 @@ if TYPE_CHECKING:
 
     from hostbridge.launch._sandbox import WorkerLimits
 
+SESSION_CAPABILITY = "agent.session"
+"""The capability through which a worker reaches the sessions the host opened for its plugin
+(:meth:`HostBridge.open_session`)."""
+
 log = logging.getLogger("hostbridge.bridge")
 _bridges: weakref.WeakSet[HostBridge] = weakref.WeakSet()
 
@@ -164,6 +168,7 @@ class HostBridge:
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
         self._closers: list[Callable[[], None]] = []
+        self._sessions: dict[tuple[str, str], Callable[..., Any]] = {}
         _bridges.add(self)
 
     def __enter__(self) -> HostBridge:
@@ -243,8 +248,40 @@ class HostBridge:
             return offered
         else:
             granted = frozenset(store_grants)
-        return {name: fn if name in granted else self._denied(plugin, profile, name)
-                for name, fn in offered.items()}
+        served = {name: fn if name in granted else self._denied(plugin, profile, name)
+                  for name, fn in offered.items()}
+        # Not a grant: it reaches only sessions the host opened for this plugin.
+        served[SESSION_CAPABILITY] = self._session_capability(plugin)
+        return served
+
+    def open_session(self, plugin: str, session_id: str,
+                     handler: Callable[..., Any]) -> Callable[[], None]:
+        """Serve *plugin*'s worker calls ``agent.session [session_id, op, *args]`` with
+        ``handler(op, *args)`` until the returned function is called.
+
+        A session is how the host serves one thing it started in a worker (an SDK agent's
+        model calls, tool calls and events): the worker reaches only the sessions the host
+        opened for its own plugin, so no grant is needed and no other plugin's is reachable."""
+        key = (plugin, session_id)
+        with self._lock:
+            if key in self._sessions:
+                raise ValueError(f"session {session_id!r} of plugin {plugin!r} is open already")
+            self._sessions[key] = handler
+
+        def close() -> None:
+            with self._lock:
+                self._sessions.pop(key, None)
+        return close
+
+    def _session_capability(self, plugin: str) -> Callable[..., Any]:
+        def serve(session_id: object = None, op: object = None, *args: Any) -> Any:
+            with self._lock:
+                handler = self._sessions.get((plugin, str(session_id)))
+            if handler is None:
+                raise PermissionError(f"plugin {plugin!r} has no open session "
+                                      f"{str(session_id)[:80]!r}")
+            return handler(str(op), *args)
+        return serve
 
     def _denied(self, plugin: str, profile: str, name: str) -> Callable[..., Any]:
         def deny(*_args: object) -> None:
@@ -279,23 +316,29 @@ class HostBridge:
 
     # ---- agents ----------------------------------------------------------------------------
 
-    def agent(self, plugin: str, config: Mapping[str, Any] | None = None) -> RemoteAgent:
-        """Build *plugin*'s agent (its ``openhands.agents`` entry point) in its worker.
-
-        *config* defaults to the ``parameters`` of the plugin's manifest, if any."""
+    def agent_entry(self, plugin: str) -> tuple[str, dict[str, Any]]:
+        """*plugin*'s agent factory (``module:function`` of its ``openhands.agents`` entry
+        point) and its default configuration (the manifest's ``parameters``)."""
         entries = self.store.entry_points(plugin)["openhands.agents"]
         if not entries:
             raise ToolNotFoundError(f"plugin {plugin!r}", "declares no 'openhands.agents' "
                                     "entry point (no custom agent)")
         entry = next((e for e in entries if e.name == plugin), entries[0])
+        manifest = self.store.load(plugin).manifest.to_dict()
+        params = manifest.get("parameters") or manifest.get("extra", {}).get("parameters")
+        return entry.value, dict(params) if isinstance(params, dict) else {}
+
+    def agent(self, plugin: str, config: Mapping[str, Any] | None = None) -> RemoteAgent:
+        """Build *plugin*'s agent (its ``openhands.agents`` entry point) in its worker.
+
+        *config* defaults to the ``parameters`` of the plugin's manifest, if any."""
+        ref, defaults = self.agent_entry(plugin)
         if config is None:
-            manifest = self.store.load(plugin).manifest.to_dict()
-            params = manifest.get("parameters") or manifest.get("extra", {}).get("parameters")
-            config = params if isinstance(params, dict) else {}
+            config = defaults
         worker = self.worker(plugin)
         agent_id = new_agent_id()
         try:
-            created = worker.request("agent.create", agent_id, entry.value, dict(config),
+            created = worker.request("agent.create", agent_id, ref, dict(config),
                                      [tool.spec() for tool in self.host_tools])
         except RemoteError as exc:
             raise WorkerError(f"agent of plugin {plugin!r}", f"create_agent failed: "

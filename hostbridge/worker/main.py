@@ -198,6 +198,8 @@ class _Session:
             return self._agent_step(params)
         if method == "agent.create":
             return self._agent_create(params)
+        if method in ("agent.sdk_init", "agent.sdk_step"):
+            return self._sdk_agent(method, params)
         if method == "shutdown":
             self.running = False
             return None
@@ -254,13 +256,23 @@ class _Session:
     # ---- agents ------------------------------------------------------------------------------
 
     def _agent_create(self, params: list[object]) -> dict[str, object]:
-        """``[agent_id, "module:create_agent", config, tool specs]``: build the agent here."""
+        """``[agent_id, "module:create_agent", config, tool specs, flavour]``: build the agent
+        here; flavour ``sdk`` asks for an OpenHands SDK agent (:mod:`.sdk_agent`)."""
         agent_id, ref, config, specs = params[0], str(params[1]), params[2], params[3]
+        flavour = params[4] if len(params) > 4 else "plain"
         from .tools import _resolve  # noqa: PLC0415
 
         factory = _resolve(f"agent {ref!r}", ref)
         if not callable(factory):
             raise TypeError(f"agent factory {ref!r} is not callable")
+        if flavour == "sdk":
+            from . import sdk_agent  # noqa: PLC0415 - imports the SDK: only for SDK agents
+
+            session = sdk_agent.create(host_call, str(agent_id), factory, dict(config or {}),  # type: ignore[call-overload]
+                                       list(specs))  # type: ignore[call-overload]
+            self.agents[str(agent_id)] = session
+            return {"agent_id": agent_id, "type": type(session.agent).__name__,
+                    "kind": str(getattr(session.agent, "kind", ""))}
         tools = [_HostTool(spec) for spec in specs]  # type: ignore[attr-defined]
         agent = factory(_HostLLM(), tools, dict(config or {}))  # type: ignore[call-overload]
         if not callable(getattr(agent, "step", None)):
@@ -285,6 +297,18 @@ class _Session:
             events.append(data)
             self._send(self.p.Notification("agent.event", [agent_id, data]))  # type: ignore[attr-defined]
         return events
+
+    def _sdk_agent(self, method: str, params: list[object]) -> object:
+        """``agent.sdk_init [agent_id, conversation_id, events]`` and ``agent.sdk_step
+        [agent_id, new events, status]``: run on the SDK agent's mirror conversation."""
+        from . import sdk_agent  # noqa: PLC0415
+
+        session = self.agents.get(str(params[0]))
+        if not isinstance(session, sdk_agent.SdkAgentSession):
+            raise LookupError(f"no SDK agent {params[0]!r} in this worker")
+        if method == "agent.sdk_init":
+            return session.init(str(params[1]), list(params[2]))  # type: ignore[call-overload]
+        return session.step(list(params[1]), str(params[2]))  # type: ignore[call-overload]
 
     # ---- components (initialize, health check, cleanup, capabilities) ------------------------
 
