@@ -187,12 +187,7 @@ def _scan(root: str | os.PathLike[str], exclude: Sequence[str | os.PathLike[str]
     return scan_tree(root, boundary=boundary, exclude=exclude, skip_dirs=_JUNK_DIRS,
                      skip_suffixes=_JUNK_SUFFIXES, skip_prefixes=(".ohp-package-",),
                      max_files=MAX_CONTENT_FILES, max_bytes=MAX_CONTENT_BYTES,
-                     too_large=_TooLarge)
-
-
-class _TooLarge(PackagingError):
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(path, reason)
+                     too_large=PackagingError)
 
 
 def plugin_files(root: str | os.PathLike[str], *,

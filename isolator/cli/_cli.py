@@ -728,6 +728,7 @@ def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                    "pyproject.toml)")
     p.add_argument("--no-build", action="store_true", help="skip building the wheel (the "
                    "package-data check is skipped)")
+    _add_repo_root(p)
     _add_build_index(p)
     _add_json_quiet(p, "the report")
     p.set_defaults(run=_run_validate)
@@ -741,7 +742,7 @@ def _run_validate(args: argparse.Namespace) -> int:
             report = validate_package(args.path, build=not args.no_build,
                                       settings=_build_settings(args), progress=progress)
     else:
-        report = validate_directory(args.path)
+        report = validate_directory(args.path, repo_root=args.repo_root)
     if args.json:
         emit(report.to_dict())
     else:
@@ -786,9 +787,11 @@ def _add_package(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                        "wheel",
                        description="Turn a git-style plugin directory into a package project "
                        "(the directory becomes the module openhands_plugin_NAME, its files "
-                       "package data) and build its wheel into --out. Symlinks inside the "
-                       "plugin become copies; symlinks leaving it, dangling ones and special "
-                       "files are refused and listed. Nothing is written when it fails.")
+                       "package data) and build its wheel into --out. A symlink whose target "
+                       "is inside --repo-root (default: the git work tree the plugin is in, "
+                       "else the plugin directory) becomes a copy, each one outside the plugin "
+                       "listed; symlinks leaving it, dangling ones and special files are "
+                       "refused and listed. Nothing is written when it fails.")
     p.add_argument("plugin_dir", metavar="PLUGIN_DIR")
     p.add_argument("--out", metavar="DIR", default="dist", help="where the wheel goes "
                    "(default: ./dist)")
@@ -801,9 +804,16 @@ def _add_package(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                    "openhands-plugin-NAME)")
     p.add_argument("--no-build", action="store_true", help="write the project only "
                    "(needs --project)")
+    _add_repo_root(p)
     _add_build_index(p)
     _add_json_quiet(p, "the result")
     p.set_defaults(run=_run_package)
+
+
+def _add_repo_root(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repo-root", metavar="DIR", help="the directory the plugin's symlinks may "
+                   "point into; their targets are copied in (default: the top of the git work "
+                   "tree holding the plugin, else the plugin directory)")
 
 
 def _run_package(args: argparse.Namespace) -> int:
@@ -815,7 +825,7 @@ def _run_package(args: argparse.Namespace) -> int:
         result = package_plugin(
             args.plugin_dir, args.out, project_dir=args.project, version=args.version,
             dist_name=args.dist_name, force=args.force, build=not args.no_build,
-            settings=_build_settings(args), progress=progress)
+            settings=_build_settings(args), progress=progress, repo_root=args.repo_root)
     if args.json:
         emit(result.to_dict())
         return 0
@@ -826,7 +836,8 @@ def _run_package(args: argparse.Namespace) -> int:
     if result.project is not None:
         print(f"project: {result.project}")
     for rel in result.linked:
-        print(f"copied symlink {rel}")
+        outside = " (outside the plugin directory)" if rel in result.outside else ""
+        print(f"copied symlink {rel}{outside}")
     for rel in result.skipped:
         print(f"left out {rel}/")
     for note in result.notes:
