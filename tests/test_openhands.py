@@ -108,7 +108,8 @@ with HostBridge(store) as bridge:
         # greetings and oh-probe are sources: attach installs them
         agent, hooks = attach(bridge, ["shout", source("openhands-plugin-greetings", links)],
                               base)
-        agent, more_hooks = attach(bridge, [source("oh-probe", links)], agent, timeout=1.5)
+        agent, more_hooks = attach(bridge, [source("oh-probe", links),
+                                            source("oh-listed", links)], agent, timeout=1.5)
         out["timings"]["attach"] = time.monotonic() - t
         out["base_untouched"] = (base.tools == [] and base.agent_context is None
                                  and not base.mcp_config)
@@ -189,7 +190,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory, example_wheelhouse: Path) ->
         # A hook that reports where it runs: through the sandbox launcher (#17, deliverable 3)
         "oh_probe/hooks/hooks.json": json.dumps({"hooks": {"SessionStart": [{"hooks": [{
             "type": "command", "timeout": 10, "command":
-                'echo "root=$CLAUDE_PLUGIN_ROOT"; grep Seccomp: /proc/self/status; '
+                'echo "root=$CLAUDE_PLUGIN_ROOT"; echo "event=$OPENHANDS_EVENT_TYPE"; '
+                'grep Seccomp: /proc/self/status; '
                 f'ls {root / "store"} >/dev/null 2>&1 && echo store=readable || '
                 'echo store=denied'}]}]}}),
     }, entry_points={
@@ -197,6 +199,12 @@ def setup(tmp_path_factory: pytest.TempPathFactory, example_wheelhouse: Path) ->
         "openhands.tools": {name: f"oh_probe.tools:{name}"
                             for name in ("add", "boom", "slow", "crash", "note")},
     })
+    # A list-style hooks.json, which the SDK's loader drops and isolator reads (#18).
+    make_wheel(links, "oh-listed", "1.0.0", files={
+        "oh_listed/__init__.py": "",
+        "oh_listed/hooks/hooks.json": json.dumps({"hooks": [
+            {"event": "SessionStart", "command": 'echo "listed=$OPENHANDS_EVENT_TYPE"'}]}),
+    }, entry_points={"openhands.plugins": {"oh-listed": "oh_listed"}})
     (root / "workspace").mkdir()
     return {"store": str(root / "store"), "wheelhouse": str(example_wheelhouse),
             "links": str(links), "workspace": str(root / "workspace"),
@@ -245,6 +253,7 @@ def test_attach_merges_content_and_tools(first_run: dict[str, Any]) -> None:
     # hooks and stdio MCP servers start through the sandbox launcher, with a fixed environment
     greeting_hook = out["hooks"]["session_start"][0]["hooks"][0]["command"]
     assert greeting_hook.startswith("/usr/bin/env -i -C ")
+    assert 'OPENHANDS_EVENT_TYPE="${OPENHANDS_EVENT_TYPE-}"' in greeting_hook
     assert "exec_main" in greeting_hook and greeting_hook.endswith(
         "sh -c 'echo \"greetings plugin at ${CLAUDE_PLUGIN_ROOT}\"'")
     assert "seccomp" in greeting_hook
@@ -290,6 +299,11 @@ def test_conversation_calls_worker_tools(first_run: dict[str, Any]) -> None:
     assert f"root={out['probe_root']}" in lines
     assert "Seccomp:\t2" in lines
     assert "store=denied" in lines
+    assert "event=SessionStart" in lines  # the SDK's hook variables reach it
+    # the list-style hooks.json's command ran too (the SDK alone would drop the file)
+    listed = [e for e in events if e["kind"] == "HookExecutionEvent"
+              and "listed=" in e.get("stdout", "")]
+    assert [e["stdout"].strip() for e in listed] == ["listed=SessionStart"], listed
     exchanges = _exchanges(events)
     assert exchanges[0] == ("shout__shout", {"text": "hi"}, "HI!", False)
     name, args, text, is_error = exchanges[1]

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import tempfile
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from isolator.store import PluginStore
 
 _SYSTEM_PATH = "/usr/bin:/bin"
+_NAME = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
 _CHAIN_ENV = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR",
                         "CLAUDE_PLUGIN_ROOT", "OH_PLUGIN_ROOT"})
 """The variables on the command line (and so in the launcher chain's environment): the base
@@ -70,6 +72,21 @@ class ProgramCommand:
     def shell(self) -> str:
         """:attr:`argv` as one ``sh`` command line."""
         return shlex.join(self.argv)
+
+    def shell_passing(self, names: Iterable[str]) -> str:
+        """:attr:`shell` with the runner's variables *names* handed on to the program: the
+        shell that runs the command expands each (``NAME="${NAME-}"``) before ``env -i``
+        clears the rest. For a framework that gives a hook its context in its environment
+        (the SDK's ``OPENHANDS_EVENT_TYPE``, ...). A name must be a plain variable name and
+        not one a loader or interpreter reads (:func:`check_program_env`)."""
+        passed = []
+        for name in names:
+            if not _NAME.match(name):
+                raise ValueError(f"variable name {name!r} to pass on is not [A-Z_][A-Z0-9_]*")
+            check_program_env({name: ""}, f"variable {name!r} to pass on")
+            passed.append(f'{name}="${{{name}-}}"')
+        head, rest = self.argv[:4], self.argv[4:]  # env -i -C CWD: options first
+        return " ".join([shlex.join(head), *passed, shlex.join(rest)])
 
     def cleanup(self) -> None:
         """Remove the scratch directory and the environment file; release the plugin's

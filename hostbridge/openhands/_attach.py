@@ -4,6 +4,7 @@ concatenated), plus each plugin's worker tools as SDK tools."""
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
     from isolator import InstalledPlugin
 
 __all__ = ["AttachError", "attach"]
+
+log = logging.getLogger("hostbridge.openhands")
+
+SDK_HOOK_VARIABLES = ("OPENHANDS_PROJECT_DIR", "OPENHANDS_SESSION_ID", "OPENHANDS_EVENT_TYPE",
+                      "OPENHANDS_TOOL_NAME")
+"""What the SDK tells a hook command in its environment; handed on through the sandbox."""
 
 DEFAULT_TIMEOUT = 300.0
 """Seconds a worker tool call may take (the SDK's own MCP tools allow 300)."""
@@ -97,7 +104,8 @@ def _attach(bridge: HostBridge, installed: list[InstalledPlugin], agent: Any,
             servers = _sdk.expand_mcp_servers(servers, get_secret)
         sandboxed = sdk_plugin.model_copy(update={
             "mcp_config": _sandbox_servers(bridge, plugin, servers, commands),
-            "hooks": _sandbox_hooks(bridge, plugin, sdk_plugin.hooks, commands)})
+            "hooks": _sandbox_hooks(bridge, plugin, _hooks_of(bridge, plugin, sdk_plugin),
+                                    commands)})
         try:
             context = sandboxed.add_skills_to(context, max_skills=max_skills)
             mcp_config = sandboxed.add_mcp_config_to(mcp_config)
@@ -177,6 +185,38 @@ def _load(plugin: InstalledPlugin) -> Any:
     return loaded
 
 
+def _hooks_of(bridge: HostBridge, plugin: InstalledPlugin, sdk_plugin: Any) -> Any:
+    """The plugin's hooks: the SDK's, or where the SDK drops a hooks file that isolator reads
+    (a list-style ``hooks.json``, an unknown event or one bad handler beside good ones: see
+    docs/content.md, the differences with the SDK), isolator's, as an SDK ``HookConfig`` of the
+    SDK's events. A handler the SDK's model refuses is left out, with a warning."""
+    if sdk_plugin.hooks is not None and not sdk_plugin.hooks.is_empty():
+        return sdk_plugin.hooks
+    try:
+        ours = bridge.store.load(plugin.name).hooks or {}
+    except IsolatorError as exc:
+        raise AttachError(plugin.name, f"its hooks could not be read: {exc}") from exc
+    update: dict[str, list[Any]] = {}
+    for event in sorted(_sdk.HOOK_EVENT_FIELDS):
+        matchers = []
+        for matcher in ours.get(event, ()):
+            handlers = []
+            for handler in matcher.hooks:
+                data = {key: value for key, value in handler.to_dict().items()
+                        if key != "extra" and value is not None}
+                try:
+                    handlers.append(_sdk.HookDefinition.model_validate(data))
+                except Exception as exc:  # the SDK's model refuses it: it would not run
+                    log.warning("plugin %s: %s hook %r left out: %s", plugin.name, event,
+                                handler.command or handler.type, exc)
+            if handlers:
+                matchers.append(_sdk.HookMatcherModel(matcher=matcher.matcher,
+                                                      hooks=handlers))
+        if matchers:
+            update[event] = matchers
+    return _sdk.HookConfig(**update) if update else None
+
+
 def _tools(bridge: HostBridge, plugin: InstalledPlugin) -> list[Any]:
     try:
         if not bridge.store.entry_points(plugin.name)["openhands.tools"]:
@@ -231,7 +271,8 @@ def _sandbox_hooks(bridge: HostBridge, plugin: InstalledPlugin, hooks: Any,
                 if hook.command and str(getattr(hook.type, "value", hook.type)) == "command":
                     command = _command(bridge, plugin, ["sh", "-c", hook.command], commands,
                                        what=f"hook {hook.command!r}")
-                    definitions.append(hook.model_copy(update={"command": command.shell}))
+                    definitions.append(hook.model_copy(update={
+                        "command": command.shell_passing(SDK_HOOK_VARIABLES)}))
                 else:
                     definitions.append(hook)
             matchers.append(matcher.model_copy(update={"hooks": definitions}))
