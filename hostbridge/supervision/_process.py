@@ -31,7 +31,7 @@ import subprocess
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from hostbridge._errors import (
     CallTimeoutError,
@@ -93,8 +93,11 @@ class Worker:
         on_notification: Callable[[Worker, str, list[Any]], None] | None = None,
         profile: str = "standard",
         grants: Permissions | None = None,
+        launcher: Launcher | None = None,
     ) -> None:
         self.store = store
+        self.launcher: Launcher = launcher if launcher is not None else LocalLauncher()
+        """Starts the worker's process (:class:`Launcher`): here, or elsewhere (Ray)."""
         self.name = name
         self.env_allow = tuple(env_allow)
         self.capabilities = dict(capabilities or {})
@@ -127,7 +130,7 @@ class Worker:
         self._flow = Flow(self)
         self._sock: socket.socket | None = None
         self._outbox: Outbox | None = None  # set with _sock
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: Any = None  # a Popen, or a launcher's process (Launched.process)
         self._lease: contextlib.AbstractContextManager[InstalledPlugin] | None = None
         self._threads: list[threading.Thread] = []
         self._dead_reason: str | None = None
@@ -168,43 +171,12 @@ class Worker:
         return self.hello
 
     def _spawn(self, installed: InstalledPlugin) -> None:
-        assert installed.venv is not None and installed.python is not None
-        try:
-            # pyvenv.cfg and bin/python* are read by the interpreter before any layer applies.
-            self.store.check_interpreter_files(installed)
-        except StoreError as exc:
-            raise WorkerStartError(f"plugin {self.name!r}", f"not started: {exc}") from None
-        runtime = ensure_runtime(self.store.root, str(installed.python["abi_tag"]),
-                                 os.path.realpath(installed.python["path"]))
-        python = installed.venv / "bin" / "python"
-        launch = plan(self.store.root, self.name, installed, runtime, python,
-                      profile=self.profile, grants=self.grants, env_allow=self.env_allow,
-                      limits=self.limits)
-        self._launch = launch
-        self.sandbox = dict(launch.layers)
-        tools = {ep.name: ep.value
-                 for ep in self.store.entry_points(self.name)["openhands.tools"]}
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        config: dict[str, Any] = {
-            "fd": child.fileno(), "plugin": self.name,
-            "site_packages": str(find_site_packages(installed.venv)),
-            "msgpack_path": str(runtime.msgpack_dir), "tools": tools, **launch.config}
-        # Die with the host. The kernel's parent-death signal follows the spawning *thread*,
-        # so every worker is spawned by one thread that lives as long as the process.
-        cmd = [*launch.prefix, str(python), "-I", "-S", "-B", "-c", _BOOT,
-               str(runtime.worker_dir), json.dumps(config)]
-        try:
-            self._proc = _spawner.popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=launch.env, cwd=launch.cwd, pass_fds=(child.fileno(),),
-                start_new_session=True, **launch.user,
-            )
-        except OSError as exc:
-            parent.close()
-            raise WorkerStartError(f"plugin {self.name!r}", f"cannot start {python}: "
-                                   f"{exc.strerror}") from None
-        finally:
-            child.close()
+        launched = self.launcher.start(self.store, self.name, installed, profile=self.profile,
+                                       grants=self.grants, env_allow=self.env_allow,
+                                       limits=self.limits)
+        self._launch, self._proc = launched.launch, launched.process
+        self.sandbox = dict(launched.sandbox)
+        parent = launched.sock
         self._sock = parent
         self._outbox = Outbox(parent, self._thread)
         self._thread(self._read_loop, "reader")
@@ -246,6 +218,8 @@ class Worker:
         if self._proc is None:
             return None
         if self._worker_pid is None:
+            if not isinstance(self._proc, subprocess.Popen):
+                return int(self._proc.pid)  # a launcher's process says its worker's pid
             child = _python_child(self._proc.pid)
             if child == self._proc.pid and self.pid_namespace:
                 return child  # the launcher has not forked yet: ask again later
@@ -460,9 +434,82 @@ class Worker:
 
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
+class Launched(NamedTuple):
+    """A worker process a :class:`Launcher` started: the host's end of its channel, the
+    process and the sandbox layers applied to it."""
+
+    sock: socket.socket
+    """The host's end of a stream socket; the worker speaks MessagePack-RPC on the other."""
+    process: Any
+    """A :class:`subprocess.Popen`, or an object with the same ``pid``, ``stdout`` and
+    ``stderr`` (pipes to drain), ``poll()``, ``wait(timeout)`` (raising
+    :class:`subprocess.TimeoutExpired`) and a ``kill()`` that kills its whole tree."""
+    sandbox: Mapping[str, Any]
+    launch: Launch | None = None
+    """The local launch (its scratch directory is removed when the worker closes)."""
+
+
+class Launcher(Protocol):
+    """Where and how a worker's process starts: the seam between :class:`Worker` (the
+    protocol, calls, supervision) and the process. :class:`LocalLauncher` starts it on this
+    machine; ``hostbridge.ray.RayLauncher`` on a Ray cluster's node."""
+
+    def start(self, store: PluginStore, name: str, installed: InstalledPlugin, *,
+              profile: str, grants: Permissions, env_allow: Iterable[str],
+              limits: WorkerLimits) -> Launched: ...
+
+
+class LocalLauncher:
+    """Starts the worker here: the plugin venv's interpreter under the sandbox profile's
+    launcher, connected by a socketpair (the default)."""
+
+    def start(self, store: PluginStore, name: str, installed: InstalledPlugin, *,
+              profile: str, grants: Permissions, env_allow: Iterable[str],
+              limits: WorkerLimits) -> Launched:
+        assert installed.venv is not None and installed.python is not None
+        try:
+            # pyvenv.cfg and bin/python* are read by the interpreter before any layer applies.
+            store.check_interpreter_files(installed)
+        except StoreError as exc:
+            raise WorkerStartError(f"plugin {name!r}", f"not started: {exc}") from None
+        runtime = ensure_runtime(store.root, str(installed.python["abi_tag"]),
+                                 os.path.realpath(installed.python["path"]))
+        python = installed.venv / "bin" / "python"
+        launch = plan(store.root, name, installed, runtime, python,
+                      profile=profile, grants=grants, env_allow=env_allow,
+                      limits=limits)
+        tools = {ep.name: ep.value
+                 for ep in store.entry_points(name)["openhands.tools"]}
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        config: dict[str, Any] = {
+            "fd": child.fileno(), "plugin": name,
+            "site_packages": str(find_site_packages(installed.venv)),
+            "msgpack_path": str(runtime.msgpack_dir), "tools": tools, **launch.config}
+        # Die with the host. The kernel's parent-death signal follows the spawning *thread*,
+        # so every worker is spawned by one thread that lives as long as the process.
+        cmd = [*launch.prefix, str(python), "-I", "-S", "-B", "-c", _BOOT,
+               str(runtime.worker_dir), json.dumps(config)]
+        try:
+            proc = _spawner.popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=launch.env, cwd=launch.cwd, pass_fds=(child.fileno(),),
+                start_new_session=True, **launch.user,
+            )
+        except OSError as exc:
+            parent.close()
+            raise WorkerStartError(f"plugin {name!r}", f"cannot start {python}: "
+                                   f"{exc.strerror}") from None
+        finally:
+            child.close()
+        return Launched(parent, proc, launch.layers, launch)
+
+
+def _kill(proc: Any) -> None:
+    if not isinstance(proc, subprocess.Popen):  # a launcher's own process: it kills its tree
+        proc.kill()
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+        if isinstance(proc, subprocess.Popen):
+            os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
 
