@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import oracle
 import pytest
 from helpers_build import make_wheel
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]
 
@@ -335,3 +333,23 @@ def test_saved_conversation_resumes_in_a_fresh_process(
     exchanges = _exchanges(out["events"])
     assert exchanges[:8] == _exchanges(first_run["events"])   # read back from disk
     assert exchanges[8] == ("shout__shout", {"text": "again"}, "AGAIN!", False)
+
+
+def test_the_embedding_guides_example_runs(sdk_python: Path, example_wheelhouse: Path,
+                                           tmp_path: Path) -> None:
+    """examples/openhands_host.py, the full example of docs/embedding.md, as a user runs it."""
+    script = Path(__file__).parent.parent / "examples" / "openhands_host.py"
+    store = tmp_path / "store"
+    store.mkdir()
+    tmp_path.chmod(0o755)
+    store.chmod(0o755)
+    proc = subprocess.run([str(sdk_python), str(script), "--find-links",
+                           str(example_wheelhouse), "--store", str(store)],
+                          env=oracle.oracle_env(), capture_output=True, text=True,
+                          timeout=300, check=False, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert "tools: ['shout__shout']" in lines
+    assert "ObservationEvent: shout__shout -> HELLO FROM THE HOST!" in lines
+    assert "HookExecutionEvent: SessionStart ok=True" in lines
+    assert lines[-1] == "status: finished"
