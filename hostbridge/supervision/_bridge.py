@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from hostbridge.launch._sandbox import WorkerLimits
+    from hostbridge.supervision._process import Launcher
 
 SESSION_CAPABILITY = "agent.session"
 """The capability through which a worker reaches the sessions the host opened for its plugin
@@ -121,6 +122,9 @@ class HostBridge:
     pings idle workers every *heartbeat* seconds (one that does not answer within
     *heartbeat_timeout* is killed and counts as a crash) and closes workers idle for
     *idle_timeout* seconds.
+
+    *launcher* starts the workers' processes: by default here; ``RayLauncher`` (extra
+    ``isolator[ray]``) on a Ray cluster.
     """
 
     def __init__(
@@ -140,6 +144,7 @@ class HostBridge:
         grants: Mapping[str, Iterable[str]] | None = None,
         profile: str | None = None,
         capability_providers: Mapping[str, str] | None = None,
+        launcher: Launcher | None = None,
     ) -> None:
         self.store = store if store is not None else default_store()
         self.env_allow = tuple(env_allow)
@@ -169,6 +174,9 @@ class HostBridge:
         self._monitor: threading.Thread | None = None
         self._closers: list[Callable[[], None]] = []
         self._sessions: dict[tuple[str, str], Callable[..., Any]] = {}
+        self.launcher = launcher
+        """Where workers start: None, here (``LocalLauncher``); ``hostbridge.ray.RayLauncher``
+        on a Ray cluster's nodes, with the same contract."""
         _bridges.add(self)
 
     def __enter__(self) -> HostBridge:
@@ -208,7 +216,7 @@ class HostBridge:
                                                                 settings.grants.capabilities),
                             limits=self.limits, on_crash=self._crashed,
                             on_notification=self._notified, profile=profile,
-                            grants=settings.grants)
+                            grants=settings.grants, launcher=self.launcher)
             try:
                 worker.start()
             except WorkerError as exc:
