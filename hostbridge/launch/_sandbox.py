@@ -323,8 +323,10 @@ def plan(
     prefix_dir = Path(os.path.realpath(python)).parent.parent
     if sandboxed and info["host_is_root"]:
         needed = [(prefix_dir, True), (Path(os.path.realpath(store_root)), False)]
+        if installed.pool is not None:  # a pooled venv: outside the store, read-only
+            needed.append((installed.env_dir, True))
         uses = [Path(os.path.realpath(python)), installed.path, runtime.worker_dir,
-                runtime.msgpack_dir, prefix_dir]
+                runtime.msgpack_dir, prefix_dir, installed.env_dir]
         try:
             drop = drop_privileges(needed, uses, cwd or installed.path, info,
                                    f"{what} of {name!r}")
@@ -360,8 +362,9 @@ def plan(
     if fs_landlock:
         assert scratch is not None
         config["landlock"] = {
-            "read": sorted({str(installed.path), str(runtime.worker_dir),
-                            str(runtime.msgpack_dir), str(prefix_dir), *SYSTEM_READ}),
+            "read": sorted({str(installed.path), str(installed.env_dir),
+                            str(runtime.worker_dir), str(runtime.msgpack_dir), str(prefix_dir),
+                            *SYSTEM_READ}),
             "write": [str(scratch), *SYSTEM_WRITE], "hidden": list(HIDDEN), "scope": True}
         cwd = scratch
         env.update(TMPDIR=str(scratch), HOME=str(scratch))
@@ -376,8 +379,9 @@ def plan(
         assert scratch is not None
         config["landlock"] = {
             "read_except": os.path.realpath(store_root),
-            "read": sorted({str(installed.path), str(runtime.worker_dir),
-                            str(runtime.msgpack_dir), str(prefix_dir)}),
+            "read": sorted({str(installed.path), str(installed.env_dir),
+                            str(runtime.worker_dir), str(runtime.msgpack_dir),
+                            str(prefix_dir)}),
             "write": [str(scratch), *SYSTEM_WRITE]}
         env["HOME"] = str(scratch)
         layers["store_read_only"] = True

@@ -42,20 +42,26 @@ def add_root(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
                    help="the plugin store (default: $OH_PERSISTENCE_DIR/isolator/store, else "
                    "~/.openhands/isolator/store; a store at the old default, .../plugins, is "
                    "moved there on first use)")
+    p.add_argument("--pool", metavar="DIR", default=None,
+                   help="an environment pool shared by many stores: package plugins' venvs "
+                   "are built there once per resolved set and shared read-only, with uv's "
+                   "cache, the wheelhouse and the bytecode (give the same --pool to every "
+                   "command on a store that uses one)")
     if json_flag:
         p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def store_of(args: argparse.Namespace) -> PluginStore:
+    pool = getattr(args, "pool", None)
     if args.root is not None:
-        return PluginStore(args.root)
+        return PluginStore(args.root, pool=pool)
     # A store at the old default root ($OH_PERSISTENCE_DIR/plugins) is moved first, told in
     # one line on stderr.
     quiet = getattr(args, "json", False) or getattr(args, "quiet", False)
     with _Progress(sys.stderr, sys.stderr.isatty() and not quiet).shown() as progress:
         migrate_default_store(report=lambda line: print(f"ohp: {line}", file=sys.stderr),
                               progress=progress)
-    return PluginStore(default_store_root())
+    return PluginStore(default_store_root(), pool=pool)
 
 
 def emit(data: object) -> None:
@@ -514,7 +520,8 @@ def _add_clean(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("clean", help="remove old generations, interrupted installs' debris "
                        "and unused wheels",
                        description="Remove what no installed plugin needs. Waits for running "
-                       "installs; keeps generations a worker still uses.")
+                       "installs; keeps generations a worker still uses. With --pool, then "
+                       "the pool's environments no store uses any more.")
     add_root(p)
     p.set_defaults(run=_run_clean)
 
@@ -528,6 +535,10 @@ def _run_clean(args: argparse.Namespace) -> int:
               f"directories, {report.wheels} wheels ({report.bytes_freed / 1e6:.1f} MB)")
         if report.kept_leased:
             print(f"kept {len(report.kept_leased)} generations still in use")
+        if report.pool is not None:
+            pool = report.pool
+            print(f"pool: removed {len(pool['environments'])} environments no store uses, "
+                  f"kept {pool['kept']}; {pool['wheels']} wheels")
     return 0
 
 

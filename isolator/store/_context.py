@@ -1,5 +1,6 @@
 """What the parts of a store share: its root, backend, default interpreter, wheelhouse,
-bytecode pool, generations, the catalog that reads them, and the operator's policy."""
+bytecode pool, generations, the catalog that reads them, the operator's policy, and the
+environment pool when it has one."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from isolator.store._backends import Backend
     from isolator.store._bytecode import BytecodePool
     from isolator.store._generations import Generations
+    from isolator.store._pool import EnvironmentPool
     from isolator.store._queries import Catalog
     from isolator.store._wheelhouse import Wheelhouse
 
@@ -23,7 +25,8 @@ class StoreContext:
 
     def __init__(self, root: Path, *, backend: Backend, python: str | os.PathLike[str] | None,
                  wheelhouse: Wheelhouse, bytecode: BytecodePool, generations: Generations,
-                 catalog: Catalog, policy: Policy | None) -> None:
+                 catalog: Catalog, policy: Policy | None,
+                 pool: EnvironmentPool | None = None) -> None:
         self.root = root
         self.backend = backend
         self.python = python
@@ -32,6 +35,9 @@ class StoreContext:
         self.generations = generations
         self.catalog = catalog
         self._policy = policy
+        self.pool = pool
+        """The environment pool package venvs are built in and shared from (None: each
+        generation has its own venv)."""
 
     @property
     def policy(self) -> Policy:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from isolator.store._bytecode import BytecodePool
+    from isolator.store._pool import EnvironmentPool
     from isolator.store._records import InstalledPlugin
     from isolator.store._wheelhouse import Wheelhouse
 
@@ -53,6 +54,8 @@ class Generations:
         self.root = root
         self.lock_timeout = lock_timeout
         self.published: set[str] = set()  # generations this object made current, to audit
+        self.pool: EnvironmentPool | None = None
+        """The store's environment pool: its lock is held shared with the store's."""
         self._records: dict[tuple[str, str], InstalledPlugin] = {}
 
     # ---- reading ---------------------------------------------------------------------------
@@ -277,7 +280,8 @@ class Generations:
         """
         try:
             self.check_store(create=True)
-            with self.store_lock(shared=True, progress=progress):
+            with self.store_lock(shared=True, progress=progress), \
+                    self._pool_lock(progress):
                 tmp = self.root / "tmp"
                 tmp.mkdir(exist_ok=True)
                 op = Path(os.fspath(tmp / f"op-{secrets.token_hex(6)}"))
@@ -291,6 +295,17 @@ class Generations:
                 raise
             where = f" ({exc.filename})" if exc.filename else ""
             raise StoreError(str(self.root), f"{exc.strerror or exc}{where}") from exc
+
+    @contextlib.contextmanager
+    def _pool_lock(self, progress: Callable[[str], None] | None) -> Iterator[None]:
+        """The pool's lock held shared (after the store's): the pool collects nothing while
+        this store's operation may be registering or building an environment."""
+        if self.pool is None:
+            yield
+            return
+        self.pool.check(create=True)
+        with self.pool.lock(shared=True, progress=progress):
+            yield
 
     @contextlib.contextmanager
     def store_lock(self, *, shared: bool,

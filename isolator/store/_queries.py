@@ -136,7 +136,7 @@ class Catalog:
             try:
                 return [replace(
                     plugin, name=d["name"], version=d["version"], package=d["package"],
-                    module=d["module"], content_dir=plugin.path / d["content_dir"],
+                    module=d["module"], content_dir=plugin.env_dir / d["content_dir"],
                     brought_by=plugin.name, constraint=None,
                 ) for d in recorded]
             except (KeyError, TypeError):

@@ -6,16 +6,14 @@ Every stage of the store reads or writes these; this module imports none of them
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from isolator._errors import SourceError, StoreError
 from isolator.content._model import Installation
 from isolator.sources._sources import PluginSource
 from isolator.store._disk import METADATA
 from isolator.store._resolve import Artifact
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 STORE_FORMAT = 1
 METADATA_FORMAT = 1
@@ -85,6 +83,18 @@ class InstalledPlugin:
     metadata: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
+    def env_dir(self) -> Path:
+        """The directory holding the venv: the generation's own, or the pooled environment's
+        (``metadata["pool"]``); the paths the record gives relative are relative to it."""
+        return self.venv.parent if self.venv is not None else self.path
+
+    @property
+    def pool(self) -> dict[str, str] | None:
+        """``{"root", "key", "env"}`` of the pooled environment it uses, else None."""
+        pool = self.metadata.get("pool")
+        return pool if isinstance(pool, dict) else None
+
+    @property
     def python_version(self) -> str | None:
         return None if self.python is None else str(self.python.get("version"))
 
@@ -134,11 +144,17 @@ class CleanReport:
     kept_leased: tuple[str, ...] = ()
     bytecode: int = 0
     """Pooled ``.pyc`` files no venv links to any more."""
+    pool: dict[str, Any] | None = None
+    """With an environment pool: what collecting it removed
+    (:meth:`isolator.store._pool.PoolCleanReport.to_dict`)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"generations": list(self.generations), "plugins": list(self.plugins),
+        data = {"generations": list(self.generations), "plugins": list(self.plugins),
                 "scratch": self.scratch, "wheels": self.wheels, "bytes_freed": self.bytes_freed,
                 "kept_leased": list(self.kept_leased), "bytecode": self.bytecode}
+        if self.pool is not None:
+            data["pool"] = self.pool
+        return data
 
 
 @dataclass(frozen=True)
@@ -203,7 +219,10 @@ class VerifyReport:
 def from_metadata(gen: Path, data: dict[str, Any]) -> InstalledPlugin:
     try:
         kind = data["kind"]
-        venv = gen / "venv" if kind == "package" else None
+        pool = data.get("pool")
+        # A pooled generation's venv is the pool's environment, which its paths are under.
+        base = Path(pool["env"]) if isinstance(pool, dict) else gen
+        venv = base / "venv" if kind == "package" else None
         return InstalledPlugin(
             name=data["name"],
             version=data["version"],
@@ -211,7 +230,7 @@ def from_metadata(gen: Path, data: dict[str, Any]) -> InstalledPlugin:
             source=PluginSource.from_dict(data["source"]),
             generation=data["generation"],
             path=gen,
-            content_dir=gen / data["content_dir"],
+            content_dir=base / data["content_dir"],
             installed_at=data["installed_at"],
             package=data.get("package"),
             module=data.get("module"),

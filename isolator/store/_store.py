@@ -38,6 +38,7 @@ Readers take no lock: the pointer names a finished generation, and generations n
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -57,6 +58,7 @@ from isolator.store._marketplace import (
 )
 from isolator.store._migrate import StoreMigration, migrate_store, needs_migration
 from isolator.store._pipeline._installer import Installer
+from isolator.store._pool import EnvironmentPool
 from isolator.store._queries import Catalog
 from isolator.store._records import (
     ENTRY_POINT_GROUPS,
@@ -188,6 +190,12 @@ class PluginStore:
     interpreter running isolator). *cache_dir* is uv's cache (default ``ROOT/cache/uv``, on the
     same filesystem as the venvs so files are hardlinked, not copied). *policy* is the
     operator's :class:`Policy` (default: ``Policy.load(root)``, made on first use).
+
+    *pool* is an environment pool directory shared by many stores (tenants): a package
+    plugin's venv is built there once per resolved set and used read-only by every store
+    that installs the same set; uv's cache, the wheelhouse and the bytecode pool are the
+    pool's (``DIR/cache/uv``...). The store keeps its own generations, settings, policy and
+    audit log (:mod:`isolator.store._pool`, docs/store.md).
     """
 
     def __init__(
@@ -199,24 +207,33 @@ class PluginStore:
         cache_dir: str | os.PathLike[str] | None = None,
         lock_timeout: float = _DEFAULT_LOCK_TIMEOUT,
         policy: Policy | None = None,
+        pool: str | os.PathLike[str] | None = None,
     ) -> None:
         root_path = Path(root).expanduser().absolute()
-        cache = Path(cache_dir).absolute() if cache_dir is not None else root_path / "cache" / "uv"
+        env_pool = None
+        if pool is not None:
+            env_pool = EnvironmentPool(pool, lock_timeout=lock_timeout)
+            env_pool.check_tenant(root_path)
+        shared = env_pool.root if env_pool is not None else root_path
+        cache = Path(cache_dir).absolute() if cache_dir is not None else shared / "cache" / "uv"
         if isinstance(backend, str):
             backend = UvBackend(cache_dir=cache) if backend == "uv" else get_backend(backend)
         self._generations = Generations(root_path, lock_timeout)
+        self._generations.pool = env_pool
         self._catalog = Catalog(self._generations)
         self._ctx = StoreContext(
             root_path, backend=backend, python=python,
-            wheelhouse=Wheelhouse(root_path / "wheelhouse"),
-            bytecode=BytecodePool(root_path / "bytecode"),
-            generations=self._generations, catalog=self._catalog, policy=policy)
+            wheelhouse=Wheelhouse(shared / "wheelhouse"),
+            bytecode=BytecodePool(shared / "bytecode"),
+            generations=self._generations, catalog=self._catalog, policy=policy,
+            pool=env_pool)
         self._installer = Installer(self._ctx)
         self._sync = LockSync(self._ctx, self._installer)
         self._marketplaces = Marketplaces(self._ctx)
 
     def __repr__(self) -> str:
-        return f"PluginStore({str(self.root)!r}, backend={self.backend.name!r})"
+        pool = "" if self.pool is None else f", pool={str(self.pool)!r}"
+        return f"PluginStore({str(self.root)!r}, backend={self.backend.name!r}{pool})"
 
     # ---- what the parts share --------------------------------------------------------------
 
@@ -248,6 +265,11 @@ class PluginStore:
     @lock_timeout.setter
     def lock_timeout(self, value: float) -> None:
         self._generations.lock_timeout = value
+
+    @property
+    def pool(self) -> Path | None:
+        """The environment pool's directory (its real path), or None."""
+        return None if self._ctx.pool is None else self._ctx.pool.root
 
     @property
     def wheelhouse(self) -> Wheelhouse:
@@ -506,8 +528,20 @@ class PluginStore:
         worker leases, scratch space of interrupted operations, and wheels no generation uses.
 
         Waits for running installs to finish (they hold the store lock shared).
+
+        With a pool: this store's own wheelhouse and bytecode (from before it used the pool)
+        are cleaned as without one, then the pool is collected: environments no store's
+        generation names any more, their references, and the pool's unused wheels and
+        bytecode (:meth:`isolator.store._pool.EnvironmentPool.collect`).
         """
-        return self._generations.clean(self.wheelhouse, self.bytecode, progress)
+        pool = self._ctx.pool
+        if pool is None:
+            return self._generations.clean(self.wheelhouse, self.bytecode, progress)
+        report = self._generations.clean(Wheelhouse(self.root / "wheelhouse"),
+                                         BytecodePool(self.root / "bytecode"), progress)
+        collected = pool.collect(self.wheelhouse, self.bytecode, progress)
+        return dataclasses.replace(report, pool=collected.to_dict(),
+                                   bytes_freed=report.bytes_freed + collected.bytes_freed)
 
     # ---- lock, sync, verify (_sync.py, _venvfiles.py) --------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
@@ -44,10 +45,10 @@ from isolator.store._records import (
 )
 from isolator.store._resolve import interpreter_tags, wheel_declared_plugins
 from isolator.store._venvfiles import venv_changes
+from isolator.store._wheelhouse import Wheelhouse
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
-    from pathlib import Path
 
     from isolator.store._context import StoreContext
     from isolator.store._lockfile import Change
@@ -162,15 +163,21 @@ class LockSync:
             return check_content(installed.content_dir, recorded)
         if installed.venv is None:
             raise StoreError(f"plugin {installed.name!r}", "its record names no venv")
+        wheelhouse, bytecode_root = self.ctx.wheelhouse, self.ctx.bytecode.root
+        pool = installed.pool
+        if pool is not None and isinstance(pool.get("root"), str):
+            # A pooled venv: its wheels and bytecode are the pool's, whatever this store uses.
+            wheelhouse = Wheelhouse(Path(pool["root"]) / "wheelhouse")
+            bytecode_root = Path(pool["root"]) / "bytecode"
         wheels: list[tuple[str, Path | None]] = []
         for dist in installed.distributions:
             try:
-                wheels.append((dist.name, self.ctx.wheelhouse.verified(dist.artifact())))
+                wheels.append((dist.name, wheelhouse.verified(dist.artifact())))
             except (ResolutionError, HashMismatchError):
                 wheels.append((dist.name, None))  # then its installed RECORD alone
         site = find_site_packages(installed.venv)
         changes, count = check_site_packages(
-            site, wheels, self.ctx.bytecode.root,
+            site, wheels, bytecode_root,
             virtualenv=(installed.backend or {}).get("name") == "virtualenv")
         outside, checked = venv_changes(installed, site)
         return sorted(set(changes) | set(outside), key=lambda c: (c[1], c[0] or "", c[2])), \

@@ -198,7 +198,12 @@ def interpreter_changes(installed: InstalledPlugin) -> list[tuple[str, str]]:
     if not isinstance(recorded, dict):
         return [("pyvenv.cfg", "not recorded (installed before the store recorded its "
                  "interpreter files)")]
-    venv = os.fspath(installed.venv)
+    return recorded_changes(installed.venv, recorded)
+
+
+def recorded_changes(venv_path: Path, recorded: Mapping[str, str]) -> list[tuple[str, str]]:
+    """:func:`interpreter_changes` of the venv at *venv_path* against *recorded*."""
+    venv = os.fspath(venv_path)
     found: list[tuple[str, str]] = []
     for rel, what in recorded.items():
         now = _entry(os.path.join(venv, rel))

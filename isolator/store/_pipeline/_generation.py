@@ -21,7 +21,7 @@ from isolator.metadata._distinfo import find_distribution, find_plugin_dir
 from isolator.store._acquire import copy_content
 from isolator.store._disk import check_name, now, say
 from isolator.store._lockfile import file_hashes
-from isolator.store._pipeline._venv import make_venv
+from isolator.store._pipeline._venv import make_venv, pooled_venv
 from isolator.store._queries import plugins_in
 from isolator.store._records import METADATA_FORMAT, PLUGINS_GROUP
 from isolator.store._resolve import wheel_declared_plugins
@@ -83,9 +83,18 @@ def package_generation(
                 say(progress, f"{name} {current.version} is already installed")
                 return current
         with generations.building(name) as gen:
-            site, owned = make_venv(ctx, gen / "venv", interpreter, dists,
-                                    root_dist=root[0].name, name=name, op=op,
-                                    progress=progress, timeout=timeout)
+            pool_record: dict[str, str] | None = None
+            if ctx.pool is not None:
+                # The venv is the pool's, shared read-only; the generation records which.
+                base, site, owned, key = pooled_venv(
+                    ctx, ctx.pool, interpreter, dists, root_dist=root[0].name, name=name,
+                    progress=progress, timeout=timeout)
+                pool_record = {"root": str(ctx.pool.root), "key": key, "env": str(base)}
+            else:
+                base = gen
+                site, owned = make_venv(ctx, gen / "venv", interpreter, dists,
+                                        root_dist=root[0].name, name=name, op=op,
+                                        progress=progress, timeout=timeout)
             dist = find_distribution(site, root[0].name)
             if dist is None:
                 raise StoreError(src.source, f"{root[0].name} is missing after installing")
@@ -95,7 +104,7 @@ def package_generation(
             # The venv never changes once built: what it brings is recorded here, once, so
             # listing reads metadata.json alone instead of every distribution's dist-info.
             brought = [{"name": ep.name, "package": other.name, "version": other.version,
-                        "module": ep.module, "content_dir": os.path.relpath(directory, gen)}
+                        "module": ep.module, "content_dir": os.path.relpath(directory, base)}
                        for other, ep, directory in plugins_in(site, dist.name)]
             metadata: dict[str, Any] = {
                 "format": METADATA_FORMAT,
@@ -114,12 +123,14 @@ def package_generation(
                 "python": interpreter.to_dict(),
                 "backend": {"name": ctx.backend.name, "version": ctx.backend.version()},
                 "installed_at": now(),
-                "content_dir": os.path.relpath(content_dir, gen),
+                "content_dir": os.path.relpath(content_dir, base),
                 "manifest_name": plugin.name,
                 "brought": brought,
                 "interpreter_files": owned,
                 "distributions": [d.to_dict() for d in sorted(dists, key=lambda d: d.name)],
             }
+            if pool_record is not None:
+                metadata["pool"] = pool_record
             generations.publish(gen, metadata)
         say(progress, f"installed {name} {dist.version}")
         installed = generations.current(name)
