@@ -40,12 +40,32 @@ def _add_sandbox(p: argparse.ArgumentParser, what: str = "worker") -> None:
                    "the plugin's, set by `ohp install --sandbox`; else standard)")
 
 
+def _add_ray(p: argparse.ArgumentParser, what: str = "run the worker") -> None:
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help=f"{what} on this Ray cluster (HOST:PORT, or auto) instead of here: a "
+                   "node agent builds the plugin's venv on a node from the store's lock and "
+                   "wheels (needs the ray extra: pip install 'isolator[ray]')")
+
+
+def _launcher(args: argparse.Namespace, bridge: Any) -> Any:
+    """The launcher *args* ask for (``--ray``), closed with *bridge*; None: here."""
+    if getattr(args, "ray", None) is None:
+        return None
+    from hostbridge.ray import RayLauncher  # noqa: PLC0415 - only with --ray
+
+    launcher = RayLauncher(args.ray)
+    bridge.launcher = launcher
+    bridge.on_close(launcher.close)
+    return launcher
+
+
 def _add_tools(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("tools", help="list a plugin's tools with their input schemas (runs its "
                        "worker)", description="List an installed plugin's tools. Their schemas "
                        "come from the plugin's code, loaded in the plugin's own worker.")
     p.add_argument("name", metavar="NAME", help="an installed plugin's name")
     _add_sandbox(p)
+    _add_ray(p)
     _cli.add_root(p)
     p.set_defaults(run=_run_tools)
 
@@ -54,6 +74,7 @@ def _run_tools(args: argparse.Namespace) -> int:
     from hostbridge.supervision._bridge import HostBridge  # noqa: PLC0415
 
     with HostBridge(_cli.store_of(args), profile=args.sandbox) as bridge:
+        _launcher(args, bridge)
         tools = bridge.tools(args.name)
         if args.json:
             _cli.emit([tool.spec() for tool in tools])
@@ -83,6 +104,7 @@ def _add_call(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
                    help="give up after this many seconds")
     _add_sandbox(p)
+    _add_ray(p)
     _cli.add_root(p)
     p.set_defaults(run=_run_call)
 
@@ -100,6 +122,7 @@ def _run_call(args: argparse.Namespace) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise IsolatorError("--timeout: expected a positive number of seconds")
     with HostBridge(_cli.store_of(args), profile=args.sandbox) as bridge:
+        _launcher(args, bridge)
         result = bridge.call_tool(args.name, args.tool, arguments, timeout=args.timeout)
     if args.json:
         _cli.emit(result.to_dict())
@@ -122,6 +145,7 @@ def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
                    help="give up after this many seconds")
     _add_sandbox(p)
+    _add_ray(p)
     _cli.add_root(p)
     p.set_defaults(run=_run_agent)
 
@@ -134,6 +158,7 @@ def _run_agent(args: argparse.Namespace) -> int:
         raise IsolatorError("--timeout: expected a positive number of seconds")
     state = {"messages": [{"role": "user", "content": args.prompt}]}
     with HostBridge(_cli.store_of(args), llm=EchoLLM(), profile=args.sandbox) as bridge:
+        _launcher(args, bridge)
         agent = bridge.agent(args.name)
 
         def show(event: object) -> None:
@@ -301,6 +326,31 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor_ray(args: argparse.Namespace, store: PluginStore) -> dict[str, Any]:
+    """``ohp doctor --ray ADDRESS``: the local report, then each node's sandbox layers as
+    that node's agent finds them."""
+    data = _doctor_extra(store)
+    if args.ray is None:
+        return data
+    from hostbridge.ray import RayLauncher  # noqa: PLC0415 - only with --ray
+
+    launcher = RayLauncher(args.ray)
+    try:
+        nodes = launcher.doctor()
+    finally:
+        launcher.close()
+    if args.json:
+        data["ray_nodes"] = nodes
+        return data
+    for node in nodes:
+        title = f"ray_node_{node['node_id'][:12]}"
+        if "error" in node:
+            data[title] = f"agent unavailable: {node['error']}"
+        else:
+            data[f"{title}_({node['hostname']})"] = node["sandbox_layers"]
+    return data
+
+
 def _doctor_extra(store: PluginStore) -> dict[str, Any]:
     from hostbridge.launch._sandbox import sandbox_layers, sandbox_reach  # noqa: PLC0415
     from hostbridge.supervision._bridge import failed_plugins  # noqa: PLC0415
@@ -323,7 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_exec(sub)  # type: ignore[arg-type]
     _add_demo(sub)  # type: ignore[arg-type]
     doctor = sub.choices["doctor"]  # type: ignore[index]
-    doctor.set_defaults(run=lambda args: _cli.run_doctor(args, extra=_doctor_extra))
+    _add_ray(doctor, "also check the sandbox layers of each node")
+    doctor.set_defaults(run=lambda args: _cli.run_doctor(
+        args, extra=lambda store: _doctor_ray(args, store)))
     return parser
 
 

@@ -83,8 +83,11 @@ class RayLauncher:
 
     def connect(self) -> Any:
         """Ray, connected to the cluster (once per process)."""
-        import ray  # noqa: PLC0415 - nothing of Ray unless asked for
-
+        try:
+            import ray  # noqa: PLC0415 - nothing of Ray unless asked for
+        except ImportError:
+            raise WorkerStartError("Ray", "is not installed here; install the ray extra: "
+                                   "pip install 'isolator[ray]'") from None
         if not ray.is_initialized():
             options: dict[str, Any] = {"namespace": self.namespace,
                                        "logging_level": logging.WARNING,
