@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -349,3 +351,71 @@ def test_on_close_callbacks_run_once_after_the_workers_stop(tmp_path: Path) -> N
     assert ran == ["failing", "second"]  # a failing one does not keep the others from running
     bridge.close()
     assert ran == ["failing", "second"]  # once
+
+
+# ---- fast calls (#19 deliverable 3) -------------------------------------------------------------
+
+
+def test_a_lone_sync_call_reads_its_own_reply_on_the_calling_thread(
+        bridge: HostBridge) -> None:
+    bridge.call_tool("probe", "echo", {"data": b"x"})  # started, tools listed
+    worker = bridge.worker("probe")
+    threads: list[str] = []
+    answer = worker._on_response
+
+    def recording(message: object) -> bool:
+        threads.append(threading.current_thread().name)
+        return answer(message)  # type: ignore[arg-type]
+
+    worker._on_response = recording  # type: ignore[method-assign]
+    for index in range(20):
+        assert bridge.call_tool("probe", "echo", {"data": bytes([index])}).content == \
+            bytes([index])
+    assert worker.request("ping") == "pong"
+    assert threads == [threading.current_thread().name] * 21
+    # A capability call from the worker during such a call is handed to the reader thread.
+    assert bridge.call_tool("probe", "ask_host", {"text": "hi"}).content == "host says hi"
+
+
+def test_calls_from_threads_and_asyncio_at_once_are_all_answered(bridge: HostBridge) -> None:
+    errors: list[BaseException] = []
+
+    def calls(index: int) -> None:
+        try:
+            for step in range(40):
+                data = f"{index}-{step}".encode()
+                assert bridge.call_tool("probe", "echo", {"data": data}).content == data
+                if step % 10 == 0:
+                    assert bridge.call_tool("probe", "ask_host", {"text": data.decode()}
+                                            ).content == f"host says {data.decode()}"
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    async def acalls() -> list[object]:
+        tool = bridge.tool("probe", "echo")
+        results = await asyncio.gather(*(tool.acall({"data": bytes([i])}) for i in range(64)))
+        return [r.content for r in results]
+
+    threads = [threading.Thread(target=calls, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    assert asyncio.run(acalls()) == [bytes([i]) for i in range(64)]
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert not bridge.worker("probe").busy
+
+
+def test_acall_goes_straight_to_the_worker_without_an_executor(bridge: HostBridge) -> None:
+    class NoExecutor(concurrent.futures.ThreadPoolExecutor):
+        def submit(self, *args: object, **kwargs: object) -> concurrent.futures.Future[object]:
+            raise AssertionError("acall used the loop's executor")
+
+    async def run() -> list[object]:
+        tool = bridge.tool("probe", "later")
+        first = await tool.acall({"text": "a"})  # may start the worker: off the loop
+        asyncio.get_running_loop().set_default_executor(NoExecutor())
+        rest = await asyncio.gather(*(tool.acall({"text": str(i)}) for i in range(16)))
+        return [first.content, *(r.content for r in rest)]
+
+    assert asyncio.run(run()) == ["aa", *(str(i) * 2 for i in range(16))]

@@ -541,24 +541,38 @@ class HostBridge:
                   timeout: float | None = None) -> ToolResult:
         """Run tool *name* of *plugin*; an exception in the tool is an ``is_error`` result."""
         started = time.monotonic()
-        self.tool(plugin, name, timeout=timeout)  # the deadline covers tools.list too
-        worker = self.worker(plugin)
-        future = worker.submit("tools.call", name, dict(arguments))
+        worker = self._ready(plugin, name)
+        if worker is None:
+            self.tool(plugin, name, timeout=timeout)  # the deadline covers tools.list too
+            worker = self.worker(plugin)
         left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
         try:
-            return _result(future.result(timeout=left), name)
+            # Worker.call: the calling thread reads its own reply when nothing else is in flight.
+            return _result(worker.call("tools.call", name, dict(arguments), timeout=left), name)
         except TimeoutError:
             raise _deadline(worker, plugin, name, timeout) from None
         except RemoteError as exc:
             raise _translate(exc, plugin, name) from None
 
+    def _ready(self, plugin: str, name: str) -> Worker | None:
+        """*plugin*'s worker when it runs and its tools, *name* among them, are known: a call
+        needs nothing else first."""
+        worker = self._workers.get(plugin)
+        tools = self._tools.get(plugin)
+        if worker is None or tools is None or name not in tools or not worker.alive:
+            return None
+        return worker
+
     async def acall_tool(self, plugin: str, name: str, arguments: Mapping[str, Any],
                          timeout: float | None = None) -> ToolResult:
         """:meth:`call_tool` for asyncio."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, lambda: self.tool(plugin, name, timeout=timeout))
-        worker = await loop.run_in_executor(None, self.worker, plugin)
-        future = asyncio.wrap_future(worker.submit("tools.call", name, dict(arguments)))
+        worker = self._ready(plugin, name)
+        if worker is None:  # a worker to start or tools to list: that blocks, off the loop
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, lambda: self.tool(plugin, name, timeout=timeout))
+            worker = await loop.run_in_executor(None, self.worker, plugin)
+        # Straight to the worker: the reader thread sets the loop's future (no executor hop).
+        future = worker.asubmit("tools.call", name, dict(arguments))
         try:
             raw = await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:

@@ -21,10 +21,12 @@ It keeps its life, its calls and the reader, which dispatches what the worker se
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -51,6 +53,7 @@ from isolator.metadata import find_site_packages
 from isolator.policy import Permissions
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Callable, Iterable, Mapping
     from pathlib import Path
 
@@ -65,6 +68,51 @@ _BOOT = (
 # One read: the messages it holds are decoded together (at most about 64 bytes each of its
 # bytes at the worst: 1-byte empty containers).
 _RECV = 256 << 10
+# How long the reader thread stays parked after a caller read its own reply, unless woken
+# (another call in flight, messages handed over, close): what the worker sends while no call is
+# in flight (a notification, a crash) is read within this.
+_PARK = 0.01
+_POLLIN = select.POLLIN | select.POLLHUP | select.POLLERR
+_EOF = object()  # handed over by a caller that read the end of the stream
+
+
+class _LoopFuture:
+    """A pending call's completion for an asyncio caller: the reader (or a caller reading) sets
+    the loop's future through ``call_soon_threadsafe``, with no thread-pool hop."""
+
+    __slots__ = ("future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> None:
+        self.loop = loop
+        self.future = future
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def set_result(self, value: object) -> None:
+        _hand_to_loop(self.loop, [(self.future, value, None)])
+
+    def set_exception(self, error: BaseException) -> None:
+        _hand_to_loop(self.loop, [(self.future, None, error)])
+
+
+_Settled = tuple["asyncio.Future[Any]", object, "BaseException | None"]
+
+
+def _hand_to_loop(loop: asyncio.AbstractEventLoop, settled: list[_Settled]) -> None:
+    """Set futures of *loop* from another thread: one wake-up of the loop for them all."""
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+        loop.call_soon_threadsafe(_settle, settled)
+
+
+def _settle(settled: list[_Settled]) -> None:
+    for future, value, error in settled:
+        if future.done():  # cancelled by its caller meanwhile
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
 
 
 class Worker:
@@ -123,9 +171,23 @@ class Worker:
         self.logs = self._output.logs
         """The last lines of the worker's stdout and stderr, one bounded log per stream."""
         self._conn = protocol.Connection()
-        self._pending: dict[int, tuple[str, Future[Any]]] = {}
+        self._pending: dict[int, tuple[str, Future[Any] | _LoopFuture]] = {}
         # Guards _pending and msgids; never held across I/O or a wait.
         self._lock = threading.Lock()
+        # Who reads the socket: None, "reader" (the reader thread) or "caller" (a synchronous
+        # caller reading its own reply, nothing else in flight). Guarded by _read_cond, never
+        # held across I/O. What a caller read but does not handle itself (anything but a
+        # response to a pending call, the end of the stream, an error) goes to _backlog, for
+        # the reader thread, in order.
+        self._read_cond = threading.Condition(threading.Lock())
+        self._owner: str | None = None
+        self._polling = False
+        self._backlog: collections.deque[object] = collections.deque()
+        self._wake: tuple[int, int] | None = None  # wakes the reader thread out of poll()
+        self._buffer = bytearray(_RECV)
+        self._view = memoryview(self._buffer)
+        # While the reader dispatches one read: the asyncio answers in it, by loop.
+        self._batch: dict[asyncio.AbstractEventLoop, list[_Settled]] | None = None
         # The reader's waits (capability slots, tokens); kill() and close() end them.
         self._flow = Flow(self)
         self._sock: socket.socket | None = None
@@ -179,6 +241,7 @@ class Worker:
         parent = launched.sock
         self._sock = parent
         self._outbox = Outbox(parent, self._thread)
+        self._wake = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._thread(self._read_loop, "reader")
         self._output.start(self._proc.stdout, self._proc.stderr, self._thread)
 
@@ -239,6 +302,11 @@ class Worker:
         self._fail_all(reason)
         if self._proc is not None:
             _kill(self._proc)
+        sock = self._sock
+        if sock is not None:  # a caller reading its own reply stops reading
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._rouse()
 
     def close(self, timeout: float = 5.0) -> None:
         """Ask the worker to stop; kill its process group if it does not within *timeout*."""
@@ -260,8 +328,14 @@ class Worker:
         self._fail_all("the worker was closed")
         if self._capability_pool is not None:
             self._capability_pool.shutdown(wait=False, cancel_futures=True)
+        self._rouse()
         for thread in self._threads:
             thread.join(timeout=2.0)
+        if self._wake is not None:
+            for fd in self._wake:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._wake = None
         if self._launch is not None:
             self._launch.cleanup()
         if self._lease is not None:
@@ -273,18 +347,84 @@ class Worker:
     def submit(self, method: str, *params: object) -> Future[Any]:
         """Send a request; the future holds its result or a :class:`WorkerError`."""
         future: Future[Any] = Future()
+        self._send_request(method, list(params), future)
+        self._rouse()
+        return future
+
+    def asubmit(self, method: str, *params: object) -> asyncio.Future[Any]:
+        """:meth:`submit` for asyncio: the running loop's future, set from the reader thread
+        with ``call_soon_threadsafe`` (no thread-pool hop on the way)."""
+        import asyncio  # noqa: PLC0415 - only asyncio callers pay for it
+
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._send_request(method, list(params), _LoopFuture(loop, future))
+        self._rouse()
+        return future
+
+    def call(self, method: str, *params: object, timeout: float | None = None) -> Any:
+        """Call *method* and wait for its result; raises the builtin :class:`TimeoutError`
+        after *timeout* s (the worker is left as it is: see :meth:`request`).
+
+        When nothing else is in flight, the calling thread reads its own reply from the socket
+        (no hop through the reader thread); anything else it reads (the worker's calls to the
+        host, notifications, stray responses, the end of the stream) it hands to the reader
+        thread, in order, and waits as any other caller."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        future: Future[Any] = Future()
+        with self._read_cond:
+            mine = self._owner is None and not self._backlog and not self._pending \
+                and self._dead_reason is None
+            if mine:
+                self._owner = "caller"
+                if self._polling:
+                    self._poke()  # the reader thread leaves poll() and parks
+        if not mine:
+            self._send_request(method, list(params), future)
+            self._rouse()
+            return future.result(timeout=timeout)
+        try:
+            self._send_request(method, list(params), future)
+            if not future.done():
+                self._read_own(future, deadline)
+        finally:
+            with self._read_cond:
+                self._owner = None
+                if self._backlog or self._pending:
+                    self._read_cond.notify()
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return future.result(timeout=left)
+
+    def request(self, method: str, *params: object, timeout: float | None = None) -> Any:
+        """Call *method* and wait for its result (raises on error or after *timeout* s)."""
+        try:
+            return self.call(method, *params, timeout=timeout)
+        except TimeoutError:
+            self.kill(f"killed: {method} passed its deadline of {timeout:g} s")
+            raise CallTimeoutError(f"{method} in worker of {self.name!r}",
+                                   f"the deadline of {timeout:g} s passed; the worker was "
+                                   "stopped") from None
+
+    def _send_request(self, method: str, params: list[Any],
+                      future: Future[Any] | _LoopFuture) -> None:
         if method != "ping":
             self.last_used = time.monotonic()
         outbox = self._outbox
         if self._dead_reason is not None or outbox is None:
             future.set_exception(WorkerCrashedError(f"worker of {self.name!r}",
                                                     self._dead_reason or "not started"))
-            return future
+            return
         with self._lock:
             msgid = self._conn.next_msgid()
-        data = self._conn.send(protocol.Request(msgid, method, list(params)))
+        data = self._conn.send(protocol.Request(msgid, method, params))
         with self._lock:
             self._pending[msgid] = (method, future)
+        ended = self._ended()
+        if ended is not None:  # the reader failed every call meanwhile
+            with self._lock:
+                self._pending.pop(msgid, None)
+            future.set_exception(WorkerCrashedError(f"worker of {self.name!r}", ended))
+            return
         try:
             outbox.send(data)
         except OSError as exc:
@@ -292,37 +432,71 @@ class Worker:
                 self._pending.pop(msgid, None)
             future.set_exception(WorkerCrashedError(f"worker of {self.name!r}",
                                                     f"cannot send: {exc.strerror or exc}"))
-        return future
 
-    def request(self, method: str, *params: object, timeout: float | None = None) -> Any:
-        """Call *method* and wait for its result (raises on error or after *timeout* s)."""
-        future = self.submit(method, *params)
-        try:
-            return future.result(timeout=timeout)
-        except TimeoutError:
-            self.kill(f"killed: {method} passed its deadline of {timeout:g} s")
-            raise CallTimeoutError(f"{method} in worker of {self.name!r}",
-                                   f"the deadline of {timeout:g} s passed; the worker was "
-                                   "stopped") from None
+    def _ended(self) -> str | None:
+        """Why the connection ended (set by the reader thread), or None."""
+        return self._dead_reason
+
+    def _read_own(self, future: Future[Any], deadline: float | None) -> None:
+        """Read the socket on the calling thread until *future* is done; hand what is not a
+        response to a pending call to the reader thread (its waits, the worker's calls and
+        notifications, are the reader's: a caller's deadline must always fire)."""
+        sock = self._sock
+        assert sock is not None
+        poller = None
+        view = self._view
+        while not future.done():
+            if deadline is not None:
+                if poller is None:
+                    poller = select.poll()
+                    poller.register(sock.fileno(), _POLLIN)
+                left = deadline - time.monotonic()
+                if left <= 0 or not poller.poll(max(1, int(left * 1000) + 1)):
+                    if deadline - time.monotonic() <= 0:
+                        return  # the caller's deadline: future.result() says so
+                    continue
+            try:
+                count = sock.recv_into(view)
+            except OSError as exc:
+                self._backlog.append(exc)
+                return
+            if not count:
+                self._backlog.append(_EOF)
+                return
+            try:
+                messages = self._conn.receive_data(view[:count])
+            except protocol.ProtocolError as exc:
+                self._backlog.append(exc)
+                return
+            for index, message in enumerate(messages):
+                if type(message) is not protocol.Response or not self._on_response(message):
+                    self._backlog.extend(messages[index:])
+                    return
+
+    def _poke(self) -> None:
+        if self._wake is not None:
+            with contextlib.suppress(OSError):
+                os.write(self._wake[1], b"\0")
+
+    def _rouse(self) -> None:
+        """Wake the reader thread if it is parked (a call waits for it, or the end)."""
+        with self._read_cond:
+            if self._owner != "caller":
+                self._read_cond.notify()
 
     # ---- the reader --------------------------------------------------------------------------
 
     def _read_loop(self) -> None:
-        sock = self._sock
-        assert sock is not None
         reason = "the worker closed the connection"
         try:
-            while True:
-                data = sock.recv(_RECV)
-                for message in self._conn.receive_data(data):
-                    self._on_message(message)
-                if not data:
-                    break
+            self._read()
         except protocol.ProtocolError as exc:
             reason = f"protocol error: {exc}"
             self._kill_worker()
         except OSError as exc:
             reason = f"connection lost: {exc.strerror or exc}"
+        with self._read_cond:
+            self._owner = "reader"  # for good: no caller reads any more
         code = self._proc.poll() if self._proc is not None else None
         if code is None and self._proc is not None:
             try:
@@ -347,20 +521,97 @@ class Worker:
         finally:
             self._fail_all(ended.reason, error)
 
+    def _read(self) -> None:
+        """The reader thread: read and dispatch until the end of the stream (returns) or an
+        error (raises); what a caller handed over first, in order. While a caller reads its
+        own reply the thread is parked (:meth:`call`)."""
+        sock = self._sock
+        wake = self._wake
+        assert sock is not None and wake is not None
+        poller = select.poll()
+        poller.register(sock.fileno(), _POLLIN)
+        poller.register(wake[0], select.POLLIN)
+        cond = self._read_cond
+        backlog = self._backlog
+        view = self._view
+        while True:
+            with cond:
+                while self._owner == "caller":
+                    cond.wait(_PARK)
+                if backlog:
+                    items = list(backlog)
+                    backlog.clear()
+                    self._owner = "reader"
+                else:
+                    items = None
+                    self._polling = True
+            if items is not None:
+                try:
+                    for item in items:
+                        if item is _EOF:
+                            self._conn.receive_data(b"")  # a message cut short: an error
+                            return
+                        if isinstance(item, BaseException):
+                            raise item
+                        self._on_message(item)  # type: ignore[arg-type]
+                finally:
+                    with cond:
+                        self._owner = None
+                continue
+            events = poller.poll()
+            with cond:
+                self._polling = False
+                if any(fd == wake[0] for fd, _ in events):
+                    with contextlib.suppress(OSError):
+                        os.read(wake[0], 4096)
+                if self._owner is not None or backlog or \
+                        not any(fd != wake[0] for fd, _ in events):
+                    continue
+                self._owner = "reader"
+            try:
+                try:
+                    count = sock.recv_into(view, 0, socket.MSG_DONTWAIT)
+                except BlockingIOError:  # a caller read it meanwhile
+                    continue
+                if not count:
+                    self._conn.receive_data(b"")
+                    return
+                self._batch = {}
+                try:
+                    for message in self._conn.receive_data(view[:count]):
+                        self._on_message(message)
+                finally:
+                    batch, self._batch = self._batch, None
+                    for loop, settled in batch.items():
+                        _hand_to_loop(loop, settled)
+            finally:
+                with cond:
+                    self._owner = None
+
+    def _on_response(self, message: protocol.Response) -> bool:
+        """Complete the call *message* answers; False when it answers no pending call."""
+        with self._lock:
+            entry = self._pending.pop(message.msgid, None)
+        if entry is None:
+            return False
+        method, future = entry
+        if method != "ping":
+            self.last_used = time.monotonic()
+        error = None if message.error is None else RemoteError(method, message.error)
+        batch = self._batch
+        if batch is not None and type(future) is _LoopFuture:
+            # The reader's read: the loop is woken once for every answer in it.
+            batch.setdefault(future.loop, []).append((future.future, message.result, error))
+        elif error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(message.result)
+        return True
+
     def _on_message(self, message: protocol.Message) -> None:
         if isinstance(message, protocol.Response):
-            with self._lock:
-                entry = self._pending.pop(message.msgid, None)
-            if entry is None:
+            if not self._on_response(message):
                 self._flow.pace(message.size)  # a response to no call: the worker's own doing
-                return
-            method, future = entry
-            if method != "ping":
-                self.last_used = time.monotonic()
-            if message.error is not None:
-                future.set_exception(RemoteError(method, message.error))
-            else:
-                future.set_result(message.result)
         elif isinstance(message, protocol.Request):
             self._flow.pace(message.size)
             if not self._flow.take_slot(message.size):
