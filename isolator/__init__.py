@@ -23,8 +23,6 @@ from isolator._errors import (
     SourceError,
     StoreError,
 )
-from isolator.content._fsread import LoadLimits
-from isolator.content._loader import load_plugin
 from isolator.content._model import (
     Agent,
     Author,
@@ -43,7 +41,6 @@ from isolator.content._model import (
     Trigger,
 )
 from isolator.content._model import set_facade as _set_facade
-from isolator.content._variables import expand_variables
 from isolator.policy._permissions import Permissions, PluginSettings
 
 if TYPE_CHECKING:
@@ -56,7 +53,10 @@ if TYPE_CHECKING:
         validate_directory,
         validate_package,
     )
+    from isolator.content._fsread import LoadLimits
+    from isolator.content._loader import load_plugin
     from isolator.content._model import PluginFacade
+    from isolator.content._variables import expand_variables
     from isolator.policy._policy import Policy, hookimpl
     from isolator.sources._sources import PluginSource
     from isolator.store._lockfile import Lock
@@ -81,8 +81,12 @@ if TYPE_CHECKING:
     )
 
 # The store (uv, resolution, downloads) loads on first use: a host that only reads plugin
-# directories does not pay for importing it.
+# directories does not pay for importing it; the loader (YAML) loads when content is read,
+# so `ohp --help` and `ohp list` do without it.
 _LAZY = {
+    "LoadLimits": "isolator.content._fsread",
+    "load_plugin": "isolator.content._loader",
+    "expand_variables": "isolator.content._variables",
     "BuildSettings": "isolator.authoring._authoring",
     "Check": "isolator.authoring._authoring",
     "PackageResult": "isolator.authoring._authoring",

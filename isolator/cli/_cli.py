@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from isolator._errors import IsolatorError
 from isolator.cli._text import VisibleStream, json_visible, visible, write_raw
-from isolator.content._loader import load_plugin
 from isolator.policy._permissions import SANDBOX_PROFILES, Permissions
-from isolator.store._store import PluginStore, default_store_root, migrate_default_store
 
+# The store and the content loader (uv, resolution, YAML) load where a command uses them:
+# `ohp --help` imports neither (tests/test_cli_imports.py).
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from isolator.content._model import Plugin
     from isolator.metadata._distinfo import EntryPoint
     from isolator.store._marketplace import Marketplace, MarketplaceOrigin
-    from isolator.store._store import InstalledPlugin
+    from isolator.store._store import InstalledPlugin, PluginStore
 
 
 def add_root(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
@@ -52,6 +52,12 @@ def add_root(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
 
 
 def store_of(args: argparse.Namespace) -> PluginStore:
+    from isolator.store._store import (  # noqa: PLC0415 - the store loads when used
+        PluginStore,
+        default_store_root,
+        migrate_default_store,
+    )
+
     pool = getattr(args, "pool", None)
     if args.root is not None:
         return PluginStore(args.root, pool=pool)
@@ -137,6 +143,8 @@ def _run_show(args: argparse.Namespace) -> int:
     if _is_path(target):
         if not os.path.exists(target):
             raise IsolatorError(f"{target}: no such plugin directory")
+        from isolator.content._loader import load_plugin  # noqa: PLC0415
+
         plugin = load_plugin(target)
     else:
         store = store_of(args)

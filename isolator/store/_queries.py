@@ -18,7 +18,6 @@ from isolator._errors import (
     PluginNotFoundError,
     StoreError,
 )
-from isolator.content._loader import load_plugin
 from isolator.content._model import Diagnostic, Plugin
 from isolator.metadata._distinfo import (
     EntryPoint,
@@ -29,7 +28,13 @@ from isolator.metadata._distinfo import (
 )
 from isolator.store._disk import check_name
 from isolator.store._interpreters import Interpreter, find_python
-from isolator.store._records import ENTRY_POINT_GROUPS, PLUGINS_GROUP, InstalledPlugin, redacted
+from isolator.store._records import (
+    ENTRY_POINT_GROUPS,
+    PLUGINS_GROUP,
+    InstalledPlugin,
+    load_plugin,
+    redacted,
+)
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from isolator._errors import SourceError, StoreError
 from isolator.content._model import Installation
 from isolator.sources._sources import PluginSource
 from isolator.store._disk import METADATA
 from isolator.store._resolve import Artifact
+
+if TYPE_CHECKING:
+    import os
+
+    from isolator.content._model import Plugin
 
 STORE_FORMAT = 1
 METADATA_FORMAT = 1
@@ -247,6 +252,14 @@ def from_metadata(gen: Path, data: dict[str, Any]) -> InstalledPlugin:
         )
     except (KeyError, TypeError, SourceError) as exc:
         raise StoreError(str(gen / METADATA), f"metadata lacks or mangles {exc}") from None
+
+
+def load_plugin(path: str | os.PathLike[str], *, name: str | None = None) -> Plugin:
+    """:func:`isolator.content._loader.load_plugin`, imported on first use: the loader brings
+    YAML, which reading the store's records (``ohp list``) does not need."""
+    from isolator.content._loader import load_plugin as load  # noqa: PLC0415
+
+    return load(path, name=name)
 
 
 def redacted(src: PluginSource) -> PluginSource:

@@ -16,7 +16,6 @@ from isolator._errors import (
     ResolutionError,
     StoreError,
 )
-from isolator.content._loader import load_plugin
 from isolator.metadata._distinfo import find_site_packages
 from isolator.policy._policy import check_distributions
 from isolator.sources._sources import classify_directory
@@ -42,6 +41,7 @@ from isolator.store._records import (
     ResolvedDistribution,
     SyncReport,
     VerifyReport,
+    load_plugin,
 )
 from isolator.store._resolve import interpreter_tags, wheel_declared_plugins
 from isolator.store._venvfiles import venv_changes

@@ -16,14 +16,13 @@ from isolator._errors import (
     ResolutionError,
     StoreError,
 )
-from isolator.content._loader import load_plugin
 from isolator.metadata._distinfo import find_distribution, find_plugin_dir
 from isolator.store._acquire import copy_content
 from isolator.store._disk import check_name, now, say
 from isolator.store._lockfile import file_hashes
 from isolator.store._pipeline._venv import make_venv, pooled_venv
 from isolator.store._queries import plugins_in
-from isolator.store._records import METADATA_FORMAT, PLUGINS_GROUP
+from isolator.store._records import METADATA_FORMAT, PLUGINS_GROUP, load_plugin
 from isolator.store._resolve import wheel_declared_plugins
 
 if TYPE_CHECKING:
