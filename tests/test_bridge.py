@@ -419,3 +419,40 @@ def test_acall_goes_straight_to_the_worker_without_an_executor(bridge: HostBridg
         return [first.content, *(r.content for r in rest)]
 
     assert asyncio.run(run()) == ["aa", *(str(i) * 2 for i in range(16))]
+
+
+def test_a_blocking_call_on_the_loops_thread_while_the_loop_reads(bridge: HostBridge) -> None:
+    bridge.call_tool("probe", "echo", {"data": b"x"})
+
+    async def run() -> list[object]:
+        tool = bridge.tool("probe", "echo")
+        pending = asyncio.ensure_future(tool.acall({"data": b"a"}))
+        await asyncio.sleep(0)  # sent: the loop reads the socket now
+        # A synchronous call from a coroutine blocks the loop: it must not wait on the loop.
+        blocking = bridge.call_tool("probe", "echo", {"data": b"b"}, timeout=20).content
+        return [blocking, (await asyncio.wait_for(pending, 20)).content]
+
+    assert asyncio.run(run()) == [b"b", b"a"]
+
+
+def test_a_loop_that_stops_reading_does_not_hold_up_other_callers(bridge: HostBridge) -> None:
+    bridge.call_tool("probe", "echo", {"data": b"x"})
+    worker = bridge.worker("probe")
+    loop = asyncio.new_event_loop()
+    try:
+        # The loop sends a call and is then never run again: nobody awaits the reply there.
+        loop.run_until_complete(_send_only(worker))
+        assert worker._owner == "loop"
+        results: list[object] = []
+        thread = threading.Thread(target=lambda: results.append(
+            bridge.call_tool("probe", "echo", {"data": b"other"}, timeout=20).content))
+        thread.start()
+        thread.join(timeout=30)
+        assert results == [b"other"]
+    finally:
+        loop.close()
+    assert bridge.call_tool("probe", "echo", {"data": b"after"}).content == b"after"
+
+
+async def _send_only(worker: object) -> None:
+    worker.asubmit("tools.call", "echo", {"data": b"never awaited"})  # type: ignore[attr-defined]

@@ -574,7 +574,7 @@ class HostBridge:
         # Straight to the worker: the reader thread sets the loop's future (no executor hop).
         future = worker.asubmit("tools.call", name, dict(arguments))
         try:
-            raw = await asyncio.wait_for(future, timeout)
+            raw = await (future if timeout is None else asyncio.wait_for(future, timeout))
         except asyncio.TimeoutError:
             raise _deadline(worker, plugin, name, timeout) from None
         except asyncio.CancelledError:

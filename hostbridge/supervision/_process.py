@@ -96,6 +96,30 @@ class _LoopFuture:
         _hand_to_loop(self.loop, [(self.future, None, error)])
 
 
+class _LoopReading:
+    """An event loop that reads a worker's socket itself (``add_reader`` on a duplicate of
+    its descriptor, so that closing the socket never leaves the loop watching a reused
+    number): dropped by the loop, or by the reader thread once the loop is closed."""
+
+    __slots__ = ("active", "fd", "loop", "thread")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        self.loop = loop
+        self.fd = fd
+        self.thread = threading.get_ident()
+        self.active = time.monotonic()
+
+    def drop(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd < 0:
+            return
+        if not self.loop.is_closed():
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(fd)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 _Settled = tuple["asyncio.Future[Any]", object, "BaseException | None"]
 
 
@@ -188,6 +212,8 @@ class Worker:
         self._view = memoryview(self._buffer)
         # While the reader dispatches one read: the asyncio answers in it, by loop.
         self._batch: dict[asyncio.AbstractEventLoop, list[_Settled]] | None = None
+        # Owner "loop": an event loop reads the socket itself while it has calls in flight.
+        self._loop_reading: _LoopReading | None = None
         # The reader's waits (capability slots, tokens); kill() and close() end them.
         self._flow = Flow(self)
         self._sock: socket.socket | None = None
@@ -358,9 +384,67 @@ class Worker:
 
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        with self._read_cond:
+            reading = self._loop_reading
+            mine = reading is not None and reading.loop is loop and self._owner == "loop"
+            if not mine and self._owner is None and not self._backlog and not self._pending \
+                    and self._dead_reason is None and self._sock is not None:
+                # Nothing else in flight: this loop reads the replies itself (no thread hop).
+                reading = _LoopReading(loop, os.dup(self._sock.fileno()))
+                self._loop_reading = reading
+                self._owner = "loop"
+                mine = True
+                if self._polling:
+                    self._poke()
+                loop.add_reader(reading.fd, self._loop_read, reading)
         self._send_request(method, list(params), _LoopFuture(loop, future))
-        self._rouse()
+        if not mine:
+            self._rouse()
         return future
+
+    def _loop_read(self, reading: _LoopReading) -> None:
+        """The event loop's reader (``add_reader``): like :meth:`_read_own`, for the loop's
+        calls (and any other reply that comes meanwhile). It lets go of the socket when it
+        reads something else, or when the reader thread took the socket back: after
+        :data:`_PARK` with nothing in flight, or when the loop stopped reading."""
+        with self._read_cond:
+            if self._loop_reading is not reading:
+                reading.drop()
+                return
+            reading.active = time.monotonic()
+        handed = False
+        try:
+            count = self._sock.recv_into(self._view, 0, socket.MSG_DONTWAIT)  # type: ignore[union-attr]
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._backlog.append(exc)
+            handed = True
+        else:
+            if not count:
+                self._backlog.append(_EOF)
+                handed = True
+            else:
+                try:
+                    messages = self._conn.receive_data(self._view[:count])
+                except protocol.ProtocolError as exc:
+                    self._backlog.append(exc)
+                    handed = True
+                else:
+                    for index, message in enumerate(messages):
+                        if type(message) is not protocol.Response or \
+                                not self._on_response(message, reading.loop):
+                            self._backlog.extend(messages[index:])
+                            handed = True
+                            break
+        if handed:
+            with self._read_cond:
+                if self._loop_reading is reading:
+                    self._loop_reading = None
+                    self._owner = None
+                    if self._backlog or self._pending:
+                        self._read_cond.notify()
+            reading.drop()
 
     def call(self, method: str, *params: object, timeout: float | None = None) -> Any:
         """Call *method* and wait for its result; raises the builtin :class:`TimeoutError`
@@ -373,8 +457,13 @@ class Worker:
         deadline = None if timeout is None else time.monotonic() + timeout
         future: Future[Any] = Future()
         with self._read_cond:
-            mine = self._owner is None and not self._backlog and not self._pending \
-                and self._dead_reason is None
+            reading = self._loop_reading
+            if reading is not None and reading.thread == threading.get_ident():
+                # A blocking call on the loop's own thread: the loop cannot read meanwhile.
+                self._loop_reading = None
+                self._owner = None
+            mine = self._owner is None and not self._backlog and self._dead_reason is None \
+                and (not self._pending or reading is not None)
             if mine:
                 self._owner = "caller"
                 if self._polling:
@@ -497,6 +586,7 @@ class Worker:
             reason = f"connection lost: {exc.strerror or exc}"
         with self._read_cond:
             self._owner = "reader"  # for good: no caller reads any more
+            self._loop_reading = None  # a loop reading lets go at its next read
         code = self._proc.poll() if self._proc is not None else None
         if code is None and self._proc is not None:
             try:
@@ -536,8 +626,10 @@ class Worker:
         view = self._view
         while True:
             with cond:
-                while self._owner == "caller":
+                while self._owner in ("caller", "loop"):
                     cond.wait(_PARK)
+                    if self._owner == "loop":
+                        self._take_from_loop(sock)
                 if backlog:
                     items = list(backlog)
                     backlog.clear()
@@ -588,8 +680,28 @@ class Worker:
                 with cond:
                     self._owner = None
 
-    def _on_response(self, message: protocol.Response) -> bool:
-        """Complete the call *message* answers; False when it answers no pending call."""
+    def _take_from_loop(self, sock: socket.socket) -> None:
+        """(Under _read_cond, on the reader thread.) Take the socket back from an event loop
+        that has not read for a while and either has nothing in flight or has something to
+        read (it is blocked, stopped or closed): calls of other threads must not wait on it."""
+        reading = self._loop_reading
+        if reading is None or time.monotonic() - reading.active < _PARK:
+            return
+        if self._pending:
+            probe = select.poll()
+            probe.register(sock.fileno(), _POLLIN)
+            if not probe.poll(0):
+                return
+        self._loop_reading = None
+        self._owner = None
+        if reading.loop.is_closed():
+            reading.drop()
+        # else the loop lets go of its descriptor at its next read (_loop_read)
+
+    def _on_response(self, message: protocol.Response,
+                     loop: asyncio.AbstractEventLoop | None = None) -> bool:
+        """Complete the call *message* answers; False when it answers no pending call.
+        *loop*: the event loop running this (its own futures are set at once)."""
         with self._lock:
             entry = self._pending.pop(message.msgid, None)
         if entry is None:
@@ -599,7 +711,9 @@ class Worker:
             self.last_used = time.monotonic()
         error = None if message.error is None else RemoteError(method, message.error)
         batch = self._batch
-        if batch is not None and type(future) is _LoopFuture:
+        if loop is not None and type(future) is _LoopFuture and future.loop is loop:
+            _settle([(future.future, message.result, error)])
+        elif batch is not None and type(future) is _LoopFuture:
             # The reader's read: the loop is woken once for every answer in it.
             batch.setdefault(future.loop, []).append((future.future, message.result, error))
         elif error is not None:
