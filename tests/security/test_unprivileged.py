@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.unprivileged_rerun, pytest.mark.slow]
 # The security suite has about 80 tests; as an unprivileged user a few are skipped (those about
 # a root host's uid drop).
 MIN_PASSED = 60
-_SOURCE = ("pyproject.toml", "README.md", "isolator", "hostbridge")
+_SOURCE = ("pyproject.toml", "README.md", "isolator", "hostbridge", "examples")
 _KEPT_ENV = ("PATH", "LANG", "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY",
              "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 
