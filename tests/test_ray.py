@@ -113,9 +113,11 @@ def store(tmp_path_factory: pytest.TempPathFactory, example_wheelhouse: Path) ->
     links = base / "links"
     probe_wheel(links)
     store = PluginStore(base / "store")
-    for source in ("pypi:ray-probe-plugin", "pypi:openhands-plugin-shout"):
+    for source in ("pypi:ray-probe-plugin", "pypi:openhands-plugin-shout",
+                   "pypi:openhands-plugin-echo-agent"):
         store.install(source, find_links=[links, example_wheelhouse], no_index=True)
     store.configure("ray-probe", grants=Permissions(capabilities=("echo",)))
+    store.configure("echo-agent", grants=Permissions(capabilities=("llm.complete",)))
     return store
 
 
@@ -222,6 +224,13 @@ def test_ohp_call_and_doctor_with_ray(cluster: RayCluster, store: PluginStore) -
     tools = ohp("tools", "shout", "--json", "--ray", cluster.address)
     assert [t["name"] for t in json.loads(tools.stdout)] == \
         [t["name"] for t in json.loads(ohp("tools", "shout", "--json").stdout)]
+    # An agent step on a node: its model calls still answered by this process's model.
+    local = ohp("agent", "echo-agent", "--prompt", "hello there", "--json")
+    remote = ohp("agent", "echo-agent", "--prompt", "hello there", "--json", "--ray",
+                 cluster.address)
+    assert local.returncode == remote.returncode == 0, remote.stderr
+    assert remote.stdout == local.stdout
+    assert '"content": "echo: hello there"' in remote.stdout
 
 
 # ---- the node agent's checks, without Ray ---------------------------------------------------
