@@ -130,6 +130,12 @@ with HostBridge(store) as bridge:
         out["worker_pid"] = bridge.worker("oh-sdk-agent").pid
         out["persisted_agent"] = conv.state.agent.model_dump(mode="json")
         out["usage"] = bridge.llm_usage["oh-sdk-agent"].to_dict()
+        # Under the strict profile too (Landlock: the SDK's import reads only what it may).
+        with HostBridge(store, profile="strict") as strict:
+            llm = llm_for([("finish", {"message": "strict"})])
+            conv, error = run(plugin_agent(strict, "oh-sdk-agent", llm=llm))
+            out["strict"] = {"error": error, "status": conv.state.execution_status.value,
+                             "profile": strict.worker("oh-sdk-agent").profile}
         # The bridge's cap on a plugin's model use holds for its SDK agent too.
         with HostBridge(store, llm_limits=LLMLimits(max_calls=1)) as capped:
             tight = llm_for([("shout__shout", {"text": "one"}), ("finish", {"message": "x"})])
@@ -247,6 +253,12 @@ def test_custom_agent_drives_the_host_conversation(first_run: dict[str, Any]) ->
     rejected = [e for e in events if e["kind"] == "UserRejectObservation"]
     assert [e["tool_call_id"] for e in rejected] == ["call_run_1"], kinds
     assert observations["call_run_2"]["tool_name"] == "finish"
+
+
+def test_custom_agent_runs_under_strict(first_run: dict[str, Any]) -> None:
+    strict = first_run["strict"]
+    assert strict["profile"] == "strict"
+    assert strict["error"] is None and strict["status"] == "finished", strict
 
 
 def test_custom_agent_persists_as_a_plugin_agent(first_run: dict[str, Any]) -> None:

@@ -40,9 +40,10 @@ MOUNT_PROC = "--mount-proc"
 SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ssl",
                "/etc/ca-certificates", "/etc/localtime", "/etc/ld.so.cache",
                "/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/hosts", "/dev/random",
-               "/dev/urandom", "/dev/zero", "/proc/self")
+               "/dev/urandom", "/dev/zero", "/proc/self", "/etc/mime.types")
 """Read-only under a confining Landlock ruleset besides what the process itself needs: what a
-process needs of the system (shared libraries, programs, certificates, time zone)."""
+process needs of the system (shared libraries, programs, certificates, time zone, the MIME
+types Python's mimetypes reads when the file exists, as the OpenHands SDK does at import)."""
 SYSTEM_WRITE = ("/dev/null",)
 HIDDEN = ("/proc/self/mountinfo", "/proc/self/mounts", "/proc/self/mountstats",
           "/proc/self/task")
