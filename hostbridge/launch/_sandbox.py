@@ -260,6 +260,15 @@ class Launch:
     layers: dict[str, Any] = field(default_factory=dict)
     """Every layer and whether it is applied to this process (False with a reason: not)."""
     limits: WorkerLimits = WorkerLimits()
+    outer: list[str] = field(default_factory=list)
+    """The part of :attr:`prefix` a zygote gets (``hostbridge.launch._zygote``): the
+    parent-death signal and, for a root host, the private mount namespace and the uid switch,
+    with ``/`` as the working directory; the rest a forked worker applies itself."""
+    namespaces: dict[str, Any] = field(default_factory=dict)
+    """The namespaces of :attr:`prefix`'s ``unshare`` (``pid``, ``proc``, ``net``), for a
+    forked worker to unshare itself."""
+    fork_refused: str | None = None
+    """Why a zygote may not start this process (it keeps the exec path), or None."""
 
     def cleanup(self) -> None:
         if self.scratch is not None:
@@ -337,6 +346,11 @@ def plan(
         layers["private_mounts"] = drop.bound
     as_nobody = drop is not None
     user = drop.user if drop is not None else {}
+    # A zygote's view: the same covers and binds, started in / (a forked worker changes to
+    # its own directory).
+    zygote_drop = drop
+    if drop is not None and drop.prefix:
+        zygote_drop = drop_privileges(needed, uses, Path("/"), info, f"{what} of {name!r}")
 
     passed = (*env_allow, *grants.environment)
     refused = sorted({key for key in passed if loader_variable(key)})
@@ -426,4 +440,12 @@ def plan(
         if net_ns:
             prefix.append("--net")  # only a loopback that is down: no network at all
         prefix += limits.prefix()
-    return Launch(profile, prefix, env, cwd, config, user, scratch, layers, limits)
+    outer = [*die_with_parent_prefix(), *(zygote_drop.prefix if zygote_drop else [])]
+    namespaces = {"pid": pid_ns, "proc": proc, "net": net_ns, "map_to": UNPRIVILEGED_UID}
+    fork_refused = None
+    if sandboxed and not pid_ns:
+        # Without a PID namespace a worker could see and signal the zygote (and, without
+        # seccomp, trace it): the exec path, where each worker is on its own.
+        fork_refused = "no PID namespace here"
+    return Launch(profile, prefix, env, cwd, config, user, scratch, layers, limits, outer,
+                  namespaces, fork_refused)

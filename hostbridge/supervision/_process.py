@@ -33,6 +33,7 @@ import subprocess
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from hostbridge._errors import (
@@ -44,6 +45,7 @@ from hostbridge._errors import (
 from hostbridge.launch._runtime import WORKER_PACKAGE, ensure_runtime
 from hostbridge.launch._sandbox import Launch, WorkerLimits, check_profile, plan
 from hostbridge.launch._spawn import spawner as _spawner
+from hostbridge.launch._zygote import fork_worker, worker_start_mode
 from hostbridge.supervision._flow import Flow
 from hostbridge.supervision._outbox import Outbox
 from hostbridge.supervision._output import Output
@@ -55,7 +57,6 @@ from isolator.policy import Permissions
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import Callable, Iterable, Mapping
-    from pathlib import Path
 
     from isolator.store import InstalledPlugin, PluginStore
 
@@ -825,8 +826,15 @@ class Launcher(Protocol):
 
 
 class LocalLauncher:
-    """Starts the worker here: the plugin venv's interpreter under the sandbox profile's
-    launcher, connected by a socketpair (the default)."""
+    """Starts the worker here, connected by a socketpair (the default): forked by a zygote
+    of the plugin's interpreter and profile (*start* ``"zygote"``, where the profile allows
+    it), or the plugin venv's interpreter exec'd under the profile's launcher (``"exec"``).
+    *start* None: ``$ISOLATOR_WORKER_START``, else ``"zygote"`` (docs/security.md)."""
+
+    def __init__(self, start: str | None = None) -> None:
+        if start is not None:
+            worker_start_mode(start)  # checked now
+        self.mode = start
 
     def start(self, store: PluginStore, name: str, installed: InstalledPlugin, *,
               profile: str, grants: Permissions, env_allow: Iterable[str],
@@ -850,6 +858,21 @@ class LocalLauncher:
             "fd": child.fileno(), "plugin": name,
             "site_packages": str(find_site_packages(installed.venv)),
             "msgpack_path": str(runtime.msgpack_dir), "tools": tools, **launch.config}
+        mode = worker_start_mode(self.mode)
+        if mode == "zygote" and launch.fork_refused is None:
+            base = Path(os.path.realpath(installed.python["path"]))
+            try:
+                process = fork_worker(launch, base, runtime, config=config, parent=parent,
+                                      child=child, venv_python=python, venv=installed.venv)
+            except BaseException:
+                parent.close()
+                launch.cleanup()
+                raise
+            finally:
+                child.close()
+            return Launched(parent, process, {**launch.layers, "start": "zygote"}, launch)
+        launch.layers["start"] = "exec" if mode == "exec" else \
+            f"exec ({launch.fork_refused})"
         # Die with the host. The kernel's parent-death signal follows the spawning *thread*,
         # so every worker is spawned by one thread that lives as long as the process.
         cmd = [*launch.prefix, str(python), "-I", "-S", "-B", "-c", _BOOT,

@@ -17,6 +17,10 @@ import json
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 _RECV = 1 << 20
 
 # Set by main(); tools reach the host through host_call().
@@ -29,6 +33,13 @@ def main(config_text: str) -> None:
     faulthandler.enable()
     config = json.loads(config_text)
     _raise_mmap_threshold()
+    serve(config)
+
+
+def serve(config: dict[str, Any]) -> None:
+    """Apply the in-process layers, add the plugin's paths and serve on ``config["fd"]``: the
+    rest of :func:`main`, and what a worker forked by the zygote (``.zygote``) runs once its
+    outer layers are in place."""
     # Before any plugin code, .pth files of the venv included (_set_path runs them): from
     # here on the filesystem is the venv, the runtime and the interpreter (read) and one
     # scratch directory (write), and the system calls are filtered, as the profile says.
