@@ -208,7 +208,7 @@ def _drain(pipe: BinaryIO, lines: deque[str]) -> None:
 
 def fork_worker(launch: Launch, python: Path, runtime: Runtime, *, config: dict[str, Any],
                 parent: socket.socket, child: socket.socket, venv_python: Path,
-                venv: Path, timeout: float = 30.0) -> ForkedProcess:
+                timeout: float = 30.0) -> ForkedProcess:
     """Start a worker of *launch* forked by the zygote of *python* (the base interpreter):
     *parent* and *child* are the two ends of the worker's socket (the caller keeps the
     first, and closes the second), *config* what an exec'd worker gets on its command line
@@ -235,8 +235,7 @@ def fork_worker(launch: Launch, python: Path, runtime: Runtime, *, config: dict[
             "namespaces": launch.namespaces,
             "rlimits": {key: value for key, value in launch.limits.to_dict().items()
                         if value is not None},
-            "env": launch.env, "cwd": str(launch.cwd), "executable": str(venv_python),
-            "prefix": str(venv)}
+            "env": launch.env, "cwd": str(launch.cwd), "executable": str(venv_python)}
     data = json.dumps(full).encode("utf-8")
     process = ForkedProcess(intermediate, os.fdopen(out_r, "rb", buffering=0),
                             os.fdopen(err_r, "rb", buffering=0), status_r)

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +42,7 @@ from hostbridge.agents._agents import (
 )
 from hostbridge.agents._registry import CapabilityRegistry, RegistryError
 from hostbridge.launch._sandbox import check_profile
-from hostbridge.supervision._process import Worker
+from hostbridge.supervision._process import LocalLauncher, Worker
 from isolator.store import PluginStore, default_store, write_json_atomic
 
 if TYPE_CHECKING:
@@ -57,6 +58,11 @@ SESSION_CAPABILITY = "agent.session"
 
 log = logging.getLogger("hostbridge.bridge")
 _bridges: weakref.WeakSet[HostBridge] = weakref.WeakSet()
+_schemas: dict[tuple[str, str, str | None, str], list[dict[str, Any]]] = {}
+"""The tools a worker listed, by store, plugin, generation and profile: listed once per
+generation in a host process, whatever bridge asks (a generation is immutable)."""
+_schemas_lock = threading.Lock()
+_SCHEMAS_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,7 @@ class HostBridge:
         profile: str | None = None,
         capability_providers: Mapping[str, str] | None = None,
         launcher: Launcher | None = None,
+        worker_start: str | None = None,
     ) -> None:
         self.store = store if store is not None else default_store()
         self.env_allow = tuple(env_allow)
@@ -174,9 +181,15 @@ class HostBridge:
         self._monitor: threading.Thread | None = None
         self._closers: list[Callable[[], None]] = []
         self._sessions: dict[tuple[str, str], Callable[..., Any]] = {}
+        if worker_start is not None:
+            if launcher is not None:
+                raise ValueError("worker_start is the local launcher's: give it or a "
+                                 "launcher, not both")
+            launcher = LocalLauncher(worker_start)
         self.launcher = launcher
-        """Where workers start: None, here (``LocalLauncher``); ``hostbridge.ray.RayLauncher``
-        on a Ray cluster's nodes, with the same contract."""
+        """Where workers start: None, here (``LocalLauncher``: forked by a zygote, or exec'd,
+        as *worker_start* or ``$ISOLATOR_WORKER_START`` says; docs/bridge.md);
+        ``hostbridge.ray.RayLauncher`` on a Ray cluster's nodes, with the same contract."""
         _bridges.add(self)
 
     def __enter__(self) -> HostBridge:
@@ -230,6 +243,35 @@ class HostBridge:
                 self._tools.pop(plugin, None)
             self._ensure_monitor()
             return worker
+
+    def start(self, plugins: Iterable[str], *, tools: bool = True,
+              timeout: float | None = 60.0) -> dict[str, Worker]:
+        """Start the workers of *plugins* at once (each from a thread of its own) and, with
+        *tools*, list their tools; returns them by plugin. Every plugin is tried; the first
+        error (in the order given) is raised once all have finished, the others' workers
+        keep running."""
+        names = list(dict.fromkeys(plugins))
+        if not names:
+            return {}
+
+        def one(plugin: str) -> Worker:
+            if tools:
+                self._tool_map(plugin, timeout)
+            return self.worker(plugin)
+
+        started: dict[str, Worker] = {}
+        errors: list[BaseException] = []
+        with ThreadPoolExecutor(max_workers=min(len(names), 16),
+                                thread_name_prefix="hostbridge-start") as pool:
+            futures = {name: pool.submit(one, name) for name in names}
+            for name, future in futures.items():
+                try:
+                    started[name] = future.result()
+                except Exception as exc:
+                    errors.append(exc)
+        if errors:
+            raise errors[0]
+        return started
 
     def profile_for(self, plugin: str) -> str:
         """The sandbox profile *plugin*'s worker runs under: this bridge's, else the one the
@@ -531,7 +573,18 @@ class HostBridge:
         worker = self.worker(plugin)
         if cached is not None:
             return cached
-        specs = worker.request("tools.list", timeout=timeout)
+        # Once per generation (and profile): a generation's files never change.
+        installed = worker.installed
+        key = (str(self.store.root), plugin, installed.generation if installed else None,
+               worker.profile)
+        specs = _schemas.get(key) if installed is not None else None
+        if specs is None:
+            specs = worker.request("tools.list", timeout=timeout)
+            if installed is not None:
+                with _schemas_lock:
+                    while len(_schemas) >= _SCHEMAS_KEPT:
+                        del _schemas[next(iter(_schemas))]
+                    _schemas[key] = specs
         tools = {spec["name"]: RemoteTool(self, plugin, spec["name"], spec["description"],
                                           spec["input_schema"]) for spec in specs}
         self._tools[plugin] = tools

@@ -77,9 +77,56 @@ _POLLIN = select.POLLIN | select.POLLHUP | select.POLLERR
 _EOF = object()  # handed over by a caller that read the end of the stream
 
 
+class _Waiter:
+    """A synchronous caller's pending call (:meth:`Worker.call`), lighter than a
+    :class:`concurrent.futures.Future` (no condition variable, no callbacks): a caller that
+    reads its own reply finds it set; one that waits for another reader blocks on a lock the
+    setter releases. Set once, by whoever takes the call out of ``_pending``."""
+
+    __slots__ = ("error", "finished", "lock", "value")
+
+    def __init__(self) -> None:
+        self.finished = False
+        self.value: object = None
+        self.error: BaseException | None = None
+        self.lock: Any = None
+
+    def done(self) -> bool:
+        return self.finished
+
+    def set_result(self, value: object) -> None:
+        self.value = value
+        self._finish()
+
+    def set_exception(self, error: BaseException) -> None:
+        self.error = error
+        self._finish()
+
+    def _finish(self) -> None:
+        self.finished = True
+        lock = self.lock  # read after the flag: a waiter arriving now sees one or the other
+        if lock is not None:
+            lock.release()
+
+    def result(self, timeout: float | None) -> Any:
+        """The result (or raise the error); the builtin :class:`TimeoutError` after
+        *timeout* s."""
+        if not self.finished:
+            lock = threading.Lock()
+            lock.acquire()
+            self.lock = lock
+            if not self.finished and \
+                    not lock.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+                raise TimeoutError
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 class _LoopFuture:
-    """A pending call's completion for an asyncio caller: the reader (or a caller reading) sets
-    the loop's future through ``call_soon_threadsafe``, with no thread-pool hop."""
+    """A pending call's completion for an asyncio caller: set directly by the loop when it
+    reads the reply itself, else (the reader thread, a caller reading) through
+    ``call_soon_threadsafe``, with no thread-pool hop."""
 
     __slots__ = ("future", "loop")
 
@@ -100,15 +147,19 @@ class _LoopFuture:
 class _LoopReading:
     """An event loop that reads a worker's socket itself (``add_reader`` on a duplicate of
     its descriptor, so that closing the socket never leaves the loop watching a reused
-    number): dropped by the loop, or by the reader thread once the loop is closed."""
+    number): dropped by the loop, or by the reader thread once the loop is closed. *cork*:
+    the requests of this loop's calls made while others are in flight, sent together once
+    per turn of the loop (or by the reader thread when it takes the socket back)."""
 
-    __slots__ = ("active", "fd", "loop", "thread")
+    __slots__ = ("active", "busy", "cork", "fd", "loop", "thread")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
         self.loop = loop
         self.fd = fd
         self.thread = threading.get_ident()
         self.active = time.monotonic()
+        self.busy = False  # in a read: the reader thread must not take the socket back
+        self.cork: list[bytes] = []
 
     def drop(self) -> None:
         fd, self.fd = self.fd, -1
@@ -196,15 +247,16 @@ class Worker:
         self.logs = self._output.logs
         """The last lines of the worker's stdout and stderr, one bounded log per stream."""
         self._conn = protocol.Connection()
-        self._pending: dict[int, tuple[str, Future[Any] | _LoopFuture]] = {}
+        self._pending: dict[int, tuple[str, Future[Any] | _LoopFuture | _Waiter]] = {}
         # Guards _pending and msgids; never held across I/O or a wait.
         self._lock = threading.Lock()
         # Who reads the socket: None, "reader" (the reader thread) or "caller" (a synchronous
-        # caller reading its own reply, nothing else in flight). Guarded by _read_cond, never
+        # caller reading its own reply, nothing else in flight). Guarded by _read_lock, never
         # held across I/O. What a caller read but does not handle itself (anything but a
         # response to a pending call, the end of the stream, an error) goes to _backlog, for
         # the reader thread, in order.
-        self._read_cond = threading.Condition(threading.Lock())
+        self._read_lock = threading.Lock()
+        self._read_cond = threading.Condition(self._read_lock)
         self._owner: str | None = None
         self._polling = False
         self._backlog: collections.deque[object] = collections.deque()
@@ -379,16 +431,23 @@ class Worker:
         return future
 
     def asubmit(self, method: str, *params: object) -> asyncio.Future[Any]:
-        """:meth:`submit` for asyncio: the running loop's future, set from the reader thread
-        with ``call_soon_threadsafe`` (no thread-pool hop on the way)."""
+        """:meth:`submit` for asyncio: the running loop's future, with no thread-pool hop.
+
+        When nothing else is in flight, the loop reads the replies itself (``add_reader``)
+        for as long as it has calls in flight; the requests its calls make while others are
+        in flight are sent together, once per turn of the loop (one send, one wake-up of the
+        worker, for the calls of all its tasks). Otherwise the reader thread sets the future
+        with ``call_soon_threadsafe``."""
         import asyncio  # noqa: PLC0415 - only asyncio callers pay for it
 
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        with self._read_cond:
+        entry = _LoopFuture(loop, future)
+        with self._read_lock:
             reading = self._loop_reading
-            mine = reading is not None and reading.loop is loop and self._owner == "loop"
-            if not mine and self._owner is None and not self._backlog and not self._pending \
+            if reading is not None and reading.loop is loop:
+                mine = True
+            elif self._owner is None and not self._backlog and not self._pending \
                     and self._dead_reason is None and self._sock is not None:
                 # Nothing else in flight: this loop reads the replies itself (no thread hop).
                 reading = _LoopReading(loop, os.dup(self._sock.fileno()))
@@ -398,54 +457,95 @@ class Worker:
                 if self._polling:
                     self._poke()
                 loop.add_reader(reading.fd, self._loop_read, reading)
-        self._send_request(method, list(params), _LoopFuture(loop, future))
-        if not mine:
-            self._rouse()
+            else:
+                mine = False
+            corked = mine and bool(self._pending)
+        if not corked:
+            self._send_request(method, list(params), entry)
+            if not mine:
+                self._rouse()
+            return future
+        assert reading is not None
+        data = self._send_request(method, list(params), entry, cork=True)
+        if data is not None:
+            with self._read_lock:
+                cork = reading.cork
+                cork.append(data)
+                first = len(cork) == 1
+            if first:
+                loop.call_soon(self._uncork, reading)
         return future
+
+    def _uncork(self, reading: _LoopReading) -> None:
+        """(On the loop, once per turn.) Send what the loop's calls queued, in one send."""
+        with self._read_lock:
+            cork = reading.cork
+            if not cork:
+                return  # sent by the reader thread, which took the socket back
+            reading.cork = []
+        self._send_corked(cork)
+
+    def _send_corked(self, cork: list[bytes]) -> None:
+        outbox = self._outbox
+        if outbox is None:
+            return
+        # A connection that is gone fails the calls from the reading side (end of stream).
+        with contextlib.suppress(OSError):
+            outbox.send(cork[0] if len(cork) == 1 else b"".join(cork))
 
     def _loop_read(self, reading: _LoopReading) -> None:
         """The event loop's reader (``add_reader``): like :meth:`_read_own`, for the loop's
-        calls (and any other reply that comes meanwhile). It lets go of the socket when it
-        reads something else, or when the reader thread took the socket back: after
-        :data:`_PARK` with nothing in flight, or when the loop stopped reading."""
-        with self._read_cond:
+        calls (and any other reply that comes meanwhile; the loop's own futures are set at
+        once). It lets go of the socket when it reads something else, or when the reader
+        thread took the socket back: after :data:`_PARK` with nothing in flight, or when the
+        loop stopped reading."""
+        with self._read_lock:
             if self._loop_reading is not reading:
                 reading.drop()
                 return
             reading.active = time.monotonic()
+            reading.busy = True
         handed = False
         try:
-            count = self._sock.recv_into(self._view, 0, socket.MSG_DONTWAIT)  # type: ignore[union-attr]
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            self._backlog.append(exc)
-            handed = True
-        else:
+            try:
+                count = self._sock.recv_into(self._view, 0, socket.MSG_DONTWAIT)  # type: ignore[union-attr]
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self._backlog.append(exc)
+                handed = True
+                return
             if not count:
                 self._backlog.append(_EOF)
                 handed = True
-            else:
-                try:
-                    messages = self._conn.receive_data(self._view[:count])
-                except protocol.ProtocolError as exc:
-                    self._backlog.append(exc)
+                return
+            try:
+                messages = self._conn.receive_data(self._view[:count])
+            except protocol.ProtocolError as exc:
+                self._backlog.append(exc)
+                handed = True
+                return
+            loop = reading.loop
+            for index, message in enumerate(messages):
+                if type(message) is not protocol.Response or \
+                        not self._on_response(message, loop):
+                    self._backlog.extend(messages[index:])
                     handed = True
-                else:
-                    for index, message in enumerate(messages):
-                        if type(message) is not protocol.Response or \
-                                not self._on_response(message, reading.loop):
-                            self._backlog.extend(messages[index:])
-                            handed = True
-                            break
-        if handed:
-            with self._read_cond:
-                if self._loop_reading is reading:
-                    self._loop_reading = None
-                    self._owner = None
-                    if self._backlog or self._pending:
-                        self._read_cond.notify()
-            reading.drop()
+                    return
+        finally:
+            reading.busy = False
+            if handed:
+                self._loop_lets_go(reading)
+
+    def _loop_lets_go(self, reading: _LoopReading) -> None:
+        """The loop read what only the reader thread handles: the socket goes back to it."""
+        with self._read_lock:
+            if self._loop_reading is reading:
+                self._loop_reading = None
+                self._owner = None
+                if self._backlog or self._pending:
+                    self._read_cond.notify()
+        reading.drop()
 
     def call(self, method: str, *params: object, timeout: float | None = None) -> Any:
         """Call *method* and wait for its result; raises the builtin :class:`TimeoutError`
@@ -456,34 +556,38 @@ class Worker:
         host, notifications, stray responses, the end of the stream) it hands to the reader
         thread, in order, and waits as any other caller."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        future: Future[Any] = Future()
-        with self._read_cond:
+        waiter = _Waiter()
+        cork: list[bytes] = []
+        with self._read_lock:
             reading = self._loop_reading
             if reading is not None and reading.thread == threading.get_ident():
                 # A blocking call on the loop's own thread: the loop cannot read meanwhile.
                 self._loop_reading = None
                 self._owner = None
+                cork, reading.cork = reading.cork, []
             mine = self._owner is None and not self._backlog and self._dead_reason is None \
                 and (not self._pending or reading is not None)
             if mine:
                 self._owner = "caller"
                 if self._polling:
                     self._poke()  # the reader thread leaves poll() and parks
+        if cork:
+            self._send_corked(cork)  # what the loop's calls queued goes first
         if not mine:
-            self._send_request(method, list(params), future)
+            self._send_request(method, list(params), waiter)
             self._rouse()
-            return future.result(timeout=timeout)
+            return waiter.result(timeout)
         try:
-            self._send_request(method, list(params), future)
-            if not future.done():
-                self._read_own(future, deadline)
+            self._send_request(method, list(params), waiter)
+            if not waiter.finished:
+                self._read_own(waiter, deadline)
         finally:
-            with self._read_cond:
+            with self._read_lock:
                 self._owner = None
                 if self._backlog or self._pending:
                     self._read_cond.notify()
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        return future.result(timeout=left)
+        return waiter.result(None if deadline is None else
+                             max(0.0, deadline - time.monotonic()))
 
     def request(self, method: str, *params: object, timeout: float | None = None) -> Any:
         """Call *method* and wait for its result (raises on error or after *timeout* s)."""
@@ -496,46 +600,58 @@ class Worker:
                                    "stopped") from None
 
     def _send_request(self, method: str, params: list[Any],
-                      future: Future[Any] | _LoopFuture) -> None:
+                      future: Future[Any] | _LoopFuture | _Waiter,
+                      cork: bool = False) -> bytes | None:
+        """Register the call and send its request (*cork*: return its bytes instead, for the
+        caller to send with others). A call that cannot be sent fails its future; an
+        argument msgpack cannot carry raises (TypeError, ValueError)."""
         if method != "ping":
             self.last_used = time.monotonic()
         outbox = self._outbox
         if self._dead_reason is not None or outbox is None:
             future.set_exception(WorkerCrashedError(f"worker of {self.name!r}",
                                                     self._dead_reason or "not started"))
-            return
+            return None
         with self._lock:
             msgid = self._conn.next_msgid()
-        data = self._conn.send(protocol.Request(msgid, method, params))
-        with self._lock:
             self._pending[msgid] = (method, future)
-        ended = self._ended()
-        if ended is not None:  # the reader failed every call meanwhile
+        try:
+            data = self._conn.send(protocol.Request(msgid, method, params))
+        except BaseException:
             with self._lock:
                 self._pending.pop(msgid, None)
-            future.set_exception(WorkerCrashedError(f"worker of {self.name!r}", ended))
-            return
+            raise
+        if self._dead_reason is not None:  # the reader failed every call meanwhile
+            self._fail_one(msgid, future, self._dead_reason)
+            return None
+        if cork:
+            return data
         try:
             outbox.send(data)
         except OSError as exc:
-            with self._lock:
-                self._pending.pop(msgid, None)
-            future.set_exception(WorkerCrashedError(f"worker of {self.name!r}",
-                                                    f"cannot send: {exc.strerror or exc}"))
+            self._fail_one(msgid, future, f"cannot send: {exc.strerror or exc}")
+        return None
+
+    def _fail_one(self, msgid: int, future: Future[Any] | _LoopFuture | _Waiter,
+                  reason: str) -> None:
+        with self._lock:
+            if self._pending.pop(msgid, None) is None:
+                return  # failed (or answered) meanwhile
+        future.set_exception(WorkerCrashedError(f"worker of {self.name!r}", reason))
 
     def _ended(self) -> str | None:
         """Why the connection ended (set by the reader thread), or None."""
         return self._dead_reason
 
-    def _read_own(self, future: Future[Any], deadline: float | None) -> None:
-        """Read the socket on the calling thread until *future* is done; hand what is not a
+    def _read_own(self, waiter: _Waiter, deadline: float | None) -> None:
+        """Read the socket on the calling thread until *waiter* is done; hand what is not a
         response to a pending call to the reader thread (its waits, the worker's calls and
         notifications, are the reader's: a caller's deadline must always fire)."""
         sock = self._sock
         assert sock is not None
         poller = None
         view = self._view
-        while not future.done():
+        while not waiter.finished:
             if deadline is not None:
                 if poller is None:
                     poller = select.poll()
@@ -543,7 +659,7 @@ class Worker:
                 left = deadline - time.monotonic()
                 if left <= 0 or not poller.poll(max(1, int(left * 1000) + 1)):
                     if deadline - time.monotonic() <= 0:
-                        return  # the caller's deadline: future.result() says so
+                        return  # the caller's deadline: waiter.result() says so
                     continue
             try:
                 count = sock.recv_into(view)
@@ -569,9 +685,11 @@ class Worker:
                 os.write(self._wake[1], b"\0")
 
     def _rouse(self) -> None:
-        """Wake the reader thread if it is parked (a call waits for it, or the end)."""
-        with self._read_cond:
-            if self._owner != "caller":
+        """Wake the reader thread if it is parked (a call waits for it, or the end). Not
+        while it reads (it reads on while calls are in flight) or a caller reads (which hands
+        the socket back, waking it, when calls are in flight)."""
+        if self._owner not in ("caller", "reader"):
+            with self._read_lock:
                 self._read_cond.notify()
 
     # ---- the reader --------------------------------------------------------------------------
@@ -585,7 +703,7 @@ class Worker:
             self._kill_worker()
         except OSError as exc:
             reason = f"connection lost: {exc.strerror or exc}"
-        with self._read_cond:
+        with self._read_lock:
             self._owner = "reader"  # for good: no caller reads any more
             self._loop_reading = None  # a loop reading lets go at its next read
         code = self._proc.poll() if self._proc is not None else None
@@ -614,8 +732,13 @@ class Worker:
 
     def _read(self) -> None:
         """The reader thread: read and dispatch until the end of the stream (returns) or an
-        error (raises); what a caller handed over first, in order. While a caller reads its
-        own reply the thread is parked (:meth:`call`)."""
+        error (raises); what a caller handed over first, in order. While a caller or a loop
+        reads, the thread is parked (:meth:`call`, :meth:`asubmit`).
+
+        Idle, it waits in ``poll()`` (so that a caller can take the socket: a thread sitting
+        in ``recv`` would read its reply first); once it reads and calls are in flight, it
+        reads on with a blocking ``recv`` (one system call a read) until none is: meanwhile
+        nobody else may take the socket, as calls of others are in flight."""
         sock = self._sock
         wake = self._wake
         assert sock is not None and wake is not None
@@ -623,14 +746,17 @@ class Worker:
         poller.register(sock.fileno(), _POLLIN)
         poller.register(wake[0], select.POLLIN)
         cond = self._read_cond
+        lock = self._read_lock
         backlog = self._backlog
+        recv_into = sock.recv_into
         view = self._view
         while True:
-            with cond:
+            corked: list[bytes] = []
+            with lock:
                 while self._owner in ("caller", "loop"):
                     cond.wait(_PARK)
                     if self._owner == "loop":
-                        self._take_from_loop(sock)
+                        corked += self._take_from_loop(sock)
                 if backlog:
                     items = list(backlog)
                     backlog.clear()
@@ -638,6 +764,8 @@ class Worker:
                 else:
                     items = None
                     self._polling = True
+            if corked:
+                self._send_corked(corked)
             if items is not None:
                 try:
                     for item in items:
@@ -648,11 +776,11 @@ class Worker:
                             raise item
                         self._on_message(item)  # type: ignore[arg-type]
                 finally:
-                    with cond:
+                    with lock:
                         self._owner = None
                 continue
             events = poller.poll()
-            with cond:
+            with lock:
                 self._polling = False
                 if any(fd == wake[0] for fd, _ in events):
                     with contextlib.suppress(OSError):
@@ -662,42 +790,56 @@ class Worker:
                     continue
                 self._owner = "reader"
             try:
-                try:
-                    count = sock.recv_into(view, 0, socket.MSG_DONTWAIT)
-                except BlockingIOError:  # a caller read it meanwhile
-                    continue
-                if not count:
-                    self._conn.receive_data(b"")
-                    return
-                self._batch = {}
-                try:
-                    for message in self._conn.receive_data(view[:count]):
-                        self._on_message(message)
-                finally:
-                    batch, self._batch = self._batch, None
-                    for loop, settled in batch.items():
-                        _hand_to_loop(loop, settled)
+                flags = socket.MSG_DONTWAIT
+                while True:
+                    try:
+                        count = recv_into(view, 0, flags)
+                    except BlockingIOError:  # a caller read it meanwhile
+                        break
+                    if not count:
+                        self._conn.receive_data(b"")
+                        return
+                    self._dispatch(count)
+                    if not self._pending:
+                        break  # idle: back to poll(), where a caller may take the socket
+                    flags = 0
             finally:
-                with cond:
+                with lock:
                     self._owner = None
 
-    def _take_from_loop(self, sock: socket.socket) -> None:
-        """(Under _read_cond, on the reader thread.) Take the socket back from an event loop
+    def _dispatch(self, count: int) -> None:
+        """(The reader thread.) Dispatch the messages of one read of *count* bytes: each
+        loop's answers in it are set with one wake-up of that loop."""
+        self._batch = {}
+        try:
+            for message in self._conn.receive_data(self._view[:count]):
+                self._on_message(message)
+        finally:
+            batch, self._batch = self._batch, None
+            for loop, settled in batch.items():
+                _hand_to_loop(loop, settled)
+
+    def _take_from_loop(self, sock: socket.socket) -> list[bytes]:
+        """(Under _read_lock, on the reader thread.) Take the socket back from an event loop
         that has not read for a while and either has nothing in flight or has something to
-        read (it is blocked, stopped or closed): calls of other threads must not wait on it."""
+        read or to send (it is blocked, stopped or closed): calls of other threads must not
+        wait on it. Returns what the loop's calls queued and the loop did not send, for the
+        reader to send."""
         reading = self._loop_reading
-        if reading is None or time.monotonic() - reading.active < _PARK:
-            return
-        if self._pending:
+        if reading is None or reading.busy or time.monotonic() - reading.active < _PARK:
+            return []
+        if self._pending and not reading.cork:
             probe = select.poll()
             probe.register(sock.fileno(), _POLLIN)
             if not probe.poll(0):
-                return
+                return []
         self._loop_reading = None
         self._owner = None
+        cork, reading.cork = reading.cork, []
         if reading.loop.is_closed():
             reading.drop()
         # else the loop lets go of its descriptor at its next read (_loop_read)
+        return cork
 
     def _on_response(self, message: protocol.Response,
                      loop: asyncio.AbstractEventLoop | None = None) -> bool:
@@ -711,12 +853,20 @@ class Worker:
         if method != "ping":
             self.last_used = time.monotonic()
         error = None if message.error is None else RemoteError(method, message.error)
-        batch = self._batch
-        if loop is not None and type(future) is _LoopFuture and future.loop is loop:
-            _settle([(future.future, message.result, error)])
-        elif batch is not None and type(future) is _LoopFuture:
-            # The reader's read: the loop is woken once for every answer in it.
-            batch.setdefault(future.loop, []).append((future.future, message.result, error))
+        if type(future) is _LoopFuture:
+            if future.loop is loop:
+                waiting = future.future
+                if not waiting.done():  # cancelled by its caller meanwhile
+                    if error is None:
+                        waiting.set_result(message.result)
+                    else:
+                        waiting.set_exception(error)
+            elif self._batch is not None:
+                # The reader's read: the loop is woken once for every answer in it.
+                self._batch.setdefault(future.loop, []).append(
+                    (future.future, message.result, error))
+            else:
+                _hand_to_loop(future.loop, [(future.future, message.result, error)])
         elif error is not None:
             future.set_exception(error)
         else:
@@ -840,6 +990,7 @@ class LocalLauncher:
               profile: str, grants: Permissions, env_allow: Iterable[str],
               limits: WorkerLimits) -> Launched:
         assert installed.venv is not None and installed.python is not None
+        mode = worker_start_mode(self.mode)
         try:
             # pyvenv.cfg and bin/python* are read by the interpreter before any layer applies.
             store.check_interpreter_files(installed)
@@ -858,12 +1009,11 @@ class LocalLauncher:
             "fd": child.fileno(), "plugin": name,
             "site_packages": str(find_site_packages(installed.venv)),
             "msgpack_path": str(runtime.msgpack_dir), "tools": tools, **launch.config}
-        mode = worker_start_mode(self.mode)
         if mode == "zygote" and launch.fork_refused is None:
             base = Path(os.path.realpath(installed.python["path"]))
             try:
                 process = fork_worker(launch, base, runtime, config=config, parent=parent,
-                                      child=child, venv_python=python, venv=installed.venv)
+                                      child=child, venv_python=python)
             except BaseException:
                 parent.close()
                 launch.cleanup()

@@ -9,11 +9,12 @@ the control socket (one byte and four descriptors by ``SCM_RIGHTS``: the worker'
 stdout and stderr pipes, a status pipe) it forks:
 
 * the **child** (like ``unshare --fork``) closes the control socket and every descriptor but
-  its four, calls ``setsid``, sets the parent-death signal, reads the plugin's configuration
-  from the worker's own socket, unshares the user, PID, mount and network namespaces the
-  profile asks for (writing its uid and gid maps, and setting the parent-death signal again),
-  and forks again: PID namespaces apply to children. It reports the worker's pid and later its
-  exit status on the status pipe, and nothing else;
+  its four, calls ``setsid``, reads the plugin's configuration from the worker's own socket,
+  unshares the user, PID, mount and network namespaces the profile asks for (writing its uid
+  and gid maps), and forks again: PID namespaces apply to children. It reports the worker's
+  pid and later its exit status on the status pipe, and kills the worker when the host is gone
+  (the status pipe's read end, the host's only, closed): a worker outlives a zygote that
+  crashed, never the host;
 * the **worker** (PID 1 of its namespace) sets the parent-death signal, mounts its own
   ``/proc``, drops the capabilities it holds in its user namespace (the exec path loses them
   at ``execve``), sets its rlimits, its environment and working directory, then does what an
@@ -58,6 +59,7 @@ def zygote_main(msgpack_path: str, control_fd: int) -> None:
     import gc  # noqa: PLC0415
     import json  # noqa: F401, PLC0415 - for the workers: imported once, here
     import resource  # noqa: F401, PLC0415
+    import select  # noqa: F401, PLC0415
     import site  # noqa: F401, PLC0415 - under -S, importing it runs nothing
     import socket  # noqa: PLC0415
 
@@ -181,7 +183,8 @@ def _child(zygote: int, sock: int, out: int, err: int, status: int) -> int:
     """The forked child of the zygote: the outer layers of one worker, then its fork."""
     os.setsid()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    _die_with_parent(zygote)
+    if os.getppid() != zygote:
+        os._exit(1)
     null = os.open("/dev/null", os.O_RDONLY)
     for fd, target in ((null, 0), (out, 1), (err, 2)):
         os.dup2(fd, target)
@@ -203,7 +206,6 @@ def _child(zygote: int, sock: int, out: int, err: int, status: int) -> int:
                            ("gid_map", f"{inner} {gid} 1")):
             with open(f"/proc/self/{name}", "w", encoding="ascii") as handle:
                 handle.write(text)
-        _die_with_parent(zygote)  # again: a change of credentials may clear it
         if namespaces.get("proc"):
             _check(_libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None),
                    "mount --make-rprivate /")
@@ -216,17 +218,42 @@ def _child(zygote: int, sock: int, out: int, err: int, status: int) -> int:
         return _worker(config, 0 if namespaces.get("pid") else me)
     os.close(sock)
     _write(status, f"pid {pid}\n")
-    while True:
-        try:
-            _, wait_status = os.waitpid(pid, 0)
-            break
-        except ChildProcessError:
-            wait_status = 0
-            break
+    _wait_or_host_gone(pid, status)
+    try:
+        _, wait_status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        wait_status = 0
     code = -os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else \
         os.waitstatus_to_exitcode(wait_status)
     _write(status, f"exit {code}\n")
     return 0
+
+
+def _wait_or_host_gone(pid: int, status: int) -> None:
+    """Wait until the worker *pid* ends, or the host does (the read end of the *status* pipe
+    is the host's only: its end is an error on the write end); then the worker is killed.
+
+    Not the parent-death signal: the parent is the zygote, and a worker must outlive a
+    zygote that crashed (the host starts another for later workers), yet never the host."""
+    import select  # noqa: PLC0415
+
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        _die_with_parent(os.getppid())  # no pidfd: die with the zygote, as the worker would
+        return
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    poller.register(status, select.POLLERR)
+    while True:
+        events = dict(poller.poll())
+        if pidfd in events:
+            break
+        if events.get(status, 0) & (select.POLLERR | select.POLLHUP):
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            break
+    os.close(pidfd)
 
 
 def _worker(config: dict[str, Any], parent: int) -> int:
@@ -249,8 +276,8 @@ def _worker(config: dict[str, Any], parent: int) -> int:
     os.environ.clear()
     os.environ.update(config.get("env") or {})
     os.chdir(str(config["cwd"]))
+    # As an exec'd worker has them: the venv's interpreter (with -S, the base's prefix).
     sys.executable = str(config["executable"])
-    sys.prefix = sys.exec_prefix = str(config["prefix"])
     msgpack_path = str(config["msgpack_path"])
     if msgpack_path in sys.path:
         sys.path.remove(msgpack_path)  # after the plugin's site-packages, as in an exec'd one
