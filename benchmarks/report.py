@@ -17,6 +17,7 @@ bench_distinfo, from its docstring (``DISTINFO_*`` below).
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 import platform
@@ -43,6 +44,7 @@ RESULTS_TOKEN = "$RESULTS"  # stands for the results directory in recorded comma
 DISTINFO_RATIO_MIN = 2.0  # bench_distinfo's docstring: at least 2x faster than importlib
 DISTINFO_MS_MAX = 50.0  # ... and under 50 ms for 100 plugin venvs
 DISTINFO_VENVS = 100
+PSS_RATIO_MAX = 1.2  # bench_load: live workers' PSS at most 1.2x the bare interpreters' (#19)
 STDERR_TAIL = 3000  # characters of a failed benchmark's stderr kept in run.json
 SHORT_READ = 900  # docstrings longer than this are cut to their first and "judged" paragraphs
 OURS_COLOUR = "#1f77b4"
@@ -64,6 +66,7 @@ class Benchmark:
     full_args: tuple[str, ...] = ()
     json_on_stdout: bool = False  # bench_sandbox: ``--json`` prints the JSON instead of a table
     needs_shared: bool = False  # the corpus and the SDK oracle (../shared)
+    needs_ray: bool = False  # runs in tests/ray_cluster.py's interpreter (one that imports Ray)
 
     @property
     def path(self) -> Path:
@@ -91,8 +94,14 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               needs_shared=True),
     Benchmark("bridge", "bench_bridge.py", "Bridge",
               ("--repeat", "2", "--calls", "200", "--passes", "1", "--payloads", "5")),
+    Benchmark("load", "bench_load.py", "Load: many live workers",
+              ("--workers", "10", "--threads", "4", "--calls", "50", "--rounds", "1")),
     Benchmark("sandbox", "bench_sandbox.py", "Sandbox profiles",
               ("--starts", "2", "--calls", "100"), json_on_stdout=True),
+    Benchmark("openhands", "bench_openhands.py", "OpenHands hooks and MCP servers",
+              ("--runs", "5")),
+    Benchmark("ray", "bench_ray.py", "Ray", ("--repeat", "3", "--calls", "200"),
+              json_on_stdout=True, needs_ray=True),
     Benchmark("security", "bench_security.py", "Security fixes, before and after",
               ("--quick",)),
 )
@@ -241,6 +250,7 @@ Context = tuple[str, str | None, str | None] | None
 STORE_CONTEXT: dict[str, Context] = {
     "install / floor without bytecode": ("install", "store", "floor"),
     "install / floor with bytecode": ("install", "store", "floor_compile"),
+    "install into a fresh store / floor with bytecode": ("install", "fresh", "floor_compile"),
     "virtualenv + pip / install": ("virtualenv", None, "virtualenv"),
     'backend="virtualenv" / install': ("virtualenv", None, "store_virtualenv"),
     "pip --target / install": ("virtualenv", None, "target"),
@@ -250,15 +260,25 @@ STORE_CONTEXT: dict[str, Context] = {
 }
 
 
+def _summary_key(figure: str) -> tuple[str, bool]:
+    """A summary figure without its indentation, and whether it was indented (a detail of the
+    figure above). A part's prefix stays in front: ``"pool:   same, ..."`` is ``"pool: same,
+    ..."``, indented."""
+    match = re.fullmatch(r"(\w+: )?( *)(.*)", figure, re.DOTALL)
+    assert match is not None  # the pattern matches every string
+    prefix, spaces, rest = match.groups()
+    return (prefix or "") + rest.strip(), bool(spaces)
+
+
 def _summary_rows(data: dict[str, Any], make: Callable[[str, str], tuple[str, str, str]]
                   | None = None, context: dict[str, Context] | None = None) -> list[Row]:
     rows = []
     for figure, value, target, met in data.get("summary", []):
-        key = figure.strip()
+        key, indented = _summary_key(figure)
         if context is not None and key in context and context[key] is None:
             continue
         ours, alternative, ratio = make(key, value) if make else (value, "", "")
-        label = ("↳ " + key) if figure.startswith(" ") else key
+        label = ("↳ " + key) if indented else key
         rows.append(Row(label, ours, alternative, ratio, "" if target == "none" else target,
                         met))
     return rows
@@ -268,10 +288,42 @@ def _is_ratio(value: str) -> bool:
     return re.fullmatch(r"[\d.]+x?", value) is not None
 
 
+# The pool's time rows: the median extra tenant against the first install's best (bench_pool);
+# the CLI's rows: a command's median against python -c pass's (bench_cli).
+POOL_TIME = {"pool: extra tenant / first install (time)": "first",
+             "pool: same, vs a first install from a warm uv cache": "warm"}
+CLI_COMMANDS = {"ohp --help / python -c pass": "help", "ohp list / python -c pass": "list",
+                "ohp show / python -c pass": "show"}
+
+
+def _pool_cli_cells(data: dict[str, Any], key: str, value: str) -> tuple[str, str, str] | None:
+    if key in POOL_TIME:
+        times = data.get("pool", {}).get("time", {})
+        extra, alt = times.get("extra"), times.get(POOL_TIME[key])
+        if extra is None or alt is None:
+            return None
+        return (f"{fmt_ms(extra['median_ms'])} median", _versus(alt, fmt_ms(alt["best_ms"])),
+                value)
+    if key.startswith("pool: 1,000 tenants"):
+        tenants = data.get("pool", {}).get("tenants_x3", {}).get("tenants")
+        return (f"{value}, from {tenants} tenants" if tenants else value), "", ""
+    if key in CLI_COMMANDS:
+        cli = data.get("cli", {})
+        ours, alt = cli.get(CLI_COMMANDS[key]), cli.get("pass")
+        if ours is None or alt is None:
+            return None
+        return (f"{fmt_ms(ours['median_ms'])} median",
+                _versus(alt, f"{fmt_ms(alt['median_ms'])} median"), value)
+    return None
+
+
 def store_rows(data: dict[str, Any]) -> list[Row]:
     ours_install = data.get("install", {}).get("store")
 
     def make(key: str, value: str) -> tuple[str, str, str]:
+        cells = _pool_cli_cells(data, key, value)
+        if cells is not None:
+            return cells
         found = STORE_CONTEXT.get(key)
         if found is None:
             return value, "", ""
@@ -295,6 +347,7 @@ BRIDGE_CONTEXT: dict[str, Context] = {
     "sequential ping p50": None,
     "raw echo p50": None,
     "tools.call noop p50 (HostBridge)": ("sequential", "noop", "raw"),
+    "sequential acall p50 / raw echo": ("sequential", "acall", "raw"),
     "ping 8 deep": None,
     "raw echo, one way": None,
     "bare msgpack import VmRSS": None,
@@ -318,6 +371,8 @@ def bridge_rows(data: dict[str, Any]) -> list[Row]:
     def make(key: str, value: str) -> tuple[str, str, str]:
         if key.startswith("ping ") and "deep rate / raw echo" in key:
             return _rate_cells(parts["in_flight"], value)
+        if key.startswith("acall ") and "in flight rate / raw echo" in key:
+            return _rate_cells(parts["in_flight"], value, "acall")
         if key.startswith("1 MiB echo"):
             return _payload_cells(data.get("payload", {}), value)
         if key == "idle worker VmRSS":
@@ -338,8 +393,9 @@ def bridge_rows(data: dict[str, Any]) -> list[Row]:
     return _summary_rows(data, make, BRIDGE_CONTEXT)
 
 
-def _rate_cells(in_flight: dict[str, Any], value: str) -> tuple[str, str, str]:
-    ours, alt = in_flight.get("ping"), in_flight.get("raw")
+def _rate_cells(in_flight: dict[str, Any], value: str,
+                ours_key: str = "ping") -> tuple[str, str, str]:
+    ours, alt = in_flight.get(ours_key), in_flight.get("raw")
     if ours is None or alt is None:
         return value, "", ""
     return (f"{ours['best_per_s']}/s", _versus(alt, f"{alt['best_per_s']}/s"), value)
@@ -382,7 +438,20 @@ def store_notes(data: dict[str, Any]) -> list[str]:
                      "KiB allocated per additional plugin by area: " + ", ".join(
                          f"{area} {kib:g}" for area, kib in
                          disk["per_additional_kib_allocated"].items()) + ".")
-    return notes
+    return notes + pool_notes(data)
+
+
+def pool_notes(data: dict[str, Any]) -> list[str]:
+    x3 = data.get("pool", {}).get("tenants_x3")
+    if not x3:
+        return []
+    return [f"Pool: {x3['tenants']} tenants x 3 plugins measured: {x3['environments']} pooled "
+            f"environments ({', '.join(f'{k} KiB' for k in x3['env_kib'])}), the pool "
+            f"{x3['pool_kib'] / 1024:.1f} MiB, each tenant {x3['tenant_kib']} KiB of metadata "
+            f"+ {x3['refs_kib_per_tenant']:g} KiB of references in the pool, "
+            f"{x3['total_kib'] / 1024:.1f} MiB in all. The 1,000-tenant figure is extrapolated "
+            f"from these {x3['tenants']} (the pool's shared part + 1,000 x what a tenant adds), "
+            "not a run of 1,000."]
 
 
 def roundtrip_rows(data: dict[str, Any]) -> list[Row]:
@@ -535,6 +604,121 @@ def security_notes(data: dict[str, Any]) -> list[str]:
             notes.append(f"`{key}`: {len(summary['errors'])} round(s) failed, e.g. "
                          f"`{summary['errors'][0][:200]}`.")
     return notes
+
+
+def _load_rounds(data: dict[str, Any], profile: str) -> list[dict[str, Any]]:
+    return [r for r in data.get("rounds", []) if r.get("profile") == profile]
+
+
+def load_rows(data: dict[str, Any]) -> list[Row]:
+    setup = data["setup"]
+    workers = setup["workers"]
+    scale = 100 / workers
+
+    def make(key: str, value: str) -> tuple[str, str, str]:
+        profile, _, figure = key.partition(": ")
+        rounds = _load_rounds(data, profile)
+        if not rounds:
+            return value, "", ""
+        if figure == "live workers' PSS / bare interpreters":
+            best = min(rounds, key=lambda r: r["pss_ratio"] or 0.0)
+            return (f"{best['pss_mib']:.1f} MiB, {workers} workers",
+                    f"{workers} bare interpreters (import msgpack): "
+                    f"{best['bare_pss_mib']:.1f} MiB", value)
+        if figure == "PSS scaled to 100 workers":
+            best = min(rounds, key=lambda r: r["pss_mib"])
+            bare = best["bare_pss_mib"] * scale
+            return (f"{value}, scaled from {workers}",
+                    f"100 bare interpreters (scaled): {bare:.0f} MiB",
+                    fmt_ratio(best["pss_mib"] / best["bare_pss_mib"]))
+        if figure == "lost calls":
+            calls = sum(r.get("calls", 0) for r in rounds)
+            return f"{value} of {calls}", "", ""
+        if figure.startswith("calls/s"):
+            p50 = min(r["p50_us"] or 0.0 for r in rounds)
+            return f"{value} (p50 {fmt_us(p50)})", "", ""
+        return value, "", ""
+
+    rows = [_unmeasured_pss(data, row) for row in _summary_rows(data, make)]
+    for profile in dict.fromkeys(r["profile"] for r in data.get("rounds", [])):
+        rounds = _load_rounds(data, profile)
+        rows.append(Row(f"{profile}: start {workers} workers from {setup['threads']} threads "
+                        "(best round)", fmt_ms(min(r["start_all_s"] for r in rounds) * 1e3)))
+    return rows
+
+
+def _unmeasured_pss(data: dict[str, Any], row: Row) -> Row:
+    """A PSS row of a profile where no worker process was found: 0 MiB is no measurement,
+    so it meets no target."""
+    profile, _, figure = row.figure.partition(": ")
+    rounds = _load_rounds(data, profile)
+    if "PSS" not in figure or not rounds or any(r.get("processes") for r in rounds):
+        return row
+    return dataclasses.replace(row, ours="not measured: no worker process found",
+                               alternative="", ratio="", met=None)
+
+
+def load_notes(data: dict[str, Any]) -> list[str]:
+    setup = data["setup"]
+    rounds = {r.get("round") for r in data.get("rounds", [])}
+    notes = [f"{setup['workers']} live workers (one HostBridge each), {setup['threads']} threads "
+             f"x {setup['calls']} `call_tool(noop)` calls, {plural(len(rounds), 'round')} over "
+             f"the profiles, interleaved; plugin interpreter `{setup['python']}`, "
+             f"{setup.get('cpus')} CPUs. The 100-worker PSS is scaled from "
+             f"{setup['workers']} workers."]
+    for row in data.get("rounds", []):
+        if row.get("lost_examples"):
+            notes.append(f"{row['profile']}, round {row['round']}: {row['lost']} lost, e.g. "
+                         f"`{row['lost_examples'][0][:200]}`.")
+    return notes
+
+
+OPENHANDS_WHAT = {"hook": ("hook command to its exit", "hook floor"),
+                  "mcp": ("stdio MCP server to its first line", "mcp floor")}
+
+
+def openhands_rows(data: dict[str, Any]) -> list[Row]:
+    sides = data.get("sides", {})
+    rows = []
+    for row in data["rows"]:
+        what, floor_key = OPENHANDS_WHAT.get(row["what"], (row["what"], ""))
+        floor = sides.get(floor_key, {}).get("label", "floor")
+        rows.append(Row(f"{what}, {row['profile']}, median", fmt_ms(row["median_ms"]),
+                        f"unsandboxed {floor}: {fmt_ms(row['floor_median_ms'])}",
+                        fmt_ratio(row["ratio"]), f"< {row['target_ms']:g} ms", row["met"]))
+    return rows
+
+
+def openhands_notes(data: dict[str, Any]) -> list[str]:
+    return [f"{data['runs']} runs of each, profiles interleaved run by run; the commands are "
+            "made once by `program_command`, as `hostbridge.openhands.attach` makes them, and "
+            "run as the SDK runs them."]
+
+
+RAY_FIGURES = (  # (key, figure, unit)
+    ("start_ms", "worker start and first call, the node's venv cached, median", "ms"),
+    ("first_start_ms", "first start of a new host (Ray: agent, venv built on the node)", "ms"),
+    ("roundtrip_us", "call_tool round trip on a running worker, median", "us"),
+    ("roundtrip_mean_us", "↳ mean", "us"),
+)
+
+
+def ray_rows(data: dict[str, Any]) -> list[Row]:
+    local, ray = data["results"]["local"], data["results"]["ray"]
+    rows = []
+    for key, figure, unit in RAY_FIGURES:
+        show = fmt_ms if unit == "ms" else fmt_us
+        label = figure if figure.startswith("↳") else f"through Ray / local: {figure}"
+        rows.append(Row(label, show(ray[key]), f"local worker: {show(local[key])}",
+                        fmt_ratio(ray[key] / local[key])))
+    return rows
+
+
+def ray_notes(data: dict[str, Any]) -> list[str]:
+    return [f"One Ray node at 127.0.0.1 on this machine; {data['repeat']} starts and "
+            f"{data['calls']} calls per side. The plugin is the example `shout`. No target "
+            "is judged here: the ratios are what running a worker on a node costs."]
+
 
 
 # ---- charts --------------------------------------------------------------------------------
@@ -784,6 +968,65 @@ def chart_security(fig: Figure, data: dict[str, Any]) -> bool:
     return True
 
 
+def chart_load(fig: Figure, data: dict[str, Any]) -> bool:
+    profiles = list(dict.fromkeys(r["profile"] for r in data.get("rounds", [])))
+    if not profiles:
+        return False
+    workers = data["setup"]["workers"]
+    axes = fig.subplots(1, 2)
+    labels, values, ours = [], [], []
+    bare = min(r["bare_pss_mib"] for r in data["rounds"])
+    for profile in profiles:
+        labels.append(f"{profile}: {workers} workers")
+        values.append(min(r["pss_mib"] for r in _load_rounds(data, profile)))
+        ours.append(True)
+    labels.append(f"{workers} bare interpreters")
+    values.append(bare)
+    ours.append(False)
+    _bars(axes[0], labels, values, ours, "MiB PSS, best round")
+    _target_line(axes[0], bare * PSS_RATIO_MAX, f"{PSS_RATIO_MAX:g}x bare")
+    axes[0].set_title("Memory of live workers", fontsize=9)
+    rates = [max(r["per_s"] for r in _load_rounds(data, p)) for p in profiles]
+    setup = data["setup"]
+    _bars(axes[1], profiles, rates, [True] * len(profiles), "calls/s, best round")
+    axes[1].set_title(f"{setup['threads']} threads x {setup['calls']} calls over "
+                      f"{workers} workers", fontsize=9)
+    return True
+
+
+def chart_openhands(fig: Figure, data: dict[str, Any]) -> bool:
+    rows = data.get("rows", [])
+    if not rows:
+        return False
+    ax = fig.subplots()
+    labels, values, ours = [], [], []
+    for what in dict.fromkeys(row["what"] for row in rows):
+        mine = [row for row in rows if row["what"] == what]
+        for row in mine:
+            labels.append(f"{what}, {row['profile']}")
+            values.append(row["median_ms"])
+            ours.append(True)
+        labels.append(f"{what}, unsandboxed floor")
+        values.append(mine[0]["floor_median_ms"])
+        ours.append(False)
+    _bars(ax, labels, values, ours, "ms to start, median")
+    _target_line(ax, rows[0]["target_ms"], f"target {rows[0]['target_ms']:g} ms")
+    ax.set_title("A plugin's hook and stdio MCP server through the launcher", fontsize=9)
+    return True
+
+
+def chart_ray(fig: Figure, data: dict[str, Any]) -> bool:
+    local, ray = data["results"]["local"], data["results"]["ray"]
+    axes = fig.subplots(1, 3)
+    for ax, (key, title, unit) in zip(axes, (
+            ("first_start_ms", "first start", "ms"), ("start_ms", "start, venv cached", "ms"),
+            ("roundtrip_us", "round trip", "us")), strict=True):
+        _bars(ax, ["local", "through Ray"], [local[key], ray[key]], [False, True],
+              f"{unit}, median" if key != "first_start_ms" else unit)
+        ax.set_title(f"{title} ({ray[key] / local[key]:.1f}x)", fontsize=9)
+    return True
+
+
 @dataclass(frozen=True)
 class Renderer:
     rows: Callable[[Any], list[Row]]
@@ -802,7 +1045,10 @@ RENDERERS: dict[str, Renderer] = {
     "store": Renderer(store_rows, store_notes, chart_store, (11.0, 3.6)),
     "roundtrip": Renderer(roundtrip_rows, roundtrip_notes, chart_roundtrip, (7.0, 3.2)),
     "bridge": Renderer(bridge_rows, bridge_notes, chart_bridge, (12.0, 6.5)),
+    "load": Renderer(load_rows, load_notes, chart_load, (10.0, 2.6)),
     "sandbox": Renderer(sandbox_rows, sandbox_notes, chart_sandbox, (7.0, 3.0)),
+    "openhands": Renderer(openhands_rows, openhands_notes, chart_openhands, (7.5, 3.0)),
+    "ray": Renderer(ray_rows, ray_notes, chart_ray, (10.0, 2.0)),
     "security": Renderer(security_rows, security_notes, chart_security, (8.0, 3.0)),
 }
 
@@ -852,8 +1098,10 @@ def how_to_read(script: Path) -> str:
 
 
 def summary_line(script: Path) -> str:
+    """The docstring's first paragraph, on one line."""
     doc = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8"))) or ""
-    return doc.splitlines()[0].replace("``", "`") if doc else ""
+    first = re.split(r"\n\s*\n", doc, maxsplit=1)[0]
+    return " ".join(first.split()).replace("``", "`")
 
 
 # ---- the machine --------------------------------------------------------------------------
@@ -968,6 +1216,185 @@ def run_kind(run: dict[str, Any]) -> str:
         text += "; reduced or changed arguments for " + ", ".join(
             f"{name} (`{' '.join(args)}`)" for name, args in sorted(custom.items()))
     return text
+
+
+# ---- the issues' targets at a glance -------------------------------------------------------
+
+
+UNITS = {"KiB": ("KiB", 1.0), "MiB": ("KiB", 1024.0), "GiB": ("KiB", 1024.0 ** 2),
+         "us": ("ms", 1e-3), "ms": ("ms", 1.0), "s": ("ms", 1e3), "x": ("", 1.0), "": ("", 1.0)}
+QUANTITY = re.compile(r"([0-9][0-9,]*(?:\.[0-9]+)?)\s*(KiB|MiB|GiB|us|ms|s|x)?(?![A-Za-z])")
+
+
+def quantity(text: str) -> tuple[float, str] | None:
+    """The first number in *text* with its unit, in KiB, ms or none (``"780 MiB (from 50)"``:
+    798720.0, "KiB"); None when there is no number."""
+    match = QUANTITY.search(text)
+    if match is None:
+        return None
+    base, factor = UNITS[match.group(2) or ""]
+    return float(match.group(1).replace(",", "")) * factor, base
+
+
+def judge(value: str, target: str) -> bool | None:
+    """Whether *value* meets *target* (``"<= 0.2x"``, ``"< 100 ms"``, ``">= 0.5"``, ``"0"``);
+    None when either cannot be read or their units differ."""
+    match = re.fullmatch(r"(<=|>=|<|>)?\s*(.+)", target.strip())
+    if not target.strip() or match is None:
+        return None
+    have, want = quantity(value), quantity(match.group(2))
+    if have is None or want is None or have[1] != want[1]:
+        return None
+    op = match.group(1)
+    return {"<=": have[0] <= want[0], "<": have[0] < want[0], ">=": have[0] >= want[0],
+            ">": have[0] > want[0], None: have[0] == want[0]}[op]
+
+
+if TYPE_CHECKING:
+    Pick = Callable[[Sequence[Row]], tuple[Row, str] | None]  # a section's row, and its name
+
+
+def _figure(row: Row) -> str:
+    return row.figure.removeprefix("↳ ")
+
+
+def row_named(pattern: str) -> Pick:
+    """The first row whose figure matches *pattern* (a regular expression, whole figure)."""
+    def pick(rows: Sequence[Row]) -> tuple[Row, str] | None:
+        found = [row for row in rows if re.fullmatch(pattern, _figure(row))]
+        return (found[0], "") if found else None
+    return pick
+
+
+def worst_of(pattern: str, column: str, *, highest: bool = True) -> Pick:
+    """Of the rows whose figure matches *pattern* (its group 1 names the row: a profile),
+    the one whose *column* is highest (or lowest): the one a target applies to hardest; named
+    with every row that ties with it."""
+    def pick(rows: Sequence[Row]) -> tuple[Row, str] | None:
+        found = []
+        for row in rows:
+            match = re.fullmatch(pattern, _figure(row))
+            amount = quantity(getattr(row, column))
+            if match and amount is not None:
+                found.append((amount[0], match.group(1), row))
+        if not found:
+            return None
+        worst = (max if highest else min)(found, key=lambda item: item[0])
+        names = [name for amount, name, _ in found if amount == worst[0]]
+        named = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        return worst[2], named
+    return pick
+
+
+def preferring(pattern: str, names: Sequence[str]) -> Pick:
+    """The row for the first of *names* (group 1 of *pattern*) that has one."""
+    def pick(rows: Sequence[Row]) -> tuple[Row, str] | None:
+        found: dict[str, Row] = {}
+        for row in rows:
+            match = re.fullmatch(pattern, _figure(row))
+            if match:
+                found.setdefault(match.group(1), row)
+        for name in [*names, *found]:
+            if name in found:
+                return found[name], name
+        return None
+    return pick
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A target one of the issues sets, judged on a row of a benchmark's section."""
+
+    issue: str
+    bench: str
+    figure: str
+    target: str  # the issue's; "" for a figure the issue asks to see, without a bound
+    pick: Pick
+    column: str = "ratio"  # the cell judged: "ratio" or "ours"
+    which: str = ""  # what the picked row's name stands for ("worst profile", ...)
+
+
+PROFILE = r"(off|standard|strict)"
+GOALS: tuple[Goal, ...] = (
+    Goal("#17", "openhands", "a plugin's hook through the launcher, to its exit (median)",
+         "< 100 ms", worst_of(r"hook command to its exit, (\w+), median", "ours"), "ours",
+         "slowest profile"),
+    Goal("#17", "openhands", "a plugin's stdio MCP server through the launcher, to its first "
+         "line (median)", "< 100 ms",
+         worst_of(r"stdio MCP server to its first line, (\w+), median", "ours"), "ours",
+         "slowest profile"),
+    Goal("#19", "store", "an extra tenant's install / the first install (time)", "<= 0.2x",
+         row_named(r"pool: extra tenant / first install \(time\)")),
+    Goal("#19", "store", "disk per extra tenant, one plugin", "<= 150 KiB",
+         row_named(r"pool: disk per extra tenant, one plugin"), "ours"),
+    Goal("#19", "store", "disk per extra tenant, 3 plugins", "<= 450 KiB",
+         row_named(r"pool: disk per extra tenant, 3 plugins"), "ours"),
+    Goal("#19", "store", "disk, 1,000 tenants x 3 plugins (extrapolated, not measured)", "",
+         row_named(r"pool: 1,000 tenants x 3 plugins.*"), "ours"),
+    Goal("#19", "store", "`ohp --help` / `python -c pass`", "<= 2x",
+         row_named(r"ohp --help / python -c pass")),
+    Goal("#19", "store", "`ohp list` / `python -c pass`", "<= 2x",
+         row_named(r"ohp list / python -c pass")),
+    Goal("#19", "store", "install into a fresh store / the uv floor that compiles bytecode",
+         "<= 1.0x", row_named(r"install into a fresh store / floor with bytecode")),
+    Goal("#19", "bridge", "worker cold start (standard) / bare `import msgpack`", "<= 1.0x",
+         row_named(r"cold start / bare msgpack import")),
+    Goal("#19", "load", "live workers' PSS / as many bare interpreters", "<= 1.2x",
+         worst_of(PROFILE + r": live workers' PSS / bare interpreters", "ratio"),
+         which="worst profile"),
+    Goal("#19", "load", "PSS of 100 live workers", "< 700 MiB",
+         worst_of(PROFILE + r": PSS scaled to 100 workers", "ours"), "ours", "worst profile"),
+    Goal("#19", "load", "calls/s and p99 under load (threads x calls over the workers)", "",
+         preferring(PROFILE + r": calls/s.*", ("standard",)), "ours", "profile"),
+    Goal("#19", "load", "lost calls under load", "0",
+         worst_of(PROFILE + r": lost calls", "ours"), "ours", "worst profile"),
+    Goal("#19", "bridge", "sequential call p50 / raw echo (Worker ping)", "<= 2x",
+         row_named(r"sequential ping p50 / raw echo")),
+    Goal("#19", "bridge", "sequential call p50 / raw echo (acall)", "<= 2x",
+         row_named(r"sequential acall p50 / raw echo")),
+    Goal("#19", "bridge", "8 calls in flight, rate / raw echo's (Worker ping)", ">= 0.5",
+         row_named(r"ping \d+ deep rate / raw echo")),
+    Goal("#19", "bridge", "8 calls in flight, rate / raw echo's (acall)", ">= 0.5",
+         row_named(r"acall \d+ in flight rate / raw echo")),
+    Goal("#20", "ray", "worker start through Ray / local, the node's venv cached", "",
+         row_named(r"through Ray / local: worker start.*")),
+    Goal("#20", "ray", "first start on a node (agent, venv built there) / local", "",
+         row_named(r"through Ray / local: first start.*")),
+    Goal("#20", "ray", "call round trip through Ray / local (median)", "",
+         row_named(r"through Ray / local: call_tool round trip.*")),
+)
+GLANCE_HEADING = "## Targets of #17, #19 and #20 at a glance"
+GLANCE_INTRO = """\
+Every target issues #17, #19 and #20 set, each judged here against the issue's own figure on
+the row of the benchmark's section that holds it (linked; where a benchmark's own target
+differs, the section shows the benchmark's). A row without a target is a figure the issue asks
+to see. "worst profile": of off, standard and strict, the one furthest from the target."""
+
+
+def glance_rows(sections: Sequence[Section]) -> list[Row]:
+    by_name = {section.entry["name"]: section for section in sections}
+    rows = []
+    for goal in GOALS:
+        bench = BY_NAME[goal.bench]
+        section = by_name.get(goal.bench)
+        figure = f"{goal.issue}: [{goal.figure}](#{slug(bench)})"
+        if section is None:
+            rows.append(Row(figure, f"not run ({goal.bench})", target=goal.target))
+            continue
+        if section.status != "ok":
+            rows.append(Row(figure, f"{section.status} ({goal.bench})", target=goal.target))
+            continue
+        picked = goal.pick(section.rows)
+        if picked is None:
+            rows.append(Row(figure, "not measured", target=goal.target))
+            continue
+        row, name = picked
+        if name:
+            figure += f", {goal.which}: {name}" if goal.which else f", {name}"
+        judged = row.ratio if goal.column == "ratio" else row.ours
+        rows.append(Row(figure, row.ours, row.alternative, row.ratio, goal.target,
+                        judge(judged, goal.target)))
+    return rows
 
 
 # ---- the document ---------------------------------------------------------------------------
@@ -1110,6 +1537,8 @@ def render_markdown(run: dict[str, Any], sections: Sequence[Section],
         parts.append("> **Quick run** (`--quick`): the smallest repeat counts, to check that "
                      "every benchmark runs; the figures below are noisy and the targets are "
                      "judged on fewer samples, some on fewer plugins than they are set for.")
+    if any(goal.bench == section.entry["name"] for goal in GOALS for section in sections):
+        parts += [GLANCE_HEADING, GLANCE_INTRO, table(glance_rows(sections))]
     parts += ["## Machine and run", machine_table(run), "## Overview", overview(sections)]
     if charts_note:
         parts.append(charts_note)

@@ -82,7 +82,30 @@ STORE = {
         ["importlib.metadata / list_installed", "7.86x", ">= 2x", True],
         ["  same, first call on a new PluginStore", "1.74x", ">= 2x", False],
         ["store.load(name)", "0.54 ms", "none", None],
+        ["install into a fresh store / floor with bytecode", "1.34x", "<= 1x", False],
+        ["pool: extra tenant / first install (time)", "0.16x", "<= 0.2x", True],
+        ["pool:   same, vs a first install from a warm uv cache", "0.28x", "none", None],
+        ["pool: disk per extra tenant, one plugin", "44 KiB", "<= 150 KiB", True],
+        ["pool: environments for N tenants x 3 plugins", "3", "3", True],
+        ["pool: disk per extra tenant, 3 plugins", "88 KiB", "<= 450 KiB", True],
+        ["pool: 1,000 tenants x 3 plugins (extrapolated)", "87 MiB", "none", None],
+        ["ohp --help / python -c pass", "2.70x", "<= 2x", False],
+        ["ohp list / python -c pass", "1.90x", "<= 2x", True],
+        ["ohp show / python -c pass", "6.58x", "none", None],
     ],
+    "pool": {
+        "time": {"first": side("first install (empty pool: builds the environment)", 243.062),
+                 "warm": side("first install, warm uv cache (after clean)", 141.13),
+                 "extra": side("an extra tenant, same plugin (pooled)", 41.473, 37.122, 39.297)},
+        "tenants_x3": {"tenants": 3, "environments": 3, "env_kib": [324, 140, 212],
+                       "pool_kib": 1600, "tenant_kib": 72, "refs_kib_per_tenant": 16.0,
+                       "total_kib": 1816, "extrapolated_1000_kib": 89552},
+        "pool_first_install_ms": 243.062,
+    },
+    "cli": {"pass": side("python -c pass", 24.627, 17.589, 16.533),
+            "help": side("ohp --help", 45.738, 47.447, 51.872),
+            "list": side("ohp list", 91.891, 33.4, 30.0),
+            "show": side("ohp show salute", 104.6, 115.6, 120.0)},
     "install": {
         "store": side("isolator PluginStore.install (uv)", 156.3, 186.0, 190.0),
         "fresh": side("  same, a fresh store root each run", 348.4, 432.3, 440.0),
@@ -135,6 +158,8 @@ BRIDGE = {
         ["  sequential ping p50", "217 us", "none", None],
         ["  raw echo p50", "112 us", "none", None],
         ["  tools.call noop p50 (HostBridge)", "298 us", "none", None],
+        ["sequential acall p50 / raw echo", "1.80x", "<= 2x", True],
+        ["acall 8 in flight rate / raw echo", "0.62", ">= 0.5", True],
         ["ping 8 deep rate / raw echo", "0.37", ">= 0.5", False],
         ["  ping 8 deep", "25229/s", "none", None],
         ["1 MiB echo, HostBridge, one way", "255 MiB/s", ">= 500 MiB/s", False],
@@ -160,10 +185,12 @@ BRIDGE = {
             "raw": rate("raw echo, recv(64 KiB): ping", 112.5, 285.5, 10737),
             "ping": rate("Worker.request('ping')", 217.5, 707.2, 4671),
             "noop": rate("HostBridge.call_tool(noop)", 298.4, 1987.6, 3466),
+            "acall": rate("RemoteTool.acall(noop)", 202.5, 600.0, 4900),
         },
         "in_flight": {
             "raw": rate("raw echo, recv(64 KiB): ping, 8 deep", 113.6, 400.3, 67296),
             "ping": rate("Worker.submit('ping'), 8 deep", 366.2, 1950.5, 25229),
+            "acall": rate("RemoteTool.acall(noop), 8 at once", 300.0, 900.0, 41723),
         },
         "recv_probe_us": {"recv_1mib": 33.2, "recv_64kib": 3.4, "recv_1mib_after_free": 3.5},
     },
@@ -194,8 +221,78 @@ SANDBOX = {
     ],
 }
 
+
+
+def load_round(profile: str, round_: int, pss: float, ratio: float, *,
+               rate: tuple[int, float, float], lost: int = 0) -> dict[str, Any]:
+    per_s, p50, p99 = rate
+    return {"profile": profile, "start_all_s": 0.172, "pss_mib": pss, "processes": 10,
+            "pss_ratio": ratio, "calls": 80, "seconds": 0.008, "per_s": per_s, "p50_us": p50,
+            "p99_us": p99, "lost": lost, "lost_examples": ["TimeoutError: noop"] if lost else [],
+            "round": round_, "bare_pss_mib": 20.1}
+
+
+# bench_load --workers 5 --threads 4 --calls 20 --rounds 1 (a real run), plus a second round
+LOAD = {
+    "setup": {"workers": 5, "threads": 4, "calls": 20, "python": "/usr/bin/python3.11",
+              "cpus": 2},
+    "rounds": [load_round("off", 0, 35.3, 1.76, rate=(8084, 352.5, 1465.1)),
+               load_round("standard", 0, 39.0, 1.94, rate=(9805, 246.8, 1805.7)),
+               load_round("strict", 0, 39.0, 1.94, rate=(10356, 270.6, 1046.7)),
+               load_round("strict", 1, 38.0, 1.89, rate=(9000, 280.0, 1100.0), lost=2)],
+    "summary": [
+        ["off: live workers' PSS / bare interpreters", "1.76x", "<= 1.2x", False],
+        ["off: PSS scaled to 100 workers", "706 MiB", "< 700 MiB", False],
+        ["off: calls/s (best round), p99", "8084/s, 1465 us", "none", None],
+        ["off: lost calls", "0", "0", True],
+        ["standard: live workers' PSS / bare interpreters", "1.94x", "<= 1.2x", False],
+        ["standard: PSS scaled to 100 workers", "780 MiB", "< 700 MiB", False],
+        ["standard: calls/s (best round), p99", "9805/s, 1806 us", "none", None],
+        ["standard: lost calls", "0", "0", True],
+        ["strict: live workers' PSS / bare interpreters", "1.89x", "<= 1.2x", False],
+        ["strict: PSS scaled to 100 workers", "760 MiB", "< 700 MiB", False],
+        ["strict: calls/s (best round), p99", "10356/s, 1047 us", "none", None],
+        ["strict: lost calls", "2", "0", False],
+    ],
+}
+
+
+def openhands_row(what: str, profile: str, median: float, floor: float) -> dict[str, Any]:
+    return {"what": what, "profile": profile, "median_ms": median, "best_ms": median * 0.8,
+            "floor_median_ms": floor, "ratio": round(median / floor, 2), "target_ms": 100.0,
+            "met": median < 100.0}
+
+
+# bench_openhands --runs 3 (a real run; the strict MCP server made slower, to miss the target)
+OPENHANDS = {
+    "runs": 3,
+    "rows": [openhands_row("hook", "off", 20.848, 1.369),
+             openhands_row("hook", "standard", 46.781, 1.369),
+             openhands_row("hook", "strict", 40.89, 1.369),
+             openhands_row("mcp", "off", 25.52, 6.434),
+             openhands_row("mcp", "standard", 39.429, 6.434),
+             openhands_row("mcp", "strict", 108.41, 6.434)],
+    "sides": {"hook floor": side("sh -c true", 1.369), "mcp floor": side("python, direct", 6.434),
+              "hook off": side("hook, off", 20.848)},
+    "summary": {"met": False},
+}
+
+# bench_ray --repeat 2 --calls 50 --json (a real run)
+RAY = {
+    "results": {"local": {"first_start_ms": 165.57174599984137, "start_ms": 47.64083200007008,
+                          "roundtrip_us": 72.71350023074774,
+                          "roundtrip_mean_us": 81.54686009220313},
+                "ray": {"first_start_ms": 1074.0024209990224, "start_ms": 59.92445250012679,
+                        "roundtrip_us": 1314.0364999344456,
+                        "roundtrip_mean_us": 1317.293920001248}},
+    "ratios": {"first_start_ms": 6.486628588189506, "start_ms": 1.2578380768001416,
+               "roundtrip_us": 18.071424092699502, "roundtrip_mean_us": 16.15382760920303},
+    "repeat": 2, "calls": 50,
+}
+
 RESULTS = {"loader": LOADER, "distinfo": DISTINFO, "store": STORE, "roundtrip": ROUNDTRIP,
-           "bridge": BRIDGE, "sandbox": SANDBOX}
+           "bridge": BRIDGE, "load": LOAD, "sandbox": SANDBOX, "openhands": OPENHANDS,
+           "ray": RAY}
 
 MACHINE = {
     "cpu_model": "AMD EPYC", "cpus": 2, "cpus_usable": 2, "virtual_machine": True,
@@ -306,16 +403,199 @@ def test_tables_put_each_figure_beside_its_alternative_with_ratio_and_verdict(
     assert rows['run_program(["true"]), strict, median'][2] == "1.39x"
 
 
+def test_the_issue_19_rows_of_store_and_bridge(all_ok: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = rows_of(render(all_ok, tmp_path, monkeypatch))
+    assert rows["install into a fresh store / floor with bytecode"] == [
+        "348 ms", "floor + --compile-bytecode: 261 ms", "1.34x", "<= 1x", "**NOT met**"]
+    # the pool's time: the median extra tenant against the first install's best
+    assert rows["pool: extra tenant / first install (time)"] == [
+        "39.3 ms median", "first install (empty pool: builds the environment): 243 ms",
+        "0.16x", "<= 0.2x", "met"]
+    assert rows["↳ pool: same, vs a first install from a warm uv cache"][:3] == [
+        "39.3 ms median", "first install, warm uv cache (after clean): 141 ms", "0.28x"]
+    assert rows["pool: disk per extra tenant, one plugin"] == [
+        "44 KiB", "", "", "<= 150 KiB", "met"]
+    assert rows["pool: 1,000 tenants x 3 plugins (extrapolated)"] == [
+        "87 MiB, from 3 tenants", "", "", "", ""]
+    assert rows["ohp --help / python -c pass"] == [
+        "47.4 ms median", "python -c pass: 17.6 ms median", "2.70x", "<= 2x", "**NOT met**"]
+    assert rows["ohp show / python -c pass"][4] == ""
+    text = render(all_ok, tmp_path / "again", monkeypatch)
+    assert "The 1,000-tenant figure is extrapolated from these 3" in text
+    assert rows["sequential acall p50 / raw echo"] == [
+        "202 us", "raw echo, recv(64 KiB): ping: 112 us", "1.80x", "<= 2x", "met"]
+    assert rows["acall 8 in flight rate / raw echo"] == [
+        "41723/s", "raw echo, recv(64 KiB): ping, 8 deep: 67296/s", "0.62", ">= 0.5", "met"]
+
+
+def test_load_openhands_and_ray_tables(all_ok: Path, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    text = render(all_ok, tmp_path, monkeypatch)
+    rows = rows_of(text)
+    # load: the verdicts are bench_load's; the values compared come from its best round
+    assert rows["standard: live workers' PSS / bare interpreters"] == [
+        "39.0 MiB, 5 workers", "5 bare interpreters (import msgpack): 20.1 MiB", "1.94x",
+        "<= 1.2x", "**NOT met**"]
+    assert rows["strict: live workers' PSS / bare interpreters"][:3] == [
+        "38.0 MiB, 5 workers", "5 bare interpreters (import msgpack): 20.1 MiB", "1.89x"]
+    assert rows["off: PSS scaled to 100 workers"] == [
+        "706 MiB, scaled from 5", "100 bare interpreters (scaled): 402 MiB", "1.76x",
+        "< 700 MiB", "**NOT met**"]
+    assert rows["standard: calls/s (best round), p99"] == [
+        "9805/s, 1806 us (p50 247 us)", "", "", "", ""]
+    assert rows["strict: lost calls"] == ["2 of 160", "", "", "0", "**NOT met**"]
+    assert rows["off: start 5 workers from 4 threads (best round)"][0] == "172 ms"
+    assert "* strict, round 1: 2 lost, e.g. `TimeoutError: noop`." in text
+    assert "The 100-worker PSS is scaled from 5 workers." in text
+    # openhands: each start against its unsandboxed floor, judged on 100 ms
+    assert rows["hook command to its exit, standard, median"] == [
+        "46.8 ms", "unsandboxed sh -c true: 1.37 ms", "34.2x", "< 100 ms", "met"]
+    assert rows["stdio MCP server to its first line, strict, median"] == [
+        "108 ms", "unsandboxed python, direct: 6.43 ms", "16.9x", "< 100 ms", "**NOT met**"]
+    # ray: through Ray against local, no target
+    assert rows["through Ray / local: worker start and first call, the node's venv cached, "
+                "median"] == ["59.9 ms", "local worker: 47.6 ms", "1.26x", "", ""]
+    assert rows["through Ray / local: call_tool round trip on a running worker, median"][
+        :3] == ["1.31 ms", "local worker: 73 us", "18.1x"]
+    assert rows["[Load: many live workers](#load-many-live-workers-bench_loadpy)"][3] == (
+        "2 of 9; not met: off: live workers' PSS / bare interpreters; off: PSS scaled to 100 "
+        "workers; standard: live workers' PSS / bare interpreters; standard: PSS scaled to 100 "
+        "workers; strict: live workers' PSS / bare interpreters; strict: PSS scaled to 100 "
+        "workers; strict: lost calls")
+    # the docstring's first paragraph whole, though it takes three lines
+    assert "cost to start through the sandbox launcher, as `hostbridge.openhands.attach` " \
+        "hands them to the OpenHands SDK (#17, deliverable 3: \"well under 100 ms\")." in text
+
+
+def glance_of(text: str) -> dict[str, list[str]]:
+    """The rows of the targets-at-a-glance table, by their figure without its link."""
+    part = text.split("## Targets of #17, #19 and #20 at a glance", 1)[1].split("\n## ", 1)[0]
+    return {re.sub(r"\[(.*?)\]\(#[\w-]+\)", r"\1", key): cells
+            for key, cells in rows_of(part).items()}
+
+
+def test_targets_at_a_glance_judge_each_issue_target(all_ok: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    text = render(all_ok, tmp_path, monkeypatch)
+    assert text.index("at a glance") < text.index("## Machine and run")
+    glance = glance_of(text)
+    assert len(glance) == len(report.GOALS) + 1  # and the head
+    assert ("#17: [a plugin's hook through the launcher, to its exit (median)]"
+            "(#openhands-hooks-and-mcp-servers-bench_openhandspy), slowest profile: standard"
+            ) in text
+    assert glance["#17: a plugin's hook through the launcher, to its exit (median), slowest "
+                  "profile: standard"] == [
+        "46.8 ms", "unsandboxed sh -c true: 1.37 ms", "34.2x", "< 100 ms", "met"]
+    assert glance["#17: a plugin's stdio MCP server through the launcher, to its first line "
+                  "(median), slowest profile: strict"][3:] == ["< 100 ms", "**NOT met**"]
+    assert glance["#19: an extra tenant's install / the first install (time)"][2:] == [
+        "0.16x", "<= 0.2x", "met"]
+    assert glance["#19: disk per extra tenant, one plugin"] == [
+        "44 KiB", "", "", "<= 150 KiB", "met"]
+    assert glance["#19: disk, 1,000 tenants x 3 plugins (extrapolated, not measured)"] == [
+        "87 MiB, from 3 tenants", "", "", "", ""]
+    assert glance["#19: `ohp list` / `python -c pass`"][2:] == ["1.90x", "<= 2x", "met"]
+    assert glance["#19: install into a fresh store / the uv floor that compiles bytecode"][
+        2:] == ["1.34x", "<= 1.0x", "**NOT met**"]
+    # the issue's 1.0x is judged here, not bench_bridge's own 1.5x
+    assert glance["#19: worker cold start (standard) / bare `import msgpack`"] == [
+        "41.3 ms", f"{MSGPACK_ROW}: 17.6 ms", "2.34x", "<= 1.0x", "**NOT met**"]
+    assert glance["#19: live workers' PSS / as many bare interpreters, worst profile: "
+                  "standard"][2:] == ["1.94x", "<= 1.2x", "**NOT met**"]
+    assert glance["#19: PSS of 100 live workers, worst profile: standard"][0] == (
+        "780 MiB, scaled from 5")
+    assert glance["#19: lost calls under load, worst profile: strict"] == [
+        "2 of 160", "", "", "0", "**NOT met**"]
+    assert glance["#19: calls/s and p99 under load (threads x calls over the workers), "
+                  "profile: standard"][0] == "9805/s, 1806 us (p50 247 us)"
+    assert glance["#19: sequential call p50 / raw echo (Worker ping)"][2:] == [
+        "1.93x", "<= 2x", "met"]
+    assert glance["#19: 8 calls in flight, rate / raw echo's (Worker ping)"][2:] == [
+        "0.37", ">= 0.5", "**NOT met**"]
+    assert glance["#19: 8 calls in flight, rate / raw echo's (acall)"][2:] == [
+        "0.62", ">= 0.5", "met"]
+    assert glance["#20: call round trip through Ray / local (median)"] == [
+        "1.31 ms", "local worker: 73 us", "18.1x", "", ""]
+    # a cold start bench_bridge's own 1.5x lets through misses the issue's 1.0x
+    looser = copy.deepcopy(BRIDGE)
+    looser["summary"][0] = ["cold start / bare msgpack import", "1.20x", "<= 1.5x", True]
+    rows = report.bridge_rows(looser)
+    assert rows[0].met is True
+    [cold] = [row for row in report.glance_rows([report.Section(entry("bridge"), looser,
+                                                                rows=tuple(rows))])
+              if "cold start" in row.figure]
+    assert (cold.ratio, cold.target, cold.met) == ("1.20x", "<= 1.0x", False)
+
+
+def test_no_worker_process_found_is_no_memory_figure() -> None:
+    """bench_load finds a worker's processes by its process group: a round that found none
+    measured 0 MiB, which is no figure and meets no target."""
+    lost = copy.deepcopy(LOAD)
+    for item in lost["rounds"]:
+        if item["profile"] == "off":
+            item.update(pss_mib=0.0, processes=0, pss_ratio=0.0)
+    for item in lost["summary"]:
+        if item[0].startswith("off: ") and "PSS" in item[0]:
+            item[1:] = ["0.00x" if "/" in item[0] else "0 MiB", item[2], True]
+    rows = {row.figure: row for row in report.load_rows(lost)}
+    for figure in ("off: live workers' PSS / bare interpreters", "off: PSS scaled to 100 workers"):
+        assert rows[figure].ours == "not measured: no worker process found", figure
+        assert (rows[figure].ratio, rows[figure].met) == ("", None)
+    assert rows["standard: PSS scaled to 100 workers"].met is False
+    glance = {row.figure.split("](")[0]: row for row in report.glance_rows(
+        [report.Section(entry("load"), lost, rows=tuple(rows.values()))])}
+    assert glance["#19: [PSS of 100 live workers"].ours == "780 MiB, scaled from 5"
+
+
+def test_targets_at_a_glance_say_what_did_not_run(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    ties = copy.deepcopy(LOAD)
+    for item in ties["summary"]:
+        if item[0].endswith("lost calls"):
+            item[1:] = ["0", "0", True]
+    results = write_results(tmp_path, [
+        entry("ray", "skipped", reason="needs Ray: no venv with the ray extra"),
+        entry("bridge", "failed", exit=1, reason="exit status 1, no JSON written"),
+        entry("load"),
+    ], results={**RESULTS, "load": ties})
+    glance = glance_of(render(results, tmp_path, monkeypatch))
+    assert glance["#20: call round trip through Ray / local (median)"] == [
+        "skipped (ray)", "", "", "", ""]
+    assert glance["#19: sequential call p50 / raw echo (Worker ping)"] == [
+        "failed (bridge)", "", "", "<= 2x", ""]
+    assert glance["#19: `ohp --help` / `python -c pass`"] == [
+        "not run (store)", "", "", "<= 2x", ""]
+    assert glance["#19: lost calls under load, worst profile: off, standard and strict"] == [
+        "0 of 80", "", "", "0", "met"]
+    # none of the issues' benchmarks ran: no table
+    (tmp_path / "only").mkdir()
+    only = write_results(tmp_path / "only", [entry("distinfo")])
+    assert "at a glance" not in render(only, tmp_path / "only", monkeypatch)
+
+
+@pytest.mark.parametrize(("value", "target", "met"), [
+    ("0.16x", "<= 0.2x", True), ("0.2x", "<= 0.2x", True), ("0.21x", "<= 0.2x", False),
+    ("1.02 s", "< 100 ms", False), ("99.9 ms", "< 100 ms", True), ("850 us", "< 1 ms", True),
+    ("780 MiB, scaled from 5", "< 700 MiB", False), ("1.5 MiB", "<= 1600 KiB", True),
+    ("0.37", ">= 0.5", False), ("0 of 800", "0", True), ("2 of 800", "0", False),
+    ("44 KiB", "<= 150 ms", None), ("not measured", "<= 2x", None), ("2x", "", None),
+])
+def test_judge_reads_numbers_and_units(value: str, target: str, met: bool | None) -> None:
+    assert report.judge(value, target) is met
+
+
 def test_overview_counts_targets_and_names_those_not_met(
         all_ok: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rows = rows_of(render(all_ok, tmp_path, monkeypatch))
     assert rows["[Store](#store-bench_storepy)"] == [
         "ok", "1 min 23 s", "1.50",
-        "5 of 7; not met: install / floor without bytecode; same, first call on a new "
-        "PluginStore"]
+        "10 of 14; not met: install / floor without bytecode; same, first call on a new "
+        "PluginStore; install into a fresh store / floor with bytecode; ohp --help / python -c "
+        "pass"]
     assert rows["[Content loader](#content-loader-bench_loaderpy)"][3] == "1 of 1"
     assert rows["[Sandbox profiles](#sandbox-profiles-bench_sandboxpy)"][3] == ""
-    assert rows["[Bridge](#bridge-bench_bridgepy)"][3].startswith("1 of 5; not met: cold start")
+    assert rows["[Bridge](#bridge-bench_bridgepy)"][3].startswith("3 of 7; not met: cold start")
 
 
 def test_machine_section_and_run_kind(all_ok: Path, tmp_path: Path,
@@ -475,6 +755,29 @@ def test_run_skips_the_corpus_benchmarks_without_shared(tmp_path: Path) -> None:
     text = out.read_text(encoding="utf-8")
     assert text.count(f"**Skipped**: needs ../shared (the plugin corpus and the SDK oracle): "
                       f"{tmp_path / 'no-shared'}/oracle/setup.sh not found") == 2
+
+
+def test_run_skips_ray_when_no_interpreter_has_it(tmp_path: Path) -> None:
+    """The cached Ray venv (tests/ray_cluster.py) cannot be built offline from an empty uv
+    cache: ray is reported skipped, with uv's reason, and the run goes on."""
+    env = {k: v for k, v in os.environ.items() if k != "ISOLATOR_BENCH_REEXEC"}
+    env.update(ISOLATOR_TEST_RAY_VENV="cached", ISOLATOR_TEST_CACHE=str(tmp_path / "cache"),
+               UV_OFFLINE="1", UV_CACHE_DIR=str(tmp_path / "uv-cache"))
+    out, results = tmp_path / "x.md", tmp_path / "results"
+    proc = subprocess.run([str(RUN), "--only", "ray", "--out", str(out), "--results",
+                           str(results)], capture_output=True, text=True, timeout=300,
+                          check=False, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run = json.loads((results / "run.json").read_text())
+    [ray] = run["benchmarks"]
+    assert (ray["name"], ray["status"]) == ("ray", "skipped")
+    assert ray["reason"].startswith("needs Ray: no interpreter with Ray could be had")
+    assert "installing isolator[ray] failed" in ray["reason"]
+    assert "\n" not in ray["reason"]
+    text = out.read_text(encoding="utf-8")
+    assert "**Skipped**: needs Ray: " in text
+    assert "| #20: [call round trip through Ray / local (median)](#ray-bench_raypy) | " \
+        "skipped (ray) |" in text
 
 
 @pytest.mark.slow
