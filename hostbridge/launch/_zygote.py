@@ -34,6 +34,7 @@ from hostbridge.launch._runtime import WORKER_PACKAGE
 from hostbridge.launch._spawn import spawner as _spawner
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from hostbridge.launch._runtime import Runtime
@@ -56,6 +57,9 @@ _ZYGOTE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE")
 """The zygote's environment: nothing a plugin could use (each worker gets its own after the
 fork)."""
 _READY_TIMEOUT = 30.0
+IDLE_STOP = 5.0
+"""A zygote none of whose workers lives any more is stopped after this many seconds (the next
+worker starts another): a host done with its plugins keeps no process for them."""
 _LIMIT_KEYS = ("memory_bytes", "open_files", "cpu_seconds", "processes", "file_size_bytes")
 
 
@@ -79,6 +83,9 @@ class Zygote:
         self.lock = threading.Lock()
         self.stderr: deque[str] = deque(maxlen=20)
         self.forks = 0
+        self.live = 0
+        """Its workers that have not ended (or are being started); guarded by ``_lock``."""
+        self._idle = 0  # which idle period a stop timer belongs to
 
     @property
     def alive(self) -> bool:
@@ -100,6 +107,28 @@ class Zygote:
         if text.startswith("E"):
             raise OSError(f"the zygote could not fork: {text[1:].strip()}")
         return int(text)
+
+    def release(self) -> None:
+        """One of its workers ended (or did not start): when none is left, stop it after
+        :data:`IDLE_STOP` unless another starts meanwhile."""
+        with _lock:
+            self.live -= 1
+            if self.live > 0:
+                return
+            self._idle += 1
+            idle = self._idle
+        timer = threading.Timer(IDLE_STOP, self._stop_idle, (idle,))
+        timer.daemon = True
+        timer.start()
+
+    def _stop_idle(self, idle: int) -> None:
+        with _lock:
+            if self.live > 0 or idle != self._idle:
+                return
+            if _zygotes.get(self.key) is self:
+                del _zygotes[self.key]
+        log.debug("the zygote of %s is idle: stopped", self.key[0])
+        self.stop()
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):
@@ -138,17 +167,21 @@ def _zygote_key(launch: Launch, python: Path, runtime: Runtime) -> tuple[Any, ..
 
 
 def _zygote(launch: Launch, python: Path, runtime: Runtime) -> Zygote:
+    """The running zygote for *launch*, started if there is none; it counts one more live
+    worker (the caller releases it when that worker ends or does not start)."""
     key = _zygote_key(launch, python, runtime)
     with _lock:
         zygote = _zygotes.get(key)
         if zygote is not None and zygote.alive:
+            zygote.live += 1
             return zygote
         key_lock = _key_locks.setdefault(key, threading.Lock())
     with key_lock:
         with _lock:
             zygote = _zygotes.get(key)
-        if zygote is not None and zygote.alive:
-            return zygote
+            if zygote is not None and zygote.alive:
+                zygote.live += 1
+                return zygote
         if zygote is not None:
             log.warning("the zygote of %s (%s) died (%s): starting another", python,
                         launch.profile, zygote.proc.poll())
@@ -156,6 +189,7 @@ def _zygote(launch: Launch, python: Path, runtime: Runtime) -> Zygote:
         zygote = _start_zygote(key, launch, python, runtime)
         with _lock:
             _zygotes[key] = zygote
+            zygote.live += 1
         return zygote
 
 
@@ -228,6 +262,7 @@ def fork_worker(launch: Launch, python: Path, runtime: Runtime, *, config: dict[
     except OSError as exc:
         for fd in mine:
             os.close(fd)
+        zygote.release()
         zygote.stop()  # a zygote that does not answer is not asked again
         raise WorkerStartError(f"zygote of {python}", f"cannot fork a worker: {exc}") \
             from None
@@ -238,7 +273,8 @@ def fork_worker(launch: Launch, python: Path, runtime: Runtime, *, config: dict[
             "env": launch.env, "cwd": str(launch.cwd), "executable": str(venv_python)}
     data = json.dumps(full).encode("utf-8")
     process = ForkedProcess(intermediate, os.fdopen(out_r, "rb", buffering=0),
-                            os.fdopen(err_r, "rb", buffering=0), status_r)
+                            os.fdopen(err_r, "rb", buffering=0), status_r,
+                            on_exit=zygote.release)
     try:
         # On the worker's own socket, after the fork: the zygote never holds any of it.
         parent.sendall(len(data).to_bytes(4, "big") + data)
@@ -255,7 +291,8 @@ class ForkedProcess:
     ``wait`` and ``kill`` (its whole tree: it is PID 1 of its namespace, or the leader of
     its process group)."""
 
-    def __init__(self, group: int, stdout: BinaryIO, stderr: BinaryIO, status: int) -> None:
+    def __init__(self, group: int, stdout: BinaryIO, stderr: BinaryIO, status: int, *,
+                 on_exit: Callable[[], None] | None = None) -> None:
         self.group = group
         """The pid of the zygote's child: the worker's parent and process group."""
         self.pid = 0
@@ -266,6 +303,7 @@ class ForkedProcess:
         self._buffer = b""
         self._pidfds: list[int] = []
         self._lock = threading.Lock()
+        self._on_exit = on_exit
         with contextlib.suppress(OSError):
             self._pidfds.append(os.pidfd_open(group))
 
@@ -326,6 +364,9 @@ class ForkedProcess:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._pidfds = []
+        on_exit, self._on_exit = self._on_exit, None
+        if on_exit is not None:
+            on_exit()
 
     def poll(self) -> int | None:
         return self._settle(0.0)
@@ -350,6 +391,9 @@ class ForkedProcess:
                 os.killpg(self.group, signal.SIGKILL)
 
     def __del__(self) -> None:
+        if self._on_exit is not None:  # never waited for: its zygote may still stop
+            with contextlib.suppress(Exception):
+                self._on_exit()
         with contextlib.suppress(Exception):
             if self._status >= 0:
                 os.close(self._status)
