@@ -7,8 +7,8 @@ data (:func:`load_plugin`), and plugin code runs only in the workers of :mod:`ho
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+from isolator import content as _content
 from isolator._errors import (
     HashMismatchError,
     IsolatorError,
@@ -23,27 +23,12 @@ from isolator._errors import (
     SourceError,
     StoreError,
 )
-from isolator.content._model import (
-    Agent,
-    Author,
-    Command,
-    Diagnostic,
-    HookConfig,
-    HookHandler,
-    HookMatcher,
-    Installation,
-    Manifest,
-    McpServer,
-    Plugin,
-    Skill,
-    SkillInput,
-    SkillResources,
-    Trigger,
-)
-from isolator.content._model import set_facade as _set_facade
-from isolator.policy._permissions import Permissions, PluginSettings
 
+# typing is not imported: `ohp --help` and `ohp list` start in a few ms (#19).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from isolator.authoring._authoring import (
         BuildSettings,
         Check,
@@ -55,8 +40,26 @@ if TYPE_CHECKING:
     )
     from isolator.content._fsread import LoadLimits
     from isolator.content._loader import load_plugin
-    from isolator.content._model import PluginFacade
+    from isolator.content._model import (
+        Agent,
+        Author,
+        Command,
+        Diagnostic,
+        HookConfig,
+        HookHandler,
+        HookMatcher,
+        Installation,
+        Manifest,
+        McpServer,
+        Plugin,
+        PluginFacade,
+        Skill,
+        SkillInput,
+        SkillResources,
+        Trigger,
+    )
     from isolator.content._variables import expand_variables
+    from isolator.policy._permissions import Permissions, PluginSettings
     from isolator.policy._policy import Policy, hookimpl
     from isolator.sources._sources import PluginSource
     from isolator.store._lockfile import Lock
@@ -82,8 +85,14 @@ if TYPE_CHECKING:
 
 # The store (uv, resolution, downloads) loads on first use: a host that only reads plugin
 # directories does not pay for importing it; the loader (YAML) loads when content is read,
-# so `ohp --help` and `ohp list` do without it.
+# and the content model (its dataclasses) when it is used, so `ohp --help` and `ohp list` do
+# without them (tests/test_cli_imports.py).
 _LAZY = {
+    **dict.fromkeys(("Agent", "Author", "Command", "Diagnostic", "HookConfig", "HookHandler",
+                     "HookMatcher", "Installation", "Manifest", "McpServer", "Plugin", "Skill",
+                     "SkillInput", "SkillResources", "Trigger"), "isolator.content._model"),
+    "Permissions": "isolator.policy._permissions",
+    "PluginSettings": "isolator.policy._permissions",
     "LoadLimits": "isolator.content._fsread",
     "load_plugin": "isolator.content._loader",
     "expand_variables": "isolator.content._variables",
@@ -124,7 +133,9 @@ def _store_facade() -> PluginFacade:
     return StoreFacade()
 
 
-_set_facade(_store_facade)
+# Plugin.install/fetch/... go through this: registered in isolator.content, which does not
+# import the model (isolator.content._model.set_facade does the same).
+_content.facade = _store_facade
 
 
 def __getattr__(name: str) -> Any:

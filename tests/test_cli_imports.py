@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -29,17 +29,26 @@ try:
 except SystemExit as exc:
     code = exc.code
 heavy = ("asyncio", "yaml", "hostbridge.supervision", "hostbridge.agents", "msgpack")
+slow = ("dataclasses", "packaging", "logging", "isolator.content._model",
+        "isolator.store._store", "isolator.store._pipeline")
 print(json.dumps({"code": code, "out": out.getvalue(),
                   "loaded": sorted(m for m in sys.modules if m.split(".")[0] in heavy or
-                                   m.startswith(heavy))}))
+                                   m.startswith(heavy)),
+                  "slow": sorted(m for m in sys.modules if m in slow or
+                                 m.startswith(tuple(f"{s}." for s in slow)))}))
 """
 
 
-def _modules(*argv: str) -> tuple[int, str, set[str]]:
+def _probe(*argv: str) -> dict[str, Any]:
     result = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(argv)],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout.splitlines()[-1])
+    data: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    return data
+
+
+def _modules(*argv: str) -> tuple[int, str, set[str]]:
+    data = _probe(*argv)
     return data["code"], data["out"], set(data["loaded"])
 
 
@@ -78,3 +87,15 @@ def test_show_imports_no_bridge_nor_asyncio(store_root: Path) -> None:
     code, out, loaded = _modules("show", "notes", "--root", str(store_root))
     assert code == 0 and "a skill" in out
     assert _bridge(loaded) == set(), loaded  # YAML it needs: the skill's frontmatter
+
+
+def test_help_and_list_import_neither_dataclasses_packaging_logging_nor_the_store(
+        store_root: Path) -> None:
+    """#19: `ohp --help` and `ohp list` within 2x `python -c pass` (benchmarks/bench_cli.py):
+    the content model's dataclasses, packaging, logging and the install pipeline cost more
+    than that margin; `list` reads the records itself (isolator.store._listing)."""
+    for argv in (("--help",), ("list", "--root", str(store_root)),
+                 ("list", "--json", "--root", str(store_root))):
+        data = _probe(*argv)
+        assert data["code"] == 0 and data["out"], argv
+        assert data["slow"] == [], (argv, data["slow"])

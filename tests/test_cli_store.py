@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 from wheelhouse import EXAMPLES_DIR
 
+from isolator import IsolatorError, PluginSource, PluginStore
+from isolator.store._listing import list_rows
+
 OHP = [sys.executable, "-m", "isolator.cli"]
 
 
@@ -155,3 +158,147 @@ def test_configure_says_the_sandbox_once(tmp_path: Path) -> None:
     done = ohp("configure", "notes", "--sandbox", "strict", root=root)
     assert done.stdout == "sandbox: strict; notes asks for no permissions\n"
     assert ohp("configure", "notes", root=root).stdout == done.stdout
+
+
+# ---- ohp list reads the records itself (#19: a quick CLI) -----------------------------------
+
+
+def _full_rows(root: Path) -> list[dict[str, object]]:
+    """What `ohp list --json` printed through PluginStore (and still does for a record it
+    does not read itself)."""
+    store = PluginStore(root)
+    plugins = store.list_installed()
+    origins = store.marketplace_origins() if plugins else {}
+    return [{**p.to_dict(), "marketplace": origins[p.name].to_dict() if p.name in origins
+             else None} for p in plugins]
+
+
+@pytest.fixture(scope="module")
+def mixed_store(tmp_path_factory: pytest.TempPathFactory, example_wheelhouse: Path) -> Path:
+    """A store holding a plugin of each kind of source: pypi: (bringing another), a wheel
+    file, a content-only directory, one from a marketplace, and (with git) a git URL."""
+    base = tmp_path_factory.mktemp("mixed")
+    root = base / "store"
+    store = PluginStore(root)
+    wh = str(example_wheelhouse)
+    store.install("pypi:openhands-plugin-welcome", find_links=[wh], no_index=True)
+    store.install(str(example_wheelhouse / "openhands_plugin_salute-1.0.0-py3-none-any.whl"),
+                  find_links=[wh], no_index=True)
+    store.install("pypi:openhands-plugin-shout", version=">=1.0,<2", find_links=[wh],
+                  no_index=True)
+    store.install(str(EXAMPLES_DIR / "content-only-plugin"))
+    market = base / "market"
+    shutil.copytree(EXAMPLES_DIR / "content-only-plugin", market / "plugins" / "alpha")
+    (market / "plugins" / "alpha" / ".plugin").mkdir(exist_ok=True)
+    (market / "plugins" / "alpha" / ".plugin" / "plugin.json").write_text(
+        json.dumps({"name": "alpha", "version": "1.2.0"}), encoding="utf-8")
+    (market / ".plugin").mkdir()
+    (market / ".plugin" / "marketplace.json").write_text(json.dumps({
+        "name": "small", "owner": {"name": "Tests"},
+        "plugins": [{"name": "alpha", "source": "./plugins/alpha"}]}), encoding="utf-8")
+    store.add_marketplace("small", str(market))
+    store.install_from_marketplace("alpha@small")
+    if shutil.which("git") is not None:
+        repo = base / "repo"
+        shutil.copytree(EXAMPLES_DIR / "content-only-plugin", repo / "sub" / "gitnotes")
+        manifest = repo / "sub" / "gitnotes" / ".plugin" / "plugin.json"
+        if manifest.exists():
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+            manifest.write_text(json.dumps({**data, "name": "gitnotes"}), encoding="utf-8")
+        env = {"PATH": os.environ["PATH"], "HOME": str(base), "GIT_AUTHOR_NAME": "t",
+               "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+               "GIT_COMMITTER_EMAIL": "t@e"}
+        for cmd in (["init", "-q", "-b", "trunk"], ["add", "-A"], ["commit", "-q", "-m", "x"]):
+            subprocess.run(["git", *cmd], cwd=repo, env=env, check=True, capture_output=True)
+        store.install(PluginSource(f"git+{repo.as_uri()}", repo_path="sub/gitnotes"))
+    return root
+
+
+def test_list_reads_every_kind_of_record_as_the_store_does(mixed_store: Path) -> None:
+    rows = list_rows(mixed_store)
+    assert rows is not None, "the records the store wrote are read without it"
+    assert rows == _full_rows(mixed_store)
+    kinds = {row["source_detail"]["kind"] for row in rows}  # type: ignore[index]
+    assert {"pypi", "wheel", "directory"} <= kinds
+    assert any(row["brought_by"] for row in rows)  # greetings, by salute (first by name)
+    assert any(row["marketplace"] for row in rows)
+    assert json.loads(ohp("list", "--json", root=mixed_store).stdout) == _full_rows(mixed_store)
+    table = ohp("list", root=mixed_store).stdout
+    assert "alpha@small" in table and "brought by salute" in table
+
+
+def _copy_store(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+def _records(root: Path) -> list[Path]:
+    return [plugin / (plugin / "current").read_text().strip() / "metadata.json"
+            for plugin in sorted((root / "plugins").iterdir())]
+
+
+@pytest.mark.parametrize("mangle", [
+    "no-kind", "source-kind-lies", "source-extra-key", "version-not-pep440",
+    "version-on-a-directory", "brought-missing", "brought-mangled", "credentials-in-url",
+    "name-not-a-string", "registry-mangled",
+])
+def test_a_record_not_as_the_store_writes_it_is_listed_the_full_way(
+        mixed_store: Path, tmp_path: Path, mangle: str) -> None:
+    """Whatever the lean reader does not recognise goes through PluginStore: the same error,
+    or the same listing, as before it existed."""
+    root = _copy_store(mixed_store, tmp_path / "store")
+    records = {json.loads(p.read_text())["name"]: p for p in _records(root)}
+    welcome = records["welcome"]
+    data = json.loads(welcome.read_text())
+    if mangle == "no-kind":
+        del data["kind"]
+    elif mangle == "source-kind-lies":
+        data["source"]["kind"] = "git"
+    elif mangle == "source-extra-key":
+        data["source"]["token"] = "x"
+    elif mangle == "version-not-pep440":
+        data["source"]["version"] = "banana"
+    elif mangle == "version-on-a-directory":
+        data = json.loads(records["notes"].read_text())
+        data["source"]["version"] = "1.0"
+        welcome = records["notes"]
+    elif mangle == "brought-missing":
+        del data["brought"]
+    elif mangle == "brought-mangled":
+        data["brought"] = [{"name": "x"}]
+    elif mangle == "credentials-in-url":
+        data["source"]["index_url"] = "https://user:secret@example.com/simple"
+        data["source"]["find_links"] = []
+        data["source"]["no_index"] = False
+    elif mangle == "name-not-a-string":
+        data["name"] = 7
+    elif mangle == "registry-mangled":
+        (root / "marketplaces.json").write_text('{"format": 1, "marketplaces": {}, '
+                                                '"installed": {"alpha": {"plugin": 1}}}')
+    welcome.write_text(json.dumps(data))
+    assert list_rows(root) is None
+    via_ohp = ohp("list", "--json", root=root, check=False)
+    try:
+        expected: object = _full_rows(root)
+    except Exception as exc:  # whatever the full way raises, ohp says
+        assert via_ohp.returncode == 1 and via_ohp.stdout == "", via_ohp
+        assert "secret" not in via_ohp.stderr
+        if isinstance(exc, IsolatorError):
+            assert via_ohp.stderr.strip().endswith(str(exc).splitlines()[-1].strip())
+        return
+    assert via_ohp.returncode == 0, via_ohp.stderr
+    assert json.loads(via_ohp.stdout) == expected
+    assert "secret" not in via_ohp.stdout
+
+
+def test_list_sees_a_replaced_generation_whole(mixed_store: Path, tmp_path: Path) -> None:
+    """The pointer is read first and names a generation whose record is complete: a record
+    half-written in a new generation (before its pointer switch) is not seen."""
+    root = _copy_store(mixed_store, tmp_path / "store")
+    before = list_rows(root)
+    plugin = root / "plugins" / "notes"
+    partial = plugin / "gen-29990101T000000-00000000"
+    partial.mkdir()
+    (partial / "metadata.json").write_text('{"name": "notes", "kin')  # an install under way
+    assert list_rows(root) == before
+    assert json.loads(ohp("list", "--json", root=root).stdout) == before

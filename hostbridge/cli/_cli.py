@@ -11,12 +11,10 @@ into a pipe or a file.
 from __future__ import annotations
 
 import codecs
-import json
+import functools
 import os
 import sys
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from isolator import IsolatorError
 from isolator import cli as _cli
@@ -25,10 +23,12 @@ from isolator.cli import visible, write_raw
 PROFILE_CHOICES = ("off", "standard", "strict")
 _DASHES = "--"
 
+TYPE_CHECKING = False  # typing is not imported: `ohp --help` starts in a few ms (#19)
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Sequence
-    from typing import TextIO
+    import threading
+    from collections.abc import Callable, Sequence
+    from typing import Any, TextIO
 
     from hostbridge.launch._programs import PluginProgram
     from isolator.store import PluginStore
@@ -59,9 +59,10 @@ def _launcher(args: argparse.Namespace, bridge: Any) -> Any:
     return launcher
 
 
-def _add_tools(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("tools", help="list a plugin's tools with their input schemas (runs its "
-                       "worker)", description="List an installed plugin's tools. Their schemas "
+def _add_tools(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+               text: str) -> None:
+    p = sub.add_parser(name, help=text,
+                       description="List an installed plugin's tools. Their schemas "
                        "come from the plugin's code, loaded in the plugin's own worker.")
     p.add_argument("name", metavar="NAME", help="an installed plugin's name")
     _add_sandbox(p)
@@ -92,8 +93,9 @@ def _run_tools(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_call(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("call", help="call a plugin's tool in its worker and print the result",
+def _add_call(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+              text: str) -> None:
+    p = sub.add_parser(name, help=text,
                        description="Run one tool of an installed plugin in the plugin's own "
                        "worker. Exit 0 when the tool succeeded, 1 when it failed or could not "
                        "be called.")
@@ -110,6 +112,8 @@ def _add_call(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run_call(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+
     from hostbridge.supervision._bridge import HostBridge  # noqa: PLC0415
 
     try:
@@ -134,9 +138,9 @@ def _run_call(args: argparse.Namespace) -> int:
     return 1 if result.is_error else 0
 
 
-def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("agent", help="run one step of a plugin's agent against a local "
-                       "deterministic model served by the host",
+def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+               text: str) -> None:
+    p = sub.add_parser(name, help=text,
                        description="Build the plugin's agent (its openhands.agents entry point) "
                        "in its worker and run one step; its model calls are answered by a "
                        "deterministic local model held by this process.")
@@ -175,9 +179,10 @@ def _run_agent(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_exec(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("exec", help="run a plugin's program (hook command, MCP server) in its "
-                       "sandbox", description="Run CMD as a program of an installed plugin, "
+def _add_exec(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+              text: str) -> None:
+    p = sub.add_parser(name, help=text,
+                       description="Run CMD as a program of an installed plugin, "
                        "through the same launcher and sandbox profile as its worker: its "
                        "working directory and CLAUDE_PLUGIN_ROOT are the plugin's directory, "
                        "its venv's bin comes first on PATH. Exit status: the program's. Its "
@@ -230,6 +235,8 @@ def _run_exec(args: argparse.Namespace) -> int:
 def _start_pumps(program: PluginProgram,
                  shown: list[TextIO | None]) -> list[threading.Thread]:
     """One thread per piped stream of *program*, copying it to the terminal made visible."""
+    import threading  # noqa: PLC0415 - only ohp exec on a terminal has pumps
+
     pumps = []
     for pipe, stream in zip((program.proc.stdout, program.proc.stderr), shown, strict=True):
         if pipe is None or stream is None:
@@ -267,8 +274,9 @@ def _join(pumps: list[threading.Thread]) -> None:
         pump.join(timeout=5)
 
 
-def _add_reset(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("reset", help="let a plugin whose worker crashed too often start again",
+def _add_reset(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+               text: str) -> None:
+    p = sub.add_parser(name, help=text,
                        description="Forget a plugin's worker crashes (see `ohp doctor`).")
     p.add_argument("name", metavar="NAME", help="an installed plugin's name")
     _cli.add_root(p, json_flag=False)
@@ -286,9 +294,9 @@ def _run_reset(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("demo", help="build, install and run three example plugins in a "
-                       "temporary root, offline, step by step",
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+              text: str) -> None:
+    p = sub.add_parser(name, help=text,
                        description="Build the example plugin packages into a local wheelhouse "
                        "in a temporary root; install three plugins there, each into its own "
                        "venv (one content-only; one with tools that depends on it; one with a "
@@ -363,30 +371,49 @@ def _doctor_extra(store: PluginStore) -> dict[str, Any]:
             "unprivileged_uid_reaches": sandbox_reach(store)}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _cli.build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    _add_tools(sub)  # type: ignore[arg-type]
-    _add_call(sub)  # type: ignore[arg-type]
-    _add_agent(sub)  # type: ignore[arg-type]
-    _add_reset(sub)  # type: ignore[arg-type]
-    _add_exec(sub)  # type: ignore[arg-type]
-    _add_demo(sub)  # type: ignore[arg-type]
-    doctor = sub.choices["doctor"]  # type: ignore[index]
+def _add_doctor(add: Callable[..., None],
+                sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+                text: str) -> None:
+    """isolator's ``doctor``, with ``--ray`` and the bridge's report (sandbox layers...)."""
+    add(sub, name, text)
+    doctor = sub.choices[name]
     _add_ray(doctor, "also check the sandbox layers of each node")
     doctor.set_defaults(run=lambda args: _cli.run_doctor(
         args, extra=lambda store: _doctor_ray(args, store)))
-    return parser
+
+
+def commands() -> dict[str, tuple[str, Callable[..., None]]]:
+    """``ohp``'s commands: isolator's (:data:`isolator.cli.COMMANDS`), then the bridge's."""
+    table = dict(_cli.COMMANDS)
+    text, add = table["doctor"]
+    table["doctor"] = (text, functools.partial(_add_doctor, add))
+    table.update({
+        "tools": ("list a plugin's tools with their input schemas (runs its worker)",
+                  _add_tools),
+        "call": ("call a plugin's tool in its worker and print the result", _add_call),
+        "agent": ("run one step of a plugin's agent against a local deterministic model "
+                  "served by the host", _add_agent),
+        "reset": ("let a plugin whose worker crashed too often start again", _add_reset),
+        "exec": ("run a plugin's program (hook command, MCP server) in its sandbox", _add_exec),
+        "demo": ("build, install and run three example plugins in a temporary root, offline, "
+                 "step by step", _add_demo),
+    })
+    return table
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """``ohp``'s parser: with *argv*, only the command it names in full (see
+    :func:`isolator.cli.build_parser`)."""
+    return _cli.build_parser(argv, commands())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    if "exec" in argv and _DASHES in argv[argv.index("exec"):]:
+    parser = build_parser(argv)
+    if _cli.chosen_command(argv) == "exec" and _DASHES in argv[argv.index("exec"):]:
         # Everything after `--` is the program's: argparse would look for options in it.
         split = argv.index(_DASHES, argv.index("exec"))
         argv, program = argv[:split], argv[split + 1:]
         sub = next(a for a in parser._actions if a.dest == "command")
         sub.choices["exec"].set_defaults(program=program)  # type: ignore[index]
     return _cli.main(argv, parser=parser)
-

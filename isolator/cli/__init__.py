@@ -5,8 +5,10 @@ adds its commands to this parser and prints through these helpers. Not for plugi
 """
 
 from isolator.cli._cli import (
+    COMMANDS,
     add_root,
     build_parser,
+    chosen_command,
     emit,
     field,
     main,
@@ -18,5 +20,5 @@ from isolator.cli._cli import (
 )
 from isolator.cli._text import visible, write_raw
 
-__all__ = ["add_root", "build_parser", "emit", "field", "main", "one_line", "print_summary",
-           "run_doctor", "store_of", "to_json", "visible", "write_raw"]
+__all__ = ["COMMANDS", "add_root", "build_parser", "chosen_command", "emit", "field", "main",
+           "one_line", "print_summary", "run_doctor", "store_of", "to_json", "visible", "write_raw"]

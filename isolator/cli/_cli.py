@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
-import traceback
-from typing import TYPE_CHECKING, Any, TextIO
+from pathlib import Path
 
 from isolator._errors import IsolatorError
 from isolator.cli._text import VisibleStream, json_visible, visible, write_raw
-from isolator.policy._permissions import SANDBOX_PROFILES, Permissions
 
-# The store and the content loader (uv, resolution, YAML) load where a command uses them:
-# `ohp --help` imports neither (tests/test_cli_imports.py).
+# typing itself is not imported: `ohp --help` and `ohp list` start in a few ms (#19).
+TYPE_CHECKING = False
+
+# The store, the content model and loader, the policy (uv, resolution, dataclasses, YAML) load
+# where a command uses them: `ohp --help` and `ohp list` import none (tests/test_cli_imports.py).
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from typing import Any, TextIO
 
     from isolator.authoring._authoring import BuildSettings
     from isolator.content._model import Plugin
@@ -77,6 +78,8 @@ def emit(data: object) -> None:
 def to_json(data: object, indent: int | None = None) -> str:
     """*data* as JSON for a terminal: non-ASCII text as it is, every control character escaped
     (json escapes C0; :func:`json_visible` DEL, C1 and bidi controls, lone surrogates)."""
+    import json  # noqa: PLC0415 - `ohp --help` does without
+
     return json_visible(json.dumps(data, ensure_ascii=False, indent=indent))
 
 
@@ -120,9 +123,9 @@ def _progress(args: argparse.Namespace) -> _Progress:
 # ---- show ------------------------------------------------------------------------------------
 
 
-def _add_show(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("show", help="show a plugin's content (skills, commands, agents, hooks, "
-                       "MCP servers) read as data",
+def _add_show(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+              text: str) -> None:
+    p = sub.add_parser(name, help=text,
                        description="Show an installed plugin (by name) or a plugin directory "
                        "(by path). Nothing in the plugin is imported or run.")
     p.add_argument("target", metavar="NAME|DIR", help="an installed plugin's name, or a "
@@ -200,8 +203,9 @@ def _print_installed(installed: InstalledPlugin, out: TextIO,
 # ---- install, upgrade, reinstall, uninstall ----------------------------------------------------
 
 
-def _add_install(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("install", help="install a plugin into its own venv",
+def _add_install(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+                 text: str) -> None:
+    p = sub.add_parser(name, help=text,
                        description="Install a plugin into its own venv (a content-only "
                        "directory is copied). SOURCE: pypi:NAME, github:OWNER/REPO, a git URL, "
                        "a directory, a .whl or an sdist; or PLUGIN@MARKETPLACE, or PLUGIN "
@@ -228,6 +232,8 @@ def _add_install(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _add_settings_options(p: argparse.ArgumentParser) -> None:
+    from isolator.policy._permissions import SANDBOX_PROFILES  # noqa: PLC0415
+
     p.add_argument("--sandbox", metavar="PROFILE", choices=SANDBOX_PROFILES,
                    help="the plugin's default sandbox profile: off, standard, strict (kept "
                    "across upgrades; `ohp call --sandbox` overrides it)")
@@ -240,6 +246,8 @@ def _apply_settings(args: argparse.Namespace, store: PluginStore, name: str, *,
                     always: bool = False) -> None:
     """Record --sandbox/--grant for *name*; print what the plugin asks for and what it has
     (when it asks for something or something changed, or *always*)."""
+    from isolator.policy._permissions import Permissions  # noqa: PLC0415
+
     plugin = store.load(name)
     asked = Permissions.from_manifest(plugin.manifest.extra, f"plugin {name!r}")
     changes: dict[str, Any] = {}
@@ -295,8 +303,9 @@ def _run_install(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_configure(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("configure", help="set a plugin's sandbox profile and grants",
+def _add_configure(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+                   text: str) -> None:
+    p = sub.add_parser(name, help=text,
                        description="Set an installed plugin's default sandbox profile and "
                        "grant it what its plugin.json asks for. Without options: show them.")
     p.add_argument("name", metavar="NAME", help="the installed plugin's name")
@@ -307,6 +316,8 @@ def _add_configure(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _run_configure(args: argparse.Namespace) -> int:
+    from isolator.policy._permissions import Permissions  # noqa: PLC0415
+
     store = store_of(args)
     store.get(args.name)
     if args.revoke_all:
@@ -375,28 +386,26 @@ def _run_uninstall(args: argparse.Namespace) -> int:
 # ---- list, clean, doctor ---------------------------------------------------------------------
 
 
-def _add_list(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("list", help="list installed plugins",
+def _add_list(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+              text: str) -> None:
+    p = sub.add_parser(name, help=text,
                        description="List installed plugins (and the plugins they bring).")
     add_root(p)
     p.set_defaults(run=_run_list)
 
 
 def _run_list(args: argparse.Namespace) -> int:
-    store = store_of(args)
-    plugins = store.list_installed()
-    origins = store.marketplace_origins() if plugins else {}
+    plugins = _list_rows(args)
     if args.json:
-        emit([{**p.to_dict(), "marketplace": origins[p.name].to_dict() if p.name in origins
-               else None} for p in plugins])
+        emit(plugins)
         return 0
     if not plugins:
         print("no plugins installed")
         return 0
     rows = [tuple(map(field, (
-        p.name, p.version, p.package or "(content only)", p.python_version or "-",
-        f"brought by {p.brought_by}" if p.brought_by else
-        origins[p.name].reference if p.name in origins else p.source.source)))
+        p["name"], p["version"], p["package"] or "(content only)", p["python"] or "-",
+        f"brought by {p['brought_by']}" if p["brought_by"] else
+        p["marketplace"]["reference"] if p["marketplace"] else p["source"])))
         for p in plugins]
     header = ("NAME", "VERSION", "PACKAGE", "PYTHON", "SOURCE")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
@@ -405,12 +414,44 @@ def _run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Each installed plugin's ``to_dict()`` with its ``marketplace`` origin (or None).
+
+    Read straight from the records (:mod:`isolator.store._listing`: no dataclasses, no
+    packaging, no pipeline, a few ms) when they are as the store writes them; else, or with
+    ``--pool`` or a default store still to be moved, through :class:`PluginStore`."""
+    root = None
+    if getattr(args, "pool", None) is None:
+        from isolator.store._layout import (  # noqa: PLC0415 - what `ohp list` needs first
+            default_store_root,
+            legacy_default_store_root,
+            needs_migration,
+        )
+
+        if args.root is not None:
+            root = Path(args.root).expanduser().absolute()  # as PluginStore makes it
+        elif not needs_migration(legacy_default_store_root(), default_store_root()):
+            root = default_store_root()
+    if root is not None:
+        from isolator.store._listing import list_rows  # noqa: PLC0415
+
+        rows = list_rows(root)
+        if rows is not None:
+            return rows
+    _log_warnings()  # as every other command has them (logging costs ms: not before)
+    store = store_of(args)
+    plugins = store.list_installed()
+    origins = store.marketplace_origins() if plugins else {}
+    return [{**p.to_dict(), "marketplace": origins[p.name].to_dict() if p.name in origins
+             else None} for p in plugins]
+
+
 # ---- marketplace -----------------------------------------------------------------------------
 
 
-def _add_marketplace(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("marketplace", help="register marketplaces (catalogues of plugins) to "
-                       "install plugins from by name",
+def _add_marketplace(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+                     text: str) -> None:
+    p = sub.add_parser(name, help=text,
                        description="A marketplace is a git repository or directory with "
                        ".plugin/marketplace.json or .claude-plugin/marketplace.json. Registered "
                        "under NAME, its plugins install with `ohp install PLUGIN@NAME`.")
@@ -524,9 +565,9 @@ def _run_marketplace_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_clean(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("clean", help="remove old generations, interrupted installs' debris "
-                       "and unused wheels",
+def _add_clean(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+               text: str) -> None:
+    p = sub.add_parser(name, help=text,
                        description="Remove what no installed plugin needs. Waits for running "
                        "installs; keeps generations a worker still uses. With --pool, then "
                        "the pool's environments no store uses any more.")
@@ -553,9 +594,9 @@ def _run_clean(args: argparse.Namespace) -> int:
 # ---- lock, sync, verify ----------------------------------------------------------------------
 
 
-def _add_lock(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("lock", help="write the store's plugin set, every file pinned by "
-                       "sha256, as a lock file",
+def _add_lock(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+              text: str) -> None:
+    p = sub.add_parser(name, help=text,
                        description="Write every installed plugin, its source and every "
                        "distribution of its venv (version, file, sha256, URL) as one JSON lock "
                        "file. The same store writes the same bytes.")
@@ -577,8 +618,9 @@ def _run_lock(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_sync(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("sync", help="make the store hold exactly the plugins of a lock file",
+def _add_sync(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+              text: str) -> None:
+    p = sub.add_parser(name, help=text,
                        description="Install or replace the plugins a lock file has as it says, "
                        "uninstall those it lacks, leave the matching ones untouched. Every "
                        "file is checked against the lock's sha256 before anything changes.")
@@ -611,8 +653,9 @@ def _run_sync(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("verify", help="check every installed file against its RECORD hash",
+def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+                text: str) -> None:
+    p = sub.add_parser(name, help=text,
                        description="Check every file of a plugin (default: all) against the "
                        "hashes recorded when it was installed. One line per change: PLUGIN "
                        "DISTRIBUTION PATH missing|modified|unexpected. Exit 1 when anything "
@@ -640,8 +683,9 @@ def _run_verify(args: argparse.Namespace) -> int:
     return 1
 
 
-def _add_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("doctor", help="show the backend, uv, interpreters and store root",
+def _add_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+                text: str) -> None:
+    p = sub.add_parser(name, help=text,
                        description="Check what installs would use.")
     add_root(p)
     p.set_defaults(run=run_doctor)
@@ -731,10 +775,10 @@ def _build_settings(args: argparse.Namespace) -> BuildSettings:
                          find_links=args.find_links, no_index=args.no_index)
 
 
-def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+                  text: str) -> None:
     p = sub.add_parser(
-        "validate", help="check a plugin package project (or a plugin directory) before "
-        "publishing",
+        name, help=text,
         description="Check a plugin before publishing it. A directory with pyproject.toml (or "
         "any directory with --python-package) is a package project: pyproject.toml, the "
         "plugin module, plugin.json, versions and the entry point are checked, then the "
@@ -773,8 +817,9 @@ def _run_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _add_new(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("new", help="start a plugin package project from a template",
+def _add_new(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+             text: str) -> None:
+    p = sub.add_parser(name, help=text,
                        description="Create openhands-plugin-NAME/: pyproject.toml with the "
                        "entry points and package data that ship dotfiles, the plugin module "
                        "(plugin.json, a skill, a command), a README and a test.")
@@ -790,8 +835,6 @@ def _add_new(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run_new(args: argparse.Namespace) -> int:
-    from pathlib import Path  # noqa: PLC0415
-
     from isolator.authoring._templates import new_project  # noqa: PLC0415
 
     project = new_project(args.name, Path(args.dir), with_tools=args.with_tools,
@@ -801,9 +844,9 @@ def _run_new(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_package(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("package", help="turn a plugin directory into a package and build its "
-                       "wheel",
+def _add_package(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+                 text: str) -> None:
+    p = sub.add_parser(name, help=text,
                        description="Turn a git-style plugin directory into a package project "
                        "(the directory becomes the module openhands_plugin_NAME, its files "
                        "package data) and build its wheel into --out. A symlink whose target "
@@ -908,31 +951,77 @@ def print_summary(plugin: Plugin, out: TextIO) -> None:
         section("diagnostics", [(d.path, d.reason) for d in plugin.diagnostics])
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``ohp`` argument parser."""
+def _uninstall(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+               text: str) -> None:
+    _add_named(sub, name, text, _run_uninstall)
+
+
+def _upgrade(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+             text: str) -> None:
+    _add_named(sub, name, text, _run_upgrade, version=True)
+
+
+def _reinstall(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+               text: str) -> None:
+    _add_named(sub, name, text, _run_reinstall)
+
+
+COMMANDS: dict[str, tuple[str, Callable[..., None]]] = {
+    "install": ("install a plugin into its own venv", _add_install),
+    "configure": ("set a plugin's sandbox profile and grants", _add_configure),
+    "uninstall": ("remove an installed plugin", _uninstall),
+    "list": ("list installed plugins", _add_list),
+    "show": ("show a plugin's content (skills, commands, agents, hooks, MCP servers) read as "
+             "data", _add_show),
+    "marketplace": ("register marketplaces (catalogues of plugins) to install plugins from by "
+                    "name", _add_marketplace),
+    "upgrade": ("resolve an installed plugin's source again", _upgrade),
+    "reinstall": ("rebuild a plugin from its record (same files, hashes checked, offline)",
+                  _reinstall),
+    "clean": ("remove old generations, interrupted installs' debris and unused wheels",
+              _add_clean),
+    "lock": ("write the store's plugin set, every file pinned by sha256, as a lock file",
+             _add_lock),
+    "sync": ("make the store hold exactly the plugins of a lock file", _add_sync),
+    "verify": ("check every installed file against its RECORD hash", _add_verify),
+    "doctor": ("show the backend, uv, interpreters and store root", _add_doctor),
+    "validate": ("check a plugin package project (or a plugin directory) before publishing",
+                 _add_validate),
+    "new": ("start a plugin package project from a template", _add_new),
+    "package": ("turn a plugin directory into a package and build its wheel", _add_package),
+}
+"""The commands of ``ohp`` in the order ``ohp --help`` lists them: name -> (one-line help,
+``add(sub, name, help)``). ``hostbridge.cli`` adds its own to a copy."""
+
+
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The command *argv* names: its first word that is not an option (``ohp`` itself has
+    only ``-h`` and ``-v``, which take no value); None when there is none."""
+    for arg in argv:
+        if arg == "--" or not arg.startswith("-"):
+            return arg if arg != "--" else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None,
+                 commands: Mapping[str, tuple[str, Callable[..., None]]] | None = None,
+                 ) -> argparse.ArgumentParser:
+    """The ``ohp`` argument parser, with *commands* (default :data:`COMMANDS`).
+
+    Given *argv*, only the command it names is built in full: each other one gets its name and
+    help line, all that ``ohp --help`` and argparse's errors show (building ~20 full parsers
+    costs more than the rest of ``ohp list``). Without *argv*, every command in full."""
     parser = argparse.ArgumentParser(
         prog="ohp", description="Install, inspect and run agent plugins, each in its own venv.")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more output; a traceback on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _add_install(sub)
-    _add_configure(sub)
-    _add_named(sub, "uninstall", "remove an installed plugin", _run_uninstall)
-    _add_list(sub)
-    _add_show(sub)
-    _add_marketplace(sub)
-    _add_named(sub, "upgrade", "resolve an installed plugin's source again", _run_upgrade,
-               version=True)
-    _add_named(sub, "reinstall", "rebuild a plugin from its record (same files, hashes "
-               "checked, offline)", _run_reinstall)
-    _add_clean(sub)
-    _add_lock(sub)
-    _add_sync(sub)
-    _add_verify(sub)
-    _add_doctor(sub)
-    _add_validate(sub)
-    _add_new(sub)
-    _add_package(sub)
+    chosen = None if argv is None else chosen_command(argv)
+    for name, (text, add) in (COMMANDS if commands is None else commands).items():
+        if argv is None or name == chosen:
+            add(sub, name, text)
+        else:
+            sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
@@ -952,10 +1041,13 @@ def _log_warnings() -> None:
 def main(argv: Sequence[str] | None = None,
          parser: argparse.ArgumentParser | None = None) -> int:
     """Run ``ohp``; returns the exit code. *parser* lets the host bridge add its commands."""
-    parser = parser if parser is not None else build_parser()
+    if parser is None:
+        argv = sys.argv[1:] if argv is None else argv
+        parser = build_parser(argv)
     with _visible_output():
         args = parser.parse_args(argv)
-        _log_warnings()
+        if args.run is not _run_list:  # which logs nothing when it reads records alone
+            _log_warnings()
         return _run(args)
 
 
@@ -980,6 +1072,8 @@ def _run(args: argparse.Namespace) -> int:
         return run(args)
     except IsolatorError as exc:
         if args.verbose:
+            import traceback  # noqa: PLC0415 - only on errors
+
             traceback.print_exc()
         print(f"ohp: error: {exc}", file=sys.stderr)
         return 1
@@ -992,6 +1086,8 @@ def _run(args: argparse.Namespace) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except Exception:  # a bug of ours: its traceback may quote plugin text, so print it here
+        import traceback  # noqa: PLC0415
+
         traceback.print_exc()
         return 1
 

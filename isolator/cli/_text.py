@@ -21,7 +21,10 @@ JSON that decodes to the same strings.
 from __future__ import annotations
 
 import re
-from typing import Any, TextIO
+
+TYPE_CHECKING = False  # typing is not imported: see isolator.cli._cli
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 _SPECIAL = ("\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e"
             "\u2066-\u2069\ud800-\udfff")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from isolator import content as _registry
 from isolator._errors import IsolatorError
 
 if TYPE_CHECKING:
@@ -421,9 +422,7 @@ class Plugin:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Plugin:
         """Load the plugin directory at *path* (as :func:`isolator.load_plugin`)."""
-        if _loader is None:
-            raise IsolatorError("no plugin loader is registered (import isolator)")
-        return _loader(path)
+        return _registry.loader(path)  # type: ignore[no-any-return]
 
 
 class PluginFacade(Protocol):
@@ -439,26 +438,23 @@ class PluginFacade(Protocol):
               repo_path: str | None, update: bool) -> Path: ...
 
 
-_facade: Callable[[], PluginFacade] | None = None
-_loader: Callable[[str | os.PathLike[str]], Plugin] | None = None
-
-
 def set_facade(facade: Callable[[], PluginFacade]) -> None:
     """Register what gives the store's facade behind :class:`Plugin`'s store classmethods,
     called at each use (``isolator/__init__.py`` registers one that imports the store then,
-    so a host that only reads plugin directories never imports it)."""
-    global _facade  # noqa: PLW0603 - the one registration point, set by the layers above
-    _facade = facade
+    so a host that only reads plugin directories never imports it). Kept in
+    :mod:`isolator.content`, so that registering does not import this module."""
+    _registry.facade = facade
 
 
 def set_loader(load: Callable[[str | os.PathLike[str]], Plugin]) -> None:
-    """Register the directory loader behind :meth:`Plugin.load` (``isolator.content`` does)."""
-    global _loader  # noqa: PLW0603 - as set_facade
-    _loader = load
+    """Register the directory loader behind :meth:`Plugin.load` (``isolator.content`` has
+    one that imports :mod:`isolator.content._loader` on first use)."""
+    _registry.loader = load
 
 
 def _store_facade() -> PluginFacade:
-    if _facade is None:
+    facade = _registry.facade
+    if facade is None:
         raise IsolatorError("no store is registered for Plugin.install/fetch/... "
                             "(import isolator)")
-    return _facade()
+    return facade()

@@ -20,15 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from isolator._errors import StoreError
 from isolator._redact import redact_text
+from isolator.store._layout import LEASE, METADATA
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-MARKER = ".isolator-store.json"
-METADATA = "metadata.json"
-POINTER = "current"
-LEASE = ".lease"
 NAME_MAX = 100
 
 def check_name(name: str, what: str = "plugin name") -> str:
@@ -46,15 +43,6 @@ def valid_name(name: str) -> bool:
     except StoreError:
         return False
     return True
-
-
-def read_pointer(plugin_dir: Path) -> str | None:
-    try:
-        with open(plugin_dir / POINTER, encoding="utf-8") as handle:
-            text = handle.read().strip()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return text if text.startswith("gen-") and "/" not in text else None
 
 
 def new_generation_id() -> str:

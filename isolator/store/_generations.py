@@ -21,21 +21,17 @@ from typing import TYPE_CHECKING, Any
 from isolator._errors import StoreError
 from isolator.policy._policy import AUDIT_LOG, POLICY_FILE
 from isolator.store._disk import (
-    LEASE,
-    MARKER,
-    METADATA,
-    POINTER,
     checkpoint,
     flock,
     fsync_dir,
     new_generation_id,
-    read_pointer,
     remove,
     remove_unless_leased,
     say,
     tree_size,
     write_json_atomic,
 )
+from isolator.store._layout import LEASE, MARKER, METADATA, POINTER, read_pointer
 from isolator.store._records import STORE_FORMAT, CleanReport, from_metadata
 
 if TYPE_CHECKING:

@@ -37,8 +37,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from isolator._errors import IsolatorError, StoreError
 from isolator.policy._policy import AUDIT_LOG, POLICY_FILE
 from isolator.store._context import StoreContext
-from isolator.store._disk import LEASE, MARKER, flock, remove, say, write_json_atomic
+from isolator.store._disk import flock, remove, say, write_json_atomic
 from isolator.store._generations import Generations
+from isolator.store._layout import LEASE, MARKER, MIGRATION_FLAG, needs_migration
 from isolator.store._lockfile import parse_lock
 from isolator.store._pipeline._generation import content_generation
 from isolator.store._pipeline._prepare import Prepared
@@ -65,7 +66,7 @@ OWNED_ENTRIES = (".lock", "plugins", "locks", "wheelhouse", "bytecode", "cache",
 """The entries of a store root that the store made (or, for ``policy.json``, reads as its own):
 what a move removes from the old root, in this order (the marker last)."""
 
-FLAG = ".isolator-migration.json"
+FLAG = MIGRATION_FLAG
 """In the new root while a move is under way: ``{"from": OLD, "state": "building"|"removing"}``."""
 
 _LOCK = ".store-migration.lock"
@@ -107,11 +108,6 @@ class StoreMigration:
         return (f"moved the plugin store from {self.old} to {self.new}, where the OpenHands SDK "
                 f"does not load it as plugins ({count} plugin{'s' if count != 1 else ''} "
                 f"rebuilt offline from its wheelhouse)")
-
-
-def needs_migration(old: Path, new: Path) -> bool:
-    """Cheap and lock-free: whether :func:`migrate_store` may have anything to do."""
-    return (old / MARKER).is_file() or (new / FLAG).is_file()
 
 
 def migrate_store(old: Path, new: _Store, make_store: Callable[[Path], _Store], *,

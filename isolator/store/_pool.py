@@ -49,16 +49,8 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import canonicalize_name
 
 from isolator._errors import StoreError
-from isolator.store._disk import (
-    MARKER,
-    METADATA,
-    flock,
-    fsync_dir,
-    remove,
-    say,
-    tree_size,
-    write_json_atomic,
-)
+from isolator.store._disk import flock, fsync_dir, remove, say, tree_size, write_json_atomic
+from isolator.store._layout import MARKER, METADATA
 from isolator.store._records import METADATA_FORMAT, STORE_FORMAT
 
 if TYPE_CHECKING:

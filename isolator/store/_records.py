@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from isolator._errors import SourceError, StoreError
 from isolator.content._model import Installation
 from isolator.sources._sources import PluginSource
-from isolator.store._disk import METADATA
+from isolator.store._layout import METADATA
 from isolator.store._resolve import Artifact
 
 if TYPE_CHECKING:

@@ -40,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +48,7 @@ from isolator.store._backends import Backend, UvBackend, get_backend
 from isolator.store._bytecode import BytecodePool
 from isolator.store._context import StoreContext
 from isolator.store._generations import Generations
+from isolator.store._layout import default_store_root, legacy_default_store_root, needs_migration
 from isolator.store._marketplace import (
     Marketplace,
     MarketplaceOrigin,
@@ -56,7 +56,7 @@ from isolator.store._marketplace import (
     Marketplaces,
     is_reference,
 )
-from isolator.store._migrate import StoreMigration, migrate_store, needs_migration
+from isolator.store._migrate import StoreMigration, migrate_store
 from isolator.store._pipeline._installer import Installer
 from isolator.store._pool import EnvironmentPool
 from isolator.store._queries import Catalog
@@ -78,6 +78,7 @@ from isolator.store._venvfiles import check_interpreter_files
 from isolator.store._wheelhouse import Wheelhouse
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from isolator.content._model import Plugin
@@ -110,33 +111,6 @@ callers have always imported them."""
 
 _DEFAULT_LOCK_TIMEOUT = 900.0
 _logger = logging.getLogger("isolator.store")
-
-
-def _persistence_dir() -> Path:
-    """``$OH_PERSISTENCE_DIR``, else ``~/.openhands``: the SDK's ``get_user_persistence_dir()``."""
-    base = os.environ.get("OH_PERSISTENCE_DIR")
-    return Path(base).expanduser() if base else Path.home() / ".openhands"
-
-
-def default_store_root() -> Path:
-    """``~/.openhands/isolator/store``; ``OH_PERSISTENCE_DIR`` replaces ``~/.openhands`` (as in
-    the OpenHands SDK).
-
-    Not ``~/.openhands/plugins``, where it used to be: the SDK (1.58) loads every
-    subdirectory of ``$OH_PERSISTENCE_DIR/plugins`` and ``~/.agents/plugins`` as a plugin, so
-    the store's own directories showed up there as empty plugins. Under the persistence dir the
-    SDK reads ``plugins/`` (and ``plugins/installed/``), ``skills/`` (and ``skills/installed/``),
-    ``microagents/``, ``agents/``, ``hooks.json``, ``SOUL.md``, ``memory/``, ``cache/``,
-    ``profiles/``, ``agent-profiles/``, ``meta-profiles/``, ``auth/`` and ``plugin-data/``:
-    ``isolator/`` is none of them, and is isolator's alone. A store at the old place is moved
-    here on first use of the default store (:func:`migrate_default_store`).
-    """
-    return _persistence_dir() / "isolator" / "store"
-
-
-def legacy_default_store_root() -> Path:
-    """Where the default store was before it moved: ``$OH_PERSISTENCE_DIR/plugins``."""
-    return _persistence_dir() / "plugins"
 
 
 def migrate_default_store(
