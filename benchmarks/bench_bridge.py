@@ -109,6 +109,7 @@ PARTS = ("start", "roundtrip", "payload", "memory")
 PLUGIN = "benchbridge"
 PACKAGE = "bench-bridge-plugin"
 START_RATIO_MAX = 1.5
+ZYGOTE_START_RATIO_MAX = 1.0  # #19 deliverable 2: a fork beats an exec
 ROUNDTRIP_RATIO_MAX = 2.0  # #19: a sequential call within 2x a raw socketpair echo
 PIPELINE_RATIO_MIN = 0.5
 PAYLOAD_MIBS_MIN = 500.0
@@ -278,7 +279,9 @@ def make_setup(tmp: Path) -> Setup:
         raise BenchError(f"installing {PACKAGE} gave {installed!r}")
     runtime = ensure_runtime(store.root, str(installed.python["abi_tag"]),
                              Path(os.path.realpath(installed.python["path"])))
-    worker = Worker(store, PLUGIN)  # the first start: the runtime is made (untimed)
+    # The first start: the runtime is made (untimed); exec'd, so that its command line can be
+    # captured (Boot) whichever way workers start by default.
+    worker = Worker(store, PLUGIN, launcher=process_module.LocalLauncher(start="exec"))
     sink: dict[str, Any] = {}
     try:
         with traced_spawn(sink):
@@ -381,8 +384,8 @@ def traced_spawn(sink: dict[str, Any]) -> Iterator[None]:
             process_module.subprocess = subprocess
 
 
-def bridge_cold(setup: Setup) -> float:
-    bridge = HostBridge(setup.store)
+def bridge_cold(setup: Setup, start: str = "exec") -> float:
+    bridge = HostBridge(setup.store, worker_start=start)
     try:
         with gc_paused():
             started = time.perf_counter()
@@ -396,7 +399,8 @@ def bridge_cold(setup: Setup) -> float:
 
 
 def worker_cold(setup: Setup, steps: list[dict[str, float]], sink: dict[str, Any]) -> float:
-    worker = TracedWorker(setup.store, PLUGIN)
+    worker = TracedWorker(setup.store, PLUGIN,
+                          launcher=process_module.LocalLauncher(start="exec"))
     try:
         with gc_paused(), traced_spawn(sink):
             worker.start()
@@ -567,8 +571,9 @@ def compiled_runtime(setup: Setup) -> tuple[Path, Path]:
 def bench_start(setup: Setup, repeat: int, results: dict[str, Any]) -> None:
     host_msgpack = Path(protocol.msgpack.__file__).parent.parent
     sides = {key: Side(label) for key, label in (
-        ("bridge", "HostBridge(store).call_tool(noop), fresh"),
-        ("worker", "Worker.start() + tools.call noop"),
+        ("bridge", "HostBridge(store).call_tool(noop), fresh, exec"),
+        ("zygote", "  same, forked by the zygote"),
+        ("worker", "Worker.start() + tools.call noop (exec)"),
         ("pass", "python -I -S -c pass"),
         ("msgpack", "python -I -S -B, import msgpack (runtime copy)"),
         ("msgpack_pyc", "  same, the host venv's msgpack (has .pyc)"),
@@ -578,8 +583,10 @@ def bench_start(setup: Setup, repeat: int, results: dict[str, Any]) -> None:
     sink: dict[str, Any] = {}
     prefix = launcher()
     bare_run(setup, "pass")  # page cache
+    bridge_cold(setup, "zygote")  # the zygote started (untimed: it serves every later start)
     for _ in range(repeat):
         sides["bridge"].times.append(bridge_cold(setup))
+        sides["zygote"].times.append(bridge_cold(setup, "zygote"))
         sides["worker"].times.append(worker_cold(setup, steps, sink))
         sides["pass"].times.append(bare_run(setup, "pass"))
         sides["msgpack"].times.append(bare_run(setup, import_msgpack(setup.msgpack_dir),
@@ -590,16 +597,23 @@ def bench_start(setup: Setup, repeat: int, results: dict[str, Any]) -> None:
                 list(sides.values()))
     print(f"  launcher: {' '.join(Path(word).name for word in prefix) or 'none'}")
     results["start"] = {key: side.to_dict() for key, side in sides.items()}
-    for key, label in (("bridge", "HostBridge"), ("worker", "Worker")):
+    for key, label, target in (("bridge", "HostBridge, exec", START_RATIO_MAX),
+                               ("zygote", "HostBridge, zygote", ZYGOTE_START_RATIO_MAX),
+                               ("worker", "Worker, exec", START_RATIO_MAX)):
         ratio = sides[key].best / sides["msgpack"].best
         median = sides[key].median / sides["msgpack"].median
         print(f"  {label} / bare msgpack import: {ratio:.2f}x best, {median:.2f}x median "
-              f"(target <= {START_RATIO_MAX:g}x)")
+              f"(target <= {target:g}x)")
         if key == "bridge":
             results["summary"].append(("cold start / bare msgpack import", f"{ratio:.2f}x",
-                                       f"<= {START_RATIO_MAX:g}x", ratio <= START_RATIO_MAX))
+                                       f"<= {target:g}x", ratio <= target))
+        if key == "zygote":
+            results["summary"].append(("cold start, zygote / bare msgpack import",
+                                       f"{ratio:.2f}x", f"<= {target:g}x", ratio <= target))
     results["summary"].append(("  cold start, HostBridge (best)",
                                f"{sides['bridge'].best * 1e3:.1f} ms", "none", None))
+    results["summary"].append(("  cold start, HostBridge forked by the zygote (best)",
+                               f"{sides['zygote'].best * 1e3:.1f} ms", "none", None))
     phases = {name: statistics.median(step[name] for step in steps) for name in steps[0]}
     print(f"  where the time goes, Worker.start() + tools.call, median of {len(steps)} runs (ms)")
     for name, seconds in phases.items():

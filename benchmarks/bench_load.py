@@ -48,6 +48,7 @@ sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests"), str(REPO_ROOT / "bench
 from bench_bridge import PACKAGE, PLUGIN, TOOLS_PY, percentile  # noqa: E402
 from helpers_build import make_wheel  # noqa: E402
 
+import hostbridge.launch._zygote as zygote_module  # noqa: E402
 from hostbridge import HostBridge  # noqa: E402
 from hostbridge.launch._runtime import ensure_runtime  # noqa: E402
 from isolator import PluginStore  # noqa: E402
@@ -128,10 +129,10 @@ def bare_pss(python: str, msgpack_dir: Path, count: int) -> tuple[float, int]:
 
 
 def one_profile(store: PluginStore, profile: str, args: argparse.Namespace,
-                bare_mib: float) -> dict[str, Any]:
-    bridges = [HostBridge(store, profile=profile, heartbeat=None, idle_timeout=None)
-               for _ in range(args.workers)]
-    out: dict[str, Any] = {"profile": profile}
+                bare_mib: float, start: str = "exec") -> dict[str, Any]:
+    bridges = [HostBridge(store, profile=profile, heartbeat=None, idle_timeout=None,
+                          worker_start=start) for _ in range(args.workers)]
+    out: dict[str, Any] = {"profile": profile, "start": start}
     try:
         started = time.perf_counter()
         with ThreadPoolExecutor(args.threads) as pool:
@@ -145,9 +146,16 @@ def one_profile(store: PluginStore, profile: str, args: argparse.Namespace,
         for bridge in bridges:
             worker = bridge.worker(PLUGIN)
             proc = worker._proc
-            pids = group_pids(proc.pid) if proc is not None else []
+            # A forked worker's process group is its parent's (the zygote's child).
+            pids = group_pids(getattr(proc, "group", None) or proc.pid) \
+                if proc is not None else []
             processes += len(pids)
             total += sum(pss_kib(pid) for pid in pids)
+        if start == "zygote":  # the zygotes they came from count too, whole
+            for zygote in zygote_module.zygotes():
+                if zygote.key[1] == profile and zygote.alive:
+                    processes += 1
+                    total += pss_kib(zygote.proc.pid)
         out["pss_mib"] = round(total / 1024, 1)
         out["processes"] = processes
         out["pss_ratio"] = round(total / 1024 / bare_mib, 2) if bare_mib else None
@@ -202,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="rounds over the profiles (2)")
     parser.add_argument("--profiles", nargs="+", default=["off", "standard", "strict"],
                         choices=["off", "standard", "strict"])
+    parser.add_argument("--starts", nargs="+", default=["exec", "zygote"],
+                        choices=["exec", "zygote"], help="how workers start (both)")
     parser.add_argument("--python", default="/usr/bin/python3.11",
                         help="the store's interpreter (/usr/bin/python3.11)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the result here")
@@ -221,17 +231,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"load benchmark: {args.workers} workers, {args.threads} threads x "
                   f"{args.calls} calls, interpreter {args.python}, {os.cpu_count()} CPUs, "
                   f"load average {os.getloadavg()[0]:.2f}")
-            print(f"  {'round':<6}{'profile':<10}{'start all':>10}{'PSS MiB':>9}{'bare':>8}"
+            print(f"  {'round':<6}{'profile':<18}{'start all':>10}{'PSS MiB':>9}{'bare':>8}"
                   f"{'ratio':>7}{'procs':>7}{'calls/s':>9}{'p50 us':>9}{'p99 us':>9}{'lost':>6}")
             for index in range(args.rounds):
                 shift = index % len(args.profiles)
                 order = args.profiles[shift:] + args.profiles[:shift]
                 bare, _ = bare_pss(venv_python, msgpack_dir, args.workers)
-                for profile in order:
-                    row = one_profile(store, profile, args, bare)
+                runs = [(p, s) for p in order for s in args.starts]
+                for profile, start in runs:
+                    row = one_profile(store, profile, args, bare, start)
                     row.update(round=index, bare_pss_mib=round(bare, 1))
                     results["rounds"].append(row)
-                    print(f"  {index:<6}{profile:<10}{row['start_all_s']:>9.2f}s"
+                    print(f"  {index:<6}{profile + ' ' + start:<18}{row['start_all_s']:>9.2f}s"
                           f"{row['pss_mib']:>9.1f}{bare:>8.1f}{row['pss_ratio']:>7.2f}"
                           f"{row['processes']:>7}{row['per_s']:>9}{row['p50_us']:>9}"
                           f"{row['p99_us']:>9}{row['lost']:>6}", flush=True)
@@ -240,8 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     summary = []
     scale = 100 / args.workers
-    for profile in args.profiles:
-        rows = [r for r in results["rounds"] if r["profile"] == profile]
+    for profile, start in [(p, s) for p in args.profiles for s in args.starts]:
+        rows = [r for r in results["rounds"] if r["profile"] == profile and r["start"] == start]
+        profile = f"{profile}, {start}"  # noqa: PLW2901 - the row's label
         ratio = min(r["pss_ratio"] for r in rows)
         at_100 = min(r["pss_mib"] for r in rows) * scale
         lost = sum(r["lost"] for r in rows)
