@@ -243,6 +243,10 @@ def _single_new_wheel(directory: Path, cmd: list[str], result: CommandResult) ->
     return wheels[0]
 
 
+_UV_VERSIONS: dict[tuple[str, int, int, int, int], str] = {}
+"""Checked uv versions by binary (path, device, inode, size, mtime): a process asks each once."""
+
+
 class UvBackend(Backend):
     """uv: ``uv venv`` and ``uv pip install``, config files ignored, no Python downloads.
 
@@ -275,14 +279,27 @@ class UvBackend(Backend):
         return self._uv
 
     def version(self) -> str:
-        """uv's version, checked against :data:`MIN_UV_VERSION` once."""
+        """uv's version, checked against :data:`MIN_UV_VERSION` once per uv binary in this
+        process (a new store, or backend, on the same unchanged file asks it no more)."""
         if self._version is None:
+            uv = self.uv
             try:
-                result = run_command([self.uv, "--version"], env=self._env(), timeout=30)
-            except CommandError as exc:
-                raise BackendUnavailableError(self.name, f"`uv --version` failed: {exc}") \
-                    from None
-            self._version = check_uv_version(result.stdout)
+                info = os.stat(uv)
+                ident: tuple[str, int, int, int, int] | None = (
+                    uv, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+            except OSError:
+                ident = None
+            known = _UV_VERSIONS.get(ident) if ident is not None else None
+            if known is None:
+                try:
+                    result = run_command([uv, "--version"], env=self._env(), timeout=30)
+                except CommandError as exc:
+                    raise BackendUnavailableError(self.name, f"`uv --version` failed: {exc}") \
+                        from None
+                known = check_uv_version(result.stdout)
+                if ident is not None:
+                    _UV_VERSIONS[ident] = known
+            self._version = known
         return self._version
 
     def _env(self) -> dict[str, str]:

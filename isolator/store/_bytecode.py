@@ -13,6 +13,13 @@ dependencies compiles nothing.
 
 The compiler runs as ``python -I -S``: no ``site``, so no ``.pth`` file of a dependency runs
 at install time.
+
+An install does not wait for the venv to compile: :meth:`BytecodePool.precompile` starts, in a
+thread, on the fetched wheels themselves (their sha256 checked), while the backend makes the
+venv and installs them. Each ``.py`` a wheel puts into site-packages is keyed as it will be
+there (its bytes, its path relative to site-packages); :meth:`BytecodePool.compile_site` then
+finds those in the pool and links them, and compiles only what the installed files hold besides
+(a file the wheel maps elsewhere, or whatever differs: the key is of the installed bytes).
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +38,12 @@ from isolator._errors import CommandError, StoreError
 from isolator.store._commands import run_command, scrubbed_env
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from isolator.store._interpreters import Interpreter
+
+_MAX_PRECOMPILED_SOURCE = 8 << 20
+"""A wheel member larger than this is left to :meth:`BytecodePool.compile_site`."""
 
 _COMPILER = r"""
 import json, py_compile, sys
@@ -62,6 +76,67 @@ class BytecodePool:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    def precompile(
+        self,
+        wheels: Sequence[Path],
+        interpreter: Interpreter,
+        workdir: Path,
+        *,
+        timeout: float | None = None,
+    ) -> Callable[[], set[Path]]:
+        """Start compiling into the pool, in a thread, the ``.py`` files *wheels* install into
+        site-packages that the pool lacks; return the function that waits for it and gives
+        the pool files it added. Its failure is no error: :meth:`compile_site` compiles
+        whatever is still missing, and reports a compiler that fails."""
+        added: set[Path] = set()
+
+        def work() -> None:
+            with contextlib.suppress(Exception):  # compile_site does it, and says why not
+                added.update(self._precompile(wheels, interpreter, workdir, timeout))
+
+        thread = threading.Thread(target=work, name="isolator-precompile", daemon=True)
+        thread.start()
+
+        def wait() -> set[Path]:
+            thread.join()
+            return added
+
+        return wait
+
+    def _precompile(self, wheels: Sequence[Path], interpreter: Interpreter, workdir: Path,
+                    timeout: float | None) -> set[Path]:
+        tag = interpreter.cache_tag
+        if not tag:
+            return set()
+        pool = self.root / tag
+        sources = workdir / "wheel-sources"
+        sources.mkdir()
+        missing: list[tuple[Path, str, Path, Path]] = []
+        keys: set[str] = set()
+        for wheel in wheels:
+            with zipfile.ZipFile(wheel) as archive:
+                for info in archive.infolist():
+                    rel = _site_path(info.filename)
+                    if rel is None or info.file_size > _MAX_PRECOMPILED_SOURCE:
+                        continue
+                    data = archive.read(info)
+                    digest = hashlib.sha256(f"{tag}\0{rel}\0".encode())
+                    digest.update(data)
+                    key = digest.hexdigest()
+                    pooled = pool / key[:2] / f"{key}.pyc"
+                    if key in keys or pooled.exists():
+                        continue
+                    keys.add(key)
+                    # The member's bytes under a name of ours: nothing a wheel names is written.
+                    source = sources / f"{len(missing)}.py"
+                    source.write_bytes(data)
+                    missing.append((source, rel, pooled, sources / f"{len(missing)}.pyc"))
+        if missing:
+            compiler_dir = workdir / "wheel-bytecode"
+            compiler_dir.mkdir()
+            self._compile(missing, interpreter, pool, compiler_dir, timeout)
+        return {pooled for _, _, pooled, _ in missing if pooled.exists()}
+
     def compile_site(
         self,
         site: Path,
@@ -69,14 +144,17 @@ class BytecodePool:
         workdir: Path,
         *,
         timeout: float | None = None,
+        precompiled: set[Path] | frozenset[Path] = frozenset(),
     ) -> CompileReport:
-        """Give every ``.py`` under *site* its ``__pycache__`` entry, from the pool or compiled."""
+        """Give every ``.py`` under *site* its ``__pycache__`` entry, from the pool or compiled.
+        *precompiled*: pool files :meth:`precompile` added for this install (counted as
+        compiled, not shared)."""
         tag = interpreter.cache_tag
         if not tag:
             raise StoreError(str(interpreter.path), "the interpreter has no bytecode cache tag")
         pool = self.root / tag
         missing: list[tuple[Path, str, Path, Path]] = []
-        linked = 0
+        linked = fresh = 0
         for source, rel in _sources(site):
             key = _key(source, rel, tag)
             pooled = pool / key[:2] / f"{key}.pyc"
@@ -84,11 +162,12 @@ class BytecodePool:
             if pooled.exists():
                 _link(pooled, target)
                 linked += 1
+                fresh += pooled in precompiled
             else:
                 missing.append((source, rel, pooled, target))
         if missing:
             self._compile(missing, interpreter, pool, workdir, timeout)
-        return CompileReport(linked=linked, compiled=len(missing))
+        return CompileReport(linked=linked - fresh, compiled=len(missing) + fresh)
 
     def _compile(
         self,
@@ -144,6 +223,20 @@ def _sources(site: Path) -> list[tuple[Path, str]]:
                 path = os.path.join(dirpath, name)
                 found.append((Path(path), path[base:]))
     return found
+
+
+def _site_path(member: str) -> str | None:
+    """Where an installer puts wheel member *member* relative to site-packages, for a ``.py``
+    file (a venv's purelib and platlib are its site-packages); None for anything else."""
+    parts = member.split("/")
+    if not member.endswith(".py") or member.startswith("/") or "\\" in member or \
+            any(part in ("", ".", "..", "__pycache__") for part in parts):
+        return None
+    if parts[0].endswith(".data"):
+        if len(parts) < 3 or parts[1] not in ("purelib", "platlib"):
+            return None
+        parts = parts[2:]
+    return os.sep.join(parts)
 
 
 def _key(source: Path, rel: str, tag: str) -> str:

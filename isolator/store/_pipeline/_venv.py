@@ -50,6 +50,29 @@ def make_venv(
 ) -> tuple[Path, dict[str, str]]:
     """Create *venv* holding exactly *dists* (plugin *name*, of distribution *root_dist*);
     return its site-packages and the entries outside it the store owns from now on."""
+    # The wheels' bytecode compiles while the venv is made and filled (see _bytecode.py).
+    precompiled = ctx.bytecode.precompile(
+        [ctx.wheelhouse.path(d.artifact()) for d in dists], interpreter, op, timeout=timeout)
+    try:
+        return _fill_venv(ctx, venv, interpreter, dists, root_dist=root_dist, name=name,
+                          op=op, progress=progress, timeout=timeout, precompiled=precompiled)
+    finally:
+        precompiled()  # nothing of it outlives the install (its scratch is op's)
+
+
+def _fill_venv(
+    ctx: StoreContext,
+    venv: Path,
+    interpreter: Interpreter,
+    dists: list[ResolvedDistribution],
+    *,
+    root_dist: str,
+    name: str,
+    op: Path,
+    progress: Callable[[str], None] | None,
+    timeout: float | None,
+    precompiled: Callable[[], set[Path]],
+) -> tuple[Path, dict[str, str]]:
     say(progress, f"creating venv (Python {interpreter.version_str})")
     ctx.backend.create_venv(venv, interpreter, timeout=timeout)
     checkpoint("venv-created")
@@ -71,7 +94,8 @@ def make_venv(
     owned = check_outside_site(venv, site, owned, root_dist)
     check_dist_infos(site, dists, seeded, root_dist)
     check_claims(ctx.generations, site, root_dist, name)
-    compiled = ctx.bytecode.compile_site(site, interpreter, op, timeout=timeout)
+    compiled = ctx.bytecode.compile_site(site, interpreter, op, timeout=timeout,
+                                         precompiled=precompiled())
     say(progress, f"bytecode: {compiled.linked} shared, {compiled.compiled} "
         "compiled")
     checkpoint("installed")
