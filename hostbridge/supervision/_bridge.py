@@ -14,6 +14,7 @@ import atexit
 import contextlib
 import json
 import logging
+import os
 import threading
 import time
 import weakref
@@ -58,9 +59,10 @@ SESSION_CAPABILITY = "agent.session"
 
 log = logging.getLogger("hostbridge.bridge")
 _bridges: weakref.WeakSet[HostBridge] = weakref.WeakSet()
-_schemas: dict[tuple[str, str, str | None, str], list[dict[str, Any]]] = {}
-"""The tools a worker listed, by store, plugin, generation and profile: listed once per
-generation in a host process, whatever bridge asks (a generation is immutable)."""
+_schemas: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+"""The tools a worker listed, by store, plugin, generation, profile, grants and the host
+variables it is given: listed once per generation in a host process, whatever bridge asks (a
+generation is immutable)."""
 _schemas_lock = threading.Lock()
 _SCHEMAS_KEPT = 4096
 
@@ -573,10 +575,13 @@ class HostBridge:
         worker = self.worker(plugin)
         if cached is not None:
             return cached
-        # Once per generation (and profile): a generation's files never change.
+        # Once per generation: its files never change. A plugin may derive its schemas from
+        # what it sees, so the key has its profile, grants and the variables it is given.
         installed = worker.installed
+        seen = sorted({*worker.env_allow, *worker.grants.environment})
         key = (str(self.store.root), plugin, installed.generation if installed else None,
-               worker.profile)
+               worker.profile, repr(worker.grants),
+               tuple((name, os.environ.get(name)) for name in seen))
         specs = _schemas.get(key) if installed is not None else None
         if specs is None:
             specs = worker.request("tools.list", timeout=timeout)
@@ -612,7 +617,11 @@ class HostBridge:
         needs nothing else first."""
         worker = self._workers.get(plugin)
         tools = self._tools.get(plugin)
-        if worker is None or tools is None or name not in tools or not worker.alive:
+        # Not Worker.alive, which asks the process (a system call a call): a worker that
+        # ended is known by its connection's end (the reader thread sets _dead_reason), one
+        # being stopped by _closing.
+        if worker is None or tools is None or name not in tools or worker._closing or \
+                worker._dead_reason is not None:
             return None
         return worker
 
@@ -624,11 +633,14 @@ class HostBridge:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, lambda: self.tool(plugin, name, timeout=timeout))
             worker = await loop.run_in_executor(None, self.worker, plugin)
-        # Straight to the worker: the reader thread sets the loop's future (no executor hop).
+        # Straight to the worker: the loop (or the reader thread) sets the future; no executor,
+        # no task and no wait_for around it: a deadline is a timer that fails the future.
         future = worker.asubmit("tools.call", name, dict(arguments))
+        timer = None if timeout is None else \
+            asyncio.get_running_loop().call_later(timeout, _expire, future)
         try:
-            raw = await (future if timeout is None else asyncio.wait_for(future, timeout))
-        except asyncio.TimeoutError:
+            raw = await future
+        except _Expired:
             raise _deadline(worker, plugin, name, timeout) from None
         except asyncio.CancelledError:
             # The caller gave up: a running tool cannot be interrupted, so its worker goes.
@@ -636,7 +648,19 @@ class HostBridge:
             raise
         except RemoteError as exc:
             raise _translate(exc, plugin, name) from None
+        finally:
+            if timer is not None:
+                timer.cancel()
         return _result(raw, name)
+
+
+class _Expired(Exception):
+    """An asynchronous tool call's deadline passed (set on its future by the timer)."""
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(_Expired())
 
 
 def _deadline(worker: Worker, plugin: str, name: str, timeout: float | None) -> CallTimeoutError:
