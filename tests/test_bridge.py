@@ -17,6 +17,7 @@ import pytest
 from helpers_build import make_wheel
 
 from hostbridge import (
+    CallTimeoutError,
     HostBridge,
     ToolArgumentsError,
     ToolNotFoundError,
@@ -105,6 +106,22 @@ def noisy(lines: int) -> int:
     return lines
 
 
+def notify(count: int) -> int:
+    """Send the host *count* notifications (probe.note), then answer *count*."""
+    from ohp_worker import main
+    session = main._session
+    for index in range(count):
+        session._send(session.p.Notification("probe.note", [index]))
+    return count
+
+
+def slow(seconds: float) -> float:
+    """Sleep *seconds*, then answer them."""
+    import time
+    time.sleep(seconds)
+    return seconds
+
+
 def garbage() -> None:
     """Write a byte that is never valid msgpack onto the host connection."""
     from ohp_worker import main
@@ -114,7 +131,7 @@ def garbage() -> None:
 '''
 
 TOOL_NAMES = ["echo", "fail", "env", "can_import", "where", "later", "ask_host", "count",
-              "noisy", "garbage"]
+              "noisy", "garbage", "notify", "slow"]
 
 
 def probe_wheel(directory: Path) -> Path:
@@ -456,3 +473,150 @@ def test_a_loop_that_stops_reading_does_not_hold_up_other_callers(bridge: HostBr
 
 async def _send_only(worker: object) -> None:
     worker.asubmit("tools.call", "echo", {"data": b"never awaited"})  # type: ignore[attr-defined]
+
+
+def test_requests_a_loop_makes_in_one_turn_go_in_one_send(bridge: HostBridge) -> None:
+    bridge.call_tool("probe", "echo", {"data": b"x"})
+    worker = bridge.worker("probe")
+    outbox = worker._outbox
+    assert outbox is not None
+    sends: list[int] = []
+    send = outbox.send
+
+    def counting(data: bytes, done: object = None) -> None:
+        sends.append(bytes(data).count(b"tools.call"))
+        send(data, done)  # type: ignore[arg-type]
+
+    outbox.send = counting  # type: ignore[method-assign]
+
+    async def run() -> list[object]:
+        tool = bridge.tool("probe", "echo")
+        results = await asyncio.gather(*(tool.acall({"data": bytes([i])}) for i in range(8)))
+        return [r.content for r in results]
+
+    assert asyncio.run(run()) == [bytes([i]) for i in range(8)]
+    # The first goes at once (nothing in flight); the 7 made in the same turn, in one send.
+    assert sends == [1, 7]
+
+
+def test_a_blocked_loop_does_not_hold_back_the_requests_it_queued(bridge: HostBridge) -> None:
+    bridge.call_tool("probe", "echo", {"data": b"x"})
+    worker = bridge.worker("probe")
+    outbox = worker._outbox
+    assert outbox is not None
+    senders: list[str] = []
+    send = outbox.send
+
+    def recording(data: bytes, done: object = None) -> None:
+        senders.append(threading.current_thread().name)
+        send(data, done)  # type: ignore[arg-type]
+
+    outbox.send = recording  # type: ignore[method-assign]
+
+    async def run() -> tuple[int, list[object]]:
+        calls = [worker.asubmit("tools.call", "echo", {"data": bytes([i])}) for i in range(4)]
+        # The loop is blocked before its turn ends: the reader thread takes the socket back
+        # and sends the 3 queued requests; every answer is in before the loop runs again.
+        deadline = time.monotonic() + 20
+        while worker._pending and time.monotonic() < deadline:
+            time.sleep(0.01)
+        left = len(worker._pending)
+        return left, [r["content"] for r in await asyncio.gather(*calls)]
+
+    assert asyncio.run(run()) == (0, [bytes([i]) for i in range(4)])
+    assert senders[0] == threading.current_thread().name
+    assert senders[1].endswith("-reader"), senders
+
+
+def test_replies_read_together_reach_their_own_callers(bridge: HostBridge) -> None:
+    bridge.call_tool("probe", "echo", {"data": b"x"})
+    worker = bridge.worker("probe")
+    reads: list[int] = []
+    receive = worker._conn.receive_data
+
+    def counting(data: bytes) -> list[object]:
+        messages = receive(data)
+        reads.append(len(messages))
+        return messages  # type: ignore[return-value]
+
+    worker._conn.receive_data = counting  # type: ignore[method-assign,assignment]
+
+    async def run() -> list[object]:
+        tool = bridge.tool("probe", "echo")
+        calls = [asyncio.ensure_future(tool.acall({"data": bytes([i])})) for i in range(32)]
+        await asyncio.sleep(0)  # the tasks ran: their requests are queued
+        await asyncio.sleep(0)  # and sent
+        # The loop is blocked (nor may the reader thread take the socket): the answers pile
+        # up in the socket, and the loop then reads them together.
+        with worker._read_lock:
+            time.sleep(0.3)
+        return [r.content for r in await asyncio.gather(*calls)]
+
+    assert asyncio.run(run()) == [bytes([i]) for i in range(32)]
+    assert max(reads) > 1, reads
+    # The reader thread's reads: a notification handler holds it while the answers pile up.
+    reads.clear()
+    gate = threading.Event()
+    worker.on_notification = lambda *_: gate.wait(20)  # type: ignore[assignment]
+    futures = [worker.submit("tools.call", "notify", {"count": 1})]
+    futures += [worker.submit("tools.call", "echo", {"data": bytes([i])}) for i in range(32)]
+    time.sleep(0.3)
+    gate.set()
+    results = [f.result(timeout=20)["content"] for f in futures]
+    assert results == [1, *(bytes([i]) for i in range(32))]
+    assert max(reads) > 1, reads
+    assert not worker.busy
+
+
+def test_notifications_reach_the_host_before_the_reply_they_precede(
+        bridge: HostBridge) -> None:
+    bridge.call_tool("probe", "echo", {"data": b"x"})
+    worker = bridge.worker("probe")
+    seen: list[object] = []
+
+    def note(_worker: object, method: str, params: list[object]) -> None:
+        if method == "probe.note":
+            time.sleep(0.002)  # a slow handler: a reply passing it would be seen early
+            seen.append(params[0])
+
+    worker.on_notification = note
+    for count in (1, 5, 40):  # a caller reading its own reply hands the rest over, in order
+        seen.clear()
+        assert bridge.call_tool("probe", "notify", {"count": count}).content == count
+        assert seen == list(range(count))
+
+    async def run() -> None:  # the loop reading
+        for count in (1, 5, 40):
+            seen.clear()
+            result = await bridge.acall_tool("probe", "notify", {"count": count})
+            assert result.content == count
+            assert seen == list(range(count))
+
+    asyncio.run(run())
+    for count in (1, 5, 40):  # the reader thread
+        seen.clear()
+        assert worker.submit("tools.call", "notify", {"count": count}).result(
+            timeout=20)["content"] == count
+        assert seen == list(range(count))
+
+
+def test_an_async_deadline_stops_the_worker(bridge: HostBridge) -> None:
+    bridge.call_tool("probe", "echo", {"data": b"x"})
+    first = bridge.worker("probe").pid
+
+    async def run() -> float:
+        started = time.monotonic()
+        with pytest.raises(CallTimeoutError, match=r"deadline of 0\.5 s"):
+            await bridge.acall_tool("probe", "slow", {"seconds": 30}, timeout=0.5)
+        took = time.monotonic() - started
+        # A call within its deadline: its timer goes with it.
+        assert (await bridge.acall_tool("probe", "echo", {"data": b"y"}, timeout=0.5)
+                ).content == b"y"
+        await asyncio.sleep(0.7)
+        return took
+
+    assert asyncio.run(run()) < 10
+    second = bridge.worker("probe").pid
+    assert second != first
+    assert bridge.call_tool("probe", "echo", {"data": b"z"}).content == b"z"
+    assert bridge.worker("probe").pid == second

@@ -31,7 +31,9 @@ class Outbox:
         # What the socket has not taken yet, in order, each with what runs once it is sent.
         self._queue: collections.deque[tuple[memoryview, Callable[[], None] | None]] = \
             collections.deque()
-        self._lock = threading.Condition(threading.Lock())
+        # The lock (a plain one: the send path takes it on every call) and the writer's wait.
+        self._mutex = threading.Lock()
+        self._lock = threading.Condition(self._mutex)
         self._writer: object | None = None
         self._ended = False
 
@@ -40,16 +42,16 @@ class Outbox:
         waits for the writer thread (a worker busy in a tool, or one that does not read, holds
         up no caller and no lock). *done* runs once all of it is sent. Raises OSError when the
         connection is gone."""
-        view = memoryview(data)
-        with self._lock:
-            if not self._queue:
+        with self._mutex:
+            if self._queue:
+                sent = 0
+            else:
                 try:
-                    sent = self._sock.send(view, _NO_WAIT)
+                    sent = self._sock.send(data, _NO_WAIT)
                 except BlockingIOError:
                     sent = 0
-                view = view[sent:]
-            if view:
-                self._queue.append((view, done))
+            if sent < len(data):
+                self._queue.append((memoryview(data)[sent:], done))
                 if self._writer is None:
                     self._writer = self._start_thread(self._write_loop, "writer")
                 self._lock.notify()

@@ -621,8 +621,9 @@ class Worker:
             with self._lock:
                 self._pending.pop(msgid, None)
             raise
-        if self._dead_reason is not None:  # the reader failed every call meanwhile
-            self._fail_one(msgid, future, self._dead_reason)
+        ended = self._ended()
+        if ended is not None:  # the reader failed every call meanwhile
+            self._fail_one(msgid, future, ended)
             return None
         if cork:
             return data
@@ -790,7 +791,7 @@ class Worker:
                     continue
                 self._owner = "reader"
             try:
-                flags = socket.MSG_DONTWAIT
+                flags: int = socket.MSG_DONTWAIT
                 while True:
                     try:
                         count = recv_into(view, 0, flags)
