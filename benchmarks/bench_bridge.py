@@ -39,10 +39,11 @@ worker start first creates the store's runtime (the worker's code and msgpack fo
    munmap; a probe in a fresh interpreter times one read each way). A third row is the same
    raw client against a copy of the worker's own command line: the worker's side alone.
    Latencies are per call (p50, p99 over every call of every pass), rates per pass (calls /
-   pass time). Also ``await Worker.asubmit('ping')`` and ``await RemoteTool.acall(noop)``
+   pass time). Also ``await Worker.asubmit('ping')`` and ``await HostBridge.acall_tool(noop)``
    on an event loop of ours, sequentially and 8 at once (8 tasks awaiting in turn). Targets
-   (#19): sequential ``ping`` and ``acall`` p50 within 2x of the raw echo's; ``ping`` 8 deep
-   and ``acall`` 8 at once at least half the raw echo's rate 8 deep.
+   (#19): sequential ``ping``, ``call_tool`` and ``acall_tool`` p50 within 2x of the raw
+   echo's; ``ping`` 8 deep, ``acall_tool`` 8 at once and 8 threads calling ``call_tool`` at
+   least half the raw echo's rate 8 deep.
 3. ``payload``: ``tools.call echo`` with ``data`` 1 MiB of random bytes (msgpack bin; the
    worker hands the tool bytes and returns them as bin), through ``HostBridge.call_tool``,
    ``Worker.request`` and the raw echoes (``echo`` returns its first param). MiB/s counts the
@@ -848,7 +849,10 @@ def bench_roundtrip(setup: Setup, calls: int, passes: int, results: dict[str, An
     worker = bridge.worker(PLUGIN)
     noop: dict[str, Any] = {}
     loop = asyncio.new_event_loop()
-    tool = bridge.tool(PLUGIN, "noop")
+    bridge.tool(PLUGIN, "noop")  # tools listed: calls go straight to the worker
+
+    def acall_tool() -> Awaitable[object]:
+        return bridge.acall_tool(PLUGIN, "noop", noop)
     try:
         seq = {key: Rate(label) for key, label in (
             ("raw", "raw echo, recv(64 KiB): ping"),
@@ -858,7 +862,7 @@ def bench_roundtrip(setup: Setup, calls: int, passes: int, results: dict[str, An
             ("noop_worker", "Worker.request('tools.call', noop)"),
             ("noop", "HostBridge.call_tool(noop)"),
             ("aping", "await Worker.asubmit('ping')"),
-            ("acall", "await RemoteTool.acall(noop)"),
+            ("acall", "await HostBridge.acall_tool(noop)"),
         )}
         deep = {key: Rate(label) for key, label in (
             ("raw", f"raw echo, recv(64 KiB): ping, {DEPTH} deep"),
@@ -869,7 +873,7 @@ def bench_roundtrip(setup: Setup, calls: int, passes: int, results: dict[str, An
             ("threads", f"{DEPTH} threads, Worker.request('ping')"),
             ("threads_noop", f"{DEPTH} threads, HostBridge.call_tool(noop)"),
             ("aping", f"Worker.asubmit('ping'), {DEPTH} awaited at once"),
-            ("acall", f"RemoteTool.acall(noop), {DEPTH} awaited at once"),
+            ("acall", f"HostBridge.acall_tool(noop), {DEPTH} awaited at once"),
         )}
         actions: dict[str, Callable[[], tuple[list[float], float]]] = {
             "seq raw": lambda: sequential(lambda: raw.call("ping"), calls),
@@ -889,9 +893,9 @@ def bench_roundtrip(setup: Setup, calls: int, passes: int, results: dict[str, An
             "deep threads_noop": lambda: threaded(
                 lambda: bridge.call_tool(PLUGIN, "noop", noop), calls, DEPTH),
             "seq aping": lambda: async_sequential(loop, lambda: worker.asubmit("ping"), calls),
-            "seq acall": lambda: async_sequential(loop, lambda: tool.acall(noop), calls),
+            "seq acall": lambda: async_sequential(loop, acall_tool, calls),
             "deep aping": lambda: async_deep(loop, lambda: worker.asubmit("ping"), calls, DEPTH),
-            "deep acall": lambda: async_deep(loop, lambda: tool.acall(noop), calls, DEPTH),
+            "deep acall": lambda: async_deep(loop, acall_tool, calls, DEPTH),
         }
         for action in actions.values():  # a warm-up pass
             action()
@@ -929,6 +933,11 @@ def bench_roundtrip(setup: Setup, calls: int, passes: int, results: dict[str, An
           f"{PIPELINE_RATIO_MIN:g}); {DEPTH} threads {deep['threads'].best / deep['raw'].best:.2f}")
     acall_ratio = seq["acall"].p50 / seq["raw"].p50
     acall_rate = deep["acall"].best / deep["raw"].best
+    call_ratio = seq["noop"].p50 / seq["raw"].p50
+    threads_rate = deep["threads_noop"].best / deep["raw"].best
+    print(f"  {DEPTH} threads calling HostBridge.call_tool(noop), rate / raw echo's {DEPTH} deep "
+          f"{threads_rate:.2f} best, {deep['threads_noop'].median / deep['raw'].median:.2f} "
+          f"median (target >= {PIPELINE_RATIO_MIN:g})")
     print(f"  acall: sequential p50 / raw echo p50 {acall_ratio:.2f}x; {DEPTH} at once, rate / "
           f"raw echo's {DEPTH} deep {acall_rate:.2f} best, "
           f"{deep['acall'].median / deep['raw'].median:.2f} median (target >= "
@@ -936,10 +945,14 @@ def bench_roundtrip(setup: Setup, calls: int, passes: int, results: dict[str, An
     results["summary"] += [
         ("sequential ping p50 / raw echo", f"{ratio:.2f}x", f"<= {ROUNDTRIP_RATIO_MAX:g}x",
          ratio <= ROUNDTRIP_RATIO_MAX),
+        ("sequential call_tool p50 / raw echo", f"{call_ratio:.2f}x",
+         f"<= {ROUNDTRIP_RATIO_MAX:g}x", call_ratio <= ROUNDTRIP_RATIO_MAX),
         ("sequential acall p50 / raw echo", f"{acall_ratio:.2f}x",
          f"<= {ROUNDTRIP_RATIO_MAX:g}x", acall_ratio <= ROUNDTRIP_RATIO_MAX),
         (f"acall {DEPTH} in flight rate / raw echo", f"{acall_rate:.2f}",
          f">= {PIPELINE_RATIO_MIN:g}", acall_rate >= PIPELINE_RATIO_MIN),
+        (f"{DEPTH} threads call_tool rate / raw echo", f"{threads_rate:.2f}",
+         f">= {PIPELINE_RATIO_MIN:g}", threads_rate >= PIPELINE_RATIO_MIN),
         ("  sequential ping p50", f"{seq['ping'].p50 * 1e6:.0f} us", "none", None),
         ("  raw echo p50", f"{seq['raw'].p50 * 1e6:.0f} us", "none", None),
         ("  tools.call noop p50 (HostBridge)", f"{seq['noop'].p50 * 1e6:.0f} us", "none", None),
