@@ -287,6 +287,9 @@ class _Relay:
         return True
 
     def kill(self) -> None:
+        if not isinstance(self.proc, subprocess.Popen):  # a worker a zygote forked: it kills
+            self.proc.kill()                               # its own tree (pidfds)
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
 
