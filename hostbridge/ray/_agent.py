@@ -195,7 +195,7 @@ class _Relay:
     def __init__(self, launched: Launched, lease: Any, store: PluginStore,
                  installed: InstalledPlugin) -> None:
         self.sock = launched.sock
-        self.proc: subprocess.Popen[bytes] = launched.process
+        self.proc: Any = launched.process  # a Popen, or a zygote-forked ForkedProcess
         self.launch = launched.launch
         self.lease = lease
         self.store = store
