@@ -1033,7 +1033,9 @@ def bench_memory(setup: Setup, results: dict[str, Any]) -> None:
             raise BenchError("the worker has no pid")
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             argv = handle.read().split(b"\0")
-        if not argv[0].endswith(b"/bin/python"):
+        # An exec'd worker is VENV/bin/python; a forked one shows its zygote's command line
+        # (the base interpreter, python3.X).
+        if not argv[0].rsplit(b"/", 1)[-1].startswith(b"python"):
             raise BenchError(f"Worker.pid {pid} is not the interpreter: {argv[:3]!r}")
         bridge.call_tool(PLUGIN, "noop", {})
         time.sleep(0.5)
