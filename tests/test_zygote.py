@@ -129,13 +129,11 @@ def test_a_forked_worker_gets_every_layer_of_an_exec_d_one(store: PluginStore,
         {k: v for k, v in forked["env"].items() if k not in shell}
     for key in ("executable", "prefix", "path"):
         assert execd[key] == forked[key], key
-    # The working directory plan() chose. (Under strict on a root host whose private mount
-    # namespace covers a directory, the exec path's shell changes to the plugin's directory
-    # instead of the scratch directory: a deviation of the exec path, not of the fork.)
+    # The working directory plan() chose, on both paths (under strict its scratch, also where
+    # a root host's private mount namespace's script changes directory).
     if profile == "strict":
         assert forked["cwd"] == "<scratch>"
-    if profile != "strict" or not exec_worker.sandbox.get("private_mounts"):
-        assert execd["cwd"] == forked["cwd"]
+    assert execd["cwd"] == forked["cwd"]
     if profile != "off":
         assert forked["pid"] == 1
         assert forked["pids"] == execd["pids"] == ([1] if profile == "standard" else None)

@@ -298,6 +298,7 @@ def plan(
     info = launcher_info()
     grants = grants or Permissions()
     sandboxed = profile != "off"
+    given_cwd = cwd
     network = bool(grants.network)
     limits = (limits or WorkerLimits()).over(PROFILE_LIMITS[profile])
     layers: dict[str, Any] = {}
@@ -429,6 +430,10 @@ def plan(
     if not pid_ns:
         prefix += limits.prefix()
     prefix += [*die_with_parent_prefix()]
+    if drop is not None and drop.prefix and cwd != (given_cwd or installed.path):
+        # The mount namespace's script changes to the directory the process starts in: the
+        # one chosen above (its scratch under strict), not the one known when it was made.
+        drop = drop_privileges(needed, uses, cwd, info, f"{what} of {name!r}")
     if drop is not None:
         # As root: a private mount namespace with the covers; then uid 65534 (the parent-death
         # signal set again after the switch, which clears it).
