@@ -28,8 +28,15 @@ from hostbridge._errors import RemoteError, WorkerError
 from hostbridge.agents._agents import LLMUsage, new_agent_id
 from hostbridge.supervision._bridge import HostBridge
 
+# Imported for the SDK to know them: a plugin agent's events name these classes (its tools in
+# the system prompt, its actions, its observations), and the host reads them back by kind.
+from hostbridge.worker.sdk_agent import (  # noqa: F401
+    PluginAgentHostTool,
+    PluginAgentHostToolAction,
+    PluginAgentHostToolObservation,
+)
+
 _sdk: Any = importlib.import_module("openhands.sdk")
-_tool: Any = importlib.import_module("openhands.sdk.tool")
 _event: Any = importlib.import_module("openhands.sdk.event")
 _llm: Any = importlib.import_module("openhands.sdk.llm")
 _builtins: Any = importlib.import_module("openhands.sdk.tool.builtins")
@@ -43,39 +50,6 @@ EVENT_KINDS = frozenset({
 })
 """The SDK events a plugin's agent may put into the host conversation: what an agent emits.
 Not the conversation's own (state updates, pauses, errors of the conversation, hook runs)."""
-
-
-# The same three classes as the worker's (hostbridge/worker/sdk_agent.py), by name and fields:
-# the events a plugin's agent emits name them (its tools in the system prompt, its actions and
-# observations), and the SDK reads an event back by its kind.
-class PluginAgentHostToolAction(_tool.Action):  # type: ignore[misc]
-    """A call of one of the host's tools by a plugin's agent."""
-
-    arguments: dict[str, Any] = Field(default_factory=dict,
-                                      description="The tool's arguments; the host checks them.")
-
-
-class PluginAgentHostToolObservation(_tool.Observation):  # type: ignore[misc]
-    """What the host's tool returned to a plugin's agent, as text."""
-
-    tool: str = Field(default="", description="The host tool's name.")
-
-
-class PluginAgentHostTool(_tool.ToolDefinition):  # type: ignore[misc]
-    """One of the host's tools as a plugin's agent declared it (read back from its events;
-    the host runs its own tool of that name)."""
-
-    tool_name: str = Field(description="The host tool's name.")
-    input_schema: dict[str, Any] = Field(default_factory=dict,
-                                         description="The host tool's JSON schema.")
-
-    @property
-    def name(self) -> str:
-        return str(self.tool_name)
-
-    @classmethod
-    def create(cls, conv_state: Any = None, **params: Any) -> list[Any]:
-        raise ValueError("a plugin agent's view of a host tool is made in its worker")
 
 
 class _Pump:

@@ -277,6 +277,10 @@ class _Session:
         if not callable(factory):
             raise TypeError(f"agent factory {ref!r} is not callable")
         if flavour == "sdk":
+            # The SDK imports litellm, which fetches a model price list over the network at
+            # import unless told not to (no network here: it would retry for seconds).
+            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            os.environ.setdefault("OPENHANDS_SUPPRESS_BANNER", "1")
             from . import sdk_agent  # noqa: PLC0415 - imports the SDK: only for SDK agents
 
             session = sdk_agent.create(host_call, str(agent_id), factory, dict(config or {}),  # type: ignore[call-overload]

@@ -21,14 +21,11 @@ in the real conversation (hooks run there) and answers whether a hook blocked it
 from __future__ import annotations
 
 import importlib
-import os
 import tempfile
 from typing import Any
 
-# The SDK imports litellm, which fetches a model price list over the network at import unless
-# told not to (no network here: it would retry for seconds); and prints a banner.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("OPENHANDS_SUPPRESS_BANNER", "1")
+# The worker sets LITELLM_LOCAL_MODEL_COST_MAP and OPENHANDS_SUPPRESS_BANNER before it imports
+# this module (main.py): the host imports it too, for the classes below, and keeps its own.
 
 _sdk: Any = importlib.import_module("openhands.sdk")
 _llm: Any = importlib.import_module("openhands.sdk.llm")
@@ -45,6 +42,9 @@ SESSION_METHOD = "agent.session"
 """The host capability every call of an SDK agent goes through: ``[agent_id, op, ...]``."""
 
 
+# The classes a plugin agent's events name (its tools in the system prompt, its actions and
+# observations): hostbridge.openhands imports this module, so the host reads those events back
+# by kind with the very same classes.
 class PluginAgentHostToolAction(_tool.Action):  # type: ignore[misc]
     """A call of one of the host's tools: the arguments as the model gave them."""
 
