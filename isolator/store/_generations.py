@@ -220,14 +220,8 @@ class Generations:
                 if current_gen is None and not any(plugin_dir.iterdir()):
                     plugin_dir.rmdir()
                     removed_plugins.append(name)
-            wheels = 0
-            wheelhouse_root = wheelhouse.root
-            if wheelhouse_root.is_dir():
-                for entry in list(wheelhouse_root.iterdir()):
-                    if entry.name not in keep_hashes:
-                        freed += tree_size(entry)
-                        remove(entry)
-                        wheels += 1
+            wheels, wheel_bytes = wheelhouse.remove_unreferenced(keep_hashes)
+            freed += wheel_bytes
             pyc_files, pyc_bytes = bytecode.remove_unused()
             freed += pyc_bytes
             locks = self.root / "locks"

@@ -392,13 +392,8 @@ class EnvironmentPool:
                 if not (envs / ref_dir.name).exists():
                     refs_removed += sum(1 for _ in ref_dir.iterdir()) if ref_dir.is_dir() else 1
                     remove(ref_dir)
-            wheels = 0
-            if wheelhouse.root.is_dir():
-                for entry in list(wheelhouse.root.iterdir()):
-                    if entry.name not in keep_hashes:
-                        freed += tree_size(entry)
-                        remove(entry)
-                        wheels += 1
+            wheels, wheel_bytes = wheelhouse.remove_unreferenced(keep_hashes)
+            freed += wheel_bytes
             pyc_files, pyc_bytes = bytecode.remove_unused()
             freed += pyc_bytes
         say(progress, f"pool: removed {len(removed)} environments, kept {kept}")

@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import tempfile
 from typing import TYPE_CHECKING
 
 from isolator._errors import HashMismatchError, ResolutionError
+from isolator.store._disk import remove, tree_size
 from isolator.store._resolve import sha256_file
 
 if TYPE_CHECKING:
@@ -138,15 +138,16 @@ class Wheelhouse:
             raise
         return target
 
-    def remove_unreferenced(self, keep: set[str]) -> int:
-        """Delete stored files whose sha256 is not in *keep*; return how many were removed."""
-        removed = 0
-        try:
-            entries = list(os.scandir(self.root))
-        except FileNotFoundError:
-            return 0
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False) and entry.name not in keep:
-                shutil.rmtree(entry.path, ignore_errors=True)
+    def remove_unreferenced(self, keep: set[str]) -> tuple[int, int]:
+        """Delete every entry whose name (a sha256) is not in *keep*, and anything else left
+        there; return (entries removed, bytes freed). The caller holds the lock that keeps
+        installs out."""
+        removed = freed = 0
+        if not self.root.is_dir():
+            return 0, 0
+        for entry in list(self.root.iterdir()):
+            if entry.name not in keep:
+                freed += tree_size(entry)
+                remove(entry)
                 removed += 1
-        return removed
+        return removed, freed
