@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
+    from pathlib import Path
 
 
 @contextlib.contextmanager
@@ -72,3 +74,17 @@ def print_summary(summary: Sequence[tuple[str, str, str, bool | None]]) -> None:
     for figure, value, target, ok in summary:
         verdict = "" if ok is None else ("met" if ok else "NOT met")
         print(f"  {figure:<42}{value:>12}  {target:<14}{verdict:>8}")
+
+
+def finish(results: dict[str, Any], json_path: Path | None, strict: bool,
+           note: str | None = None) -> int:
+    """A benchmark's end: its summary printed (then *note*), its JSON written to *json_path*;
+    exit status 1 when *strict* and a target was missed, else 0."""
+    print_summary(results["summary"])
+    if note:
+        print(note)
+    if json_path is not None:
+        json_path.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    if strict and any(ok is False for *_, ok in results["summary"]):
+        return 1
+    return 0

@@ -88,7 +88,7 @@ from typing import TYPE_CHECKING, Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
 
-from _measure import Side, gc_paused, ms, print_sides, print_summary  # noqa: E402
+from _measure import Side, finish, gc_paused, ms, print_sides  # noqa: E402
 from helpers_build import make_wheel  # noqa: E402 - the repo paths must be set first
 
 import hostbridge.launch._sandbox as sandbox_module  # noqa: E402
@@ -1120,13 +1120,8 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         print(f"bench_bridge: {exc}", file=sys.stderr)
         return 2
-    print_summary(results["summary"])
-    print(f"  (load average at the end: {os.getloadavg()[0]:.2f})")
-    if args.json is not None:
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
-    if args.strict and any(ok is False for *_, ok in results["summary"]):
-        return 1
-    return 0
+    return finish(results, args.json, args.strict,
+                  f"  (load average at the end: {os.getloadavg()[0]:.2f})")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ Exit status 0; 1 with ``--strict`` when a target is not met.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -31,7 +30,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
 
-from _measure import Side, print_sides, print_summary  # noqa: E402
+from _measure import Side, finish, print_sides  # noqa: E402
 from wheelhouse import example_wheelhouse  # noqa: E402
 
 from isolator import PluginStore  # noqa: E402
@@ -95,12 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"bench_cli: {exc}", file=sys.stderr)
         return 2
-    print_summary(results["summary"])
-    if args.json is not None:
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
-    if args.strict and any(ok is False for *_, ok in results["summary"]):
-        return 1
-    return 0
+    return finish(results, args.json, args.strict)
 
 
 if __name__ == "__main__":
